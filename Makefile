@@ -1,0 +1,120 @@
+# The front door. `make help` lists every target.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+PYTEST  := $(PY) -m pytest
+
+# Lambda packages are built for one Python runtime and CPU. The local stack runs them on this
+# machine, so by default they match the host; AWS deployments use AWS_RUNTIME / AWS_ARCH.
+HOST_RUNTIME  := python$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+HOST_ARCH     := $(shell uname -m | sed -e 's/aarch64/arm64/' -e 's/amd64/x86_64/')
+LAMBDA_RUNTIME ?= $(HOST_RUNTIME)
+LAMBDA_ARCH    ?= $(HOST_ARCH)
+AWS_RUNTIME    ?= python3.13
+AWS_ARCH       ?= arm64
+PACKAGES       := build/$(LAMBDA_RUNTIME)-$(LAMBDA_ARCH)
+FUNCTIONS      := thumbnail metadata notifier
+LAYERS         := pillow powertools
+LAMBDA_SOURCES := $(shell find lambdas -name '*.py' -not -path '*/__pycache__/*')
+
+# terraform for AWS deployments (make plan / make deploy): a tfvars file of yours.
+TFVARS ?= terraform/envs/prod.tfvars
+TF_AWS := $(PY) -m devstack tf --
+
+.PHONY: help install lock build up down status demo test test-unit test-integration test-e2e \
+        lint fmt plan deploy clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# ---------------------------------------------------------------------------------------------
+# Set-up and packaging
+# ---------------------------------------------------------------------------------------------
+
+install: $(VENV)/.installed ## Create .venv with every runtime and development dependency
+
+$(VENV)/.installed: requirements/dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+lock: ## Re-resolve requirements/dev.txt from requirements/dev.in
+	$(PY) -m pip install --quiet -r requirements/dev.in
+	{ echo "# Resolved lock of requirements/dev.in for CPython 3.11+ on Linux; regenerate with 'make lock'."; \
+	  $(PY) -m pip freeze --exclude-editable; } > requirements/dev.txt
+
+build: $(addprefix $(PACKAGES)/,$(addsuffix .zip,$(FUNCTIONS) $(LAYERS))) ## Build function zips and layers (LAMBDA_RUNTIME, LAMBDA_ARCH; default: this host)
+
+$(addprefix $(PACKAGES)/,$(addsuffix .zip,$(FUNCTIONS))) &: $(LAMBDA_SOURCES) scripts/build.py | install
+	$(PY) scripts/build.py --runtime $(LAMBDA_RUNTIME) --arch $(LAMBDA_ARCH) functions
+
+$(PACKAGES)/%.zip: layers/%/requirements.txt scripts/build.py | install
+	$(PY) scripts/build.py --runtime $(LAMBDA_RUNTIME) --arch $(LAMBDA_ARCH) layer $*
+
+# ---------------------------------------------------------------------------------------------
+# The embedded local stack (moto + the local Lambda runtime; no Docker)
+# ---------------------------------------------------------------------------------------------
+
+up: build ## Start the local stack (or update it) and apply the Terraform to it
+	$(PY) -m devstack up
+
+down: ## Stop the local stack
+	@if [ -x $(PY) ]; then $(PY) -m devstack down; else echo "no stack was running"; fi
+
+status: ## Show what the local Lambda runtime is running
+	$(PY) -m devstack status
+
+demo: build ## Run the product on the local stack: upload the sample images, show what happened (KEEP=1 leaves it up)
+	$(PY) scripts/demo.py $(if $(KEEP),--keep)
+
+# ---------------------------------------------------------------------------------------------
+# Tests and checks
+# ---------------------------------------------------------------------------------------------
+
+test: build ## Run every test tier (unit, integration, e2e on the local stack)
+	$(PYTEST) tests
+
+test-unit: install ## Unit tests: pure code, no network
+	$(PYTEST) tests/unit
+
+test-integration: install ## Integration tests: handlers against moto's mock_aws, in process
+	$(PYTEST) tests/integration
+
+test-e2e: build ## End-to-end tests on the local stack (started for the session if not up)
+	$(PYTEST) tests/e2e
+
+lint: install ## ruff, terraform fmt -check and terraform validate
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	terraform fmt -check -recursive terraform
+	$(TF_AWS) init -input=false -backend=false
+	$(TF_AWS) validate
+
+fmt: install ## Format Python and Terraform sources
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+	terraform fmt -recursive terraform
+
+# ---------------------------------------------------------------------------------------------
+# AWS
+# ---------------------------------------------------------------------------------------------
+
+plan: ## terraform plan against AWS (TFVARS=your.tfvars; packages for AWS_RUNTIME / AWS_ARCH)
+	$(MAKE) build LAMBDA_RUNTIME=$(AWS_RUNTIME) LAMBDA_ARCH=$(AWS_ARCH)
+	$(TF_AWS) init -input=false
+	$(TF_AWS) plan -input=false -var-file=$(abspath $(TFVARS)) \
+	  -var lambda_runtime=$(AWS_RUNTIME) -var lambda_architecture=$(AWS_ARCH) -out=$(CURDIR)/.local/aws.tfplan
+
+deploy: plan ## Apply the plan made by `make plan` to AWS
+	$(TF_AWS) apply -input=false $(CURDIR)/.local/aws.tfplan
+
+clean: down ## Remove build outputs, local stack state and caches (keeps .venv)
+	rm -rf build .local out .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
