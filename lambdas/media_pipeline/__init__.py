@@ -1,0 +1,1 @@
+"""Media pipeline: the code shared by every Lambda function of the image pipeline."""

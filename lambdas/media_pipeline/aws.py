@@ -1,0 +1,24 @@
+"""AWS clients for the functions: endpoints from the standard AWS_ENDPOINT_URL variables only.
+
+Retries are short on purpose. SQS redelivery is the pipeline's retry mechanism (with its DLQ and
+alarm); the SDK only smooths over a blip, so that a failing call surfaces well within the
+function's timeout and the last attempt can still record why it gave up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 2},
+    connect_timeout=3,
+    read_timeout=20,
+    tcp_keepalive=True,
+)
+
+
+def client(service: str) -> Any:
+    return boto3.client(service, config=CONFIG)  # type: ignore[call-overload]

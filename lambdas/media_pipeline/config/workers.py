@@ -1,0 +1,82 @@
+"""Settings of the two SQS-driven workers (thumbnail and metadata).
+
+A missing or malformed variable fails at import time (cold start) with a message naming it,
+instead of a KeyError deep in a handler.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from media_pipeline.config.env import ConfigError, integer, required
+from media_pipeline.imaging import (
+    DEFAULT_RENDITIONS,
+    EncodeOptions,
+    Limits,
+    RenditionSpec,
+)
+
+
+def parse_renditions(raw: str) -> tuple[RenditionSpec, ...]:
+    """Parse ``"large:1024,medium:512,small:128"`` into rendition specs, largest first."""
+    specs: list[RenditionSpec] = []
+    for part in raw.split(","):
+        name, sep, edge = part.strip().partition(":")
+        if not sep or not name or not edge.strip().isdigit() or int(edge) < 1:
+            raise ConfigError(f"RENDITIONS entry {part.strip()!r} is not of the form name:pixels")
+        specs.append(RenditionSpec(name.strip(), int(edge)))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"RENDITIONS has duplicate names: {raw!r}")
+    return tuple(sorted(specs, key=lambda s: s.max_edge, reverse=True))
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings:
+    """Settings shared by the two SQS-driven workers (thumbnail and metadata)."""
+
+    media_table: str
+    idempotency_table: str
+    max_receive_count: int
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def _common(cls, env: Mapping[str, str]) -> dict:
+        return {
+            "media_table": required(env, "MEDIA_TABLE"),
+            "idempotency_table": required(env, "IDEMPOTENCY_TABLE"),
+            "max_receive_count": integer(env, "MAX_RECEIVE_COUNT", 5),
+            "limits": Limits(
+                max_bytes=integer(env, "MAX_UPLOAD_BYTES", Limits.max_bytes),
+                max_pixels=integer(env, "MAX_PIXELS", Limits.max_pixels),
+            ),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThumbnailSettings(WorkerSettings):
+    renditions_bucket: str
+    renditions: tuple[RenditionSpec, ...] = DEFAULT_RENDITIONS
+    encode: EncodeOptions = field(default_factory=EncodeOptions)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ThumbnailSettings:
+        raw_renditions = env.get("RENDITIONS", "").strip()
+        return cls(
+            **cls._common(env),
+            renditions_bucket=required(env, "RENDITIONS_BUCKET"),
+            renditions=parse_renditions(raw_renditions) if raw_renditions else DEFAULT_RENDITIONS,
+            encode=EncodeOptions(
+                jpeg_quality=integer(env, "JPEG_QUALITY", EncodeOptions.jpeg_quality),
+                webp_quality=integer(env, "WEBP_QUALITY", EncodeOptions.webp_quality),
+            ),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetadataSettings(WorkerSettings):
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> MetadataSettings:
+        return cls(**cls._common(env))

@@ -1,0 +1,118 @@
+"""The S3 "Object Created" event, as EventBridge delivers it into an SQS queue.
+
+The SQS body of an EventBridge target is the whole EventBridge event. Three differences between
+the places this code runs are handled here (see docs/events.md):
+
+* ``detail.object.key`` is delivered raw by AWS and moto, but percent-encoded by LocalStack.
+  Powertools' ``S3EventBridgeNotificationObject.key`` applies ``unquote_plus``, which corrupts a
+  literal ``+``, so the raw field is read here and :meth:`ObjectCreated.candidate_keys` offers
+  the raw key first and its percent-decoding second; the caller picks the one S3 confirms.
+* The ETag field is ``etag`` on AWS and ``eTag`` in moto; both are accepted.
+* ``sequencer`` strings have different lengths; they are left-padded to a fixed width so that
+  string comparison (in code and in DynamoDB conditions) orders events for one key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+
+OBJECT_CREATED = "Object Created"
+SEQUENCER_WIDTH = 32
+
+
+class InvalidEvent(ValueError):
+    """The message is not an S3 Object Created event this pipeline can act on."""
+
+
+def normalise_sequencer(sequencer: str) -> str:
+    """Left-pad an S3 sequencer so that lexicographic order is event order."""
+    value = sequencer.strip().upper()
+    if not value or any(c not in "0123456789ABCDEF" for c in value):
+        raise InvalidEvent(f"sequencer {sequencer!r} is not a hexadecimal string")
+    if len(value) > SEQUENCER_WIDTH:
+        raise InvalidEvent(f"sequencer {sequencer!r} is longer than {SEQUENCER_WIDTH} digits")
+    return value.rjust(SEQUENCER_WIDTH, "0")
+
+
+def strip_etag(etag: str) -> str:
+    """ETags arrive with or without their surrounding quotes; the pipeline stores them bare."""
+    return etag.strip().strip('"')
+
+
+@dataclass(frozen=True)
+class ObjectCreated:
+    """One uploaded object version, as named by its event."""
+
+    bucket: str
+    raw_key: str
+    etag: str
+    size: int
+    sequencer: str
+    version_id: str | None
+    event_id: str
+    event_time: str
+
+    def candidate_keys(self) -> tuple[str, ...]:
+        """The raw key, then its percent-decoding if that differs (LocalStack encodes keys)."""
+        decoded = unquote(self.raw_key)
+        return (self.raw_key,) if decoded == self.raw_key else (self.raw_key, decoded)
+
+
+def parse_object_created(body: str) -> ObjectCreated:
+    """Parse the SQS body that EventBridge wrote for an S3 Object Created event."""
+    try:
+        payload: Any = json.loads(body)
+    except (TypeError, ValueError) as error:
+        raise InvalidEvent(f"message body is not JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise InvalidEvent("message body is not a JSON object")
+
+    event = EventBridgeEvent(payload)
+    try:
+        source, detail_type, detail = event.source, event.detail_type, event.detail
+    except KeyError as error:
+        raise InvalidEvent(f"EventBridge event lacks {error.args[0]!r}") from None
+    if source != "aws.s3" or detail_type != OBJECT_CREATED:
+        raise InvalidEvent(
+            f"expected an aws.s3 {OBJECT_CREATED!r} event, "
+            f"got source={source!r} detail-type={detail_type!r}"
+        )
+    if not isinstance(detail, dict):
+        raise InvalidEvent("detail is not an object")
+    bucket = detail.get("bucket") or {}
+    obj = detail.get("object") or {}
+    if not isinstance(bucket, dict) or not isinstance(obj, dict):
+        raise InvalidEvent("detail.bucket and detail.object must be objects")
+
+    missing = [
+        name
+        for name, value in (
+            ("detail.bucket.name", bucket.get("name")),
+            ("detail.object.key", obj.get("key")),
+            ("detail.object.etag", obj.get("etag", obj.get("eTag"))),
+            ("detail.object.sequencer", obj.get("sequencer")),
+        )
+        if not isinstance(value, str) or not value
+    ]
+    if missing:
+        raise InvalidEvent(f"event lacks {', '.join(missing)}")
+    size = obj.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise InvalidEvent(f"detail.object.size {size!r} is not a byte count")
+
+    version_id = obj.get("version-id")
+    return ObjectCreated(
+        bucket=bucket["name"],
+        raw_key=obj["key"],
+        etag=strip_etag(obj.get("etag", obj.get("eTag"))),
+        size=size,
+        sequencer=normalise_sequencer(obj["sequencer"]),
+        version_id=version_id if isinstance(version_id, str) and version_id != "null" else None,
+        event_id=str(payload.get("id", "")),
+        event_time=str(payload.get("time", "")),
+    )

@@ -1,0 +1,64 @@
+"""The two halves of the work done for every upload, as plugged into ``worker.process_object``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from media_pipeline import imaging, objects
+from media_pipeline.model import Half, Upload
+
+
+class RenditionsWork:
+    """Thumbnail half: renditions rendered from the image, written to the renditions bucket."""
+
+    half = Half.RENDITIONS
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        specs: tuple[imaging.RenditionSpec, ...],
+        limits: imaging.Limits,
+        options: imaging.EncodeOptions,
+    ) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._specs = specs
+        self._limits = limits
+        self._options = options
+
+    def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
+        return imaging.render(data, self._specs, limits=self._limits, options=self._options)
+
+    def store(self, upload: Upload, result: imaging.Rendered) -> dict[str, dict[str, Any]]:
+        return objects.put_renditions(self._s3, self._bucket, upload, result.renditions)
+
+    def discard(self, upload: Upload, value: dict[str, dict[str, Any]]) -> None:
+        objects.delete_renditions(self._s3, self._bucket, value, keep=set())
+
+    def retire(
+        self, previous: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]]
+    ) -> None:
+        keep = {r["key"] for r in current.values()}
+        objects.delete_renditions(self._s3, self._bucket, previous, keep=keep)
+
+
+class MetadataWork:
+    """Metadata half: what the image is (dimensions, format, EXIF selection, hash...)."""
+
+    half = Half.METADATA
+
+    def __init__(self, limits: imaging.Limits) -> None:
+        self._limits = limits
+
+    def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
+        return imaging.describe(data, limits=self._limits)
+
+    def store(self, upload: Upload, result: imaging.Rendered) -> dict[str, Any]:
+        return result.info.to_dict()
+
+    def discard(self, upload: Upload, value: dict[str, Any]) -> None:
+        """Nothing lives outside the media item."""
+
+    def retire(self, previous: dict[str, Any], current: dict[str, Any]) -> None:
+        """Nothing lives outside the media item."""

@@ -1,0 +1,232 @@
+"""The media table: conditional writes that make the item's state machine race-free.
+
+Every write is conditional on the ETag (and, for claims, on the S3 sequencer), so an older event
+can never overwrite a newer upload's record, and READY is set exactly once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from media_pipeline.model import Decision, Failure, Half, Status, Upload, decide_claim
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def to_attribute(value: Any) -> dict[str, Any]:
+    """Serialise a JSON-like value for DynamoDB (floats become Decimals)."""
+    return _serializer.serialize(_decimalise(value))
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    """Deserialise a DynamoDB item into plain Python (Decimals become int or float)."""
+    return {k: to_plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _decimalise(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _decimalise(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_decimalise(v) for v in value]
+    return value
+
+
+def to_plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [to_plain(v) for v in value]
+    return value
+
+
+class Completion(StrEnum):
+    READY = "ready"  # this write completed the version and marked it READY
+    PARTIAL = "partial"  # this half is recorded; the other half is still to come
+    SUPERSEDED = "superseded"  # a newer upload owns the item: this result was not recorded
+
+
+@dataclass(frozen=True)
+class Completed:
+    outcome: Completion
+    previous: Any = None  # the half's previous value (e.g. an older version's renditions)
+
+
+class MediaTable:
+    """Reads and conditional writes of media items. Takes its DynamoDB client as an argument."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def get(self, image_id: str) -> dict[str, Any] | None:
+        response = self._client.get_item(
+            TableName=self._table, Key={"id": {"S": image_id}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def claim(self, upload: Upload, half: Half) -> Decision:
+        """Take the item for this object version, or learn why not (see ``decide_claim``)."""
+        now = now_iso()
+        try:
+            self._update(
+                upload.id,
+                set_={
+                    "bucket": upload.bucket,
+                    "key": upload.key,
+                    "etag": upload.etag,
+                    "version_id": upload.version_id,
+                    "sequencer": upload.sequencer,
+                    "size": upload.size,
+                    "content_type": upload.content_type,
+                    "status": Status.PROCESSING.value,
+                    "uploaded_at": upload.uploaded_at or now,
+                    "updated_at": now,
+                },
+                set_if_absent={"created_at": now},
+                remove=("failure", "expires_at", "ready_at", "failed_at"),
+                condition="attribute_not_exists(#sequencer) OR #sequencer < :sequencer",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as error:
+            existing = from_item(error.response.get("Item") or {})
+            decision = decide_claim(existing, upload, half)
+            if decision is Decision.REOPEN_AND_WORK:
+                self._reopen(upload, half)
+            return decision
+        return Decision.WORK
+
+    def _reopen(self, upload: Upload, half: Half) -> None:
+        """Move a version that this half had given up on back to PROCESSING (DLQ redrive)."""
+        self._update(
+            upload.id,
+            set_={"status": Status.PROCESSING.value, "updated_at": now_iso()},
+            remove=("failure", "failed_at"),
+            condition=(
+                "#etag = :etag AND #status = :failed AND #failure.#stage = :stage"
+                " AND #failure.#retryable = :true"
+            ),
+            values={
+                ":etag": upload.etag,
+                ":failed": Status.FAILED.value,
+                ":stage": half.stage,
+                ":true": True,
+            },
+        )
+
+    def complete(self, upload: Upload, half: Half, result: Any) -> Completed:
+        """Record this half's result for the version; mark READY if both halves are in."""
+        try:
+            old = self._update(
+                upload.id,
+                set_={
+                    half.attribute: result,
+                    half.etag_attribute: upload.etag,
+                    "updated_at": now_iso(),
+                },
+                condition="#etag = :etag",
+                values={":etag": upload.etag},
+                return_values="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return Completed(Completion.SUPERSEDED)
+
+        new = {**old, half.attribute: result, half.etag_attribute: upload.etag}
+        both_in = all(new.get(h.etag_attribute) == upload.etag for h in Half)
+        if both_in and new.get("status") == Status.PROCESSING and self._mark_ready(upload):
+            return Completed(Completion.READY, old.get(half.attribute))
+        return Completed(Completion.PARTIAL, old.get(half.attribute))
+
+    def _mark_ready(self, upload: Upload) -> bool:
+        now = now_iso()
+        try:
+            self._update(
+                upload.id,
+                set_={"status": Status.READY.value, "ready_at": now, "updated_at": now},
+                condition=(
+                    "#etag = :etag AND #status = :processing"
+                    " AND #renditions_etag = :etag AND #metadata_etag = :etag"
+                ),
+                values={":etag": upload.etag, ":processing": Status.PROCESSING.value},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False  # the other worker got there first, or a newer upload took over
+        return True
+
+    def fail(self, upload: Upload, failure: Failure) -> bool:
+        """Mark the version FAILED with a reason. False if it was not PROCESSING any more.
+
+        A permanent failure also overrides an earlier retryable one, so that a redrive of the
+        other half cannot reopen a version that can never succeed.
+        """
+        now = now_iso()
+        condition = "#etag = :etag AND #status = :processing"
+        values: dict[str, Any] = {":etag": upload.etag, ":processing": Status.PROCESSING.value}
+        if not failure.retryable:
+            condition += " OR (#etag = :etag AND #status = :failed AND #failure.#retryable = :true)"
+            values |= {":failed": Status.FAILED.value, ":true": True}
+        try:
+            self._update(
+                upload.id,
+                set_={
+                    "status": Status.FAILED.value,
+                    "failure": failure.to_dict(),
+                    "failed_at": now,
+                    "updated_at": now,
+                },
+                condition=condition,
+                values=values,
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _update(
+        self,
+        image_id: str,
+        *,
+        set_: dict[str, Any],
+        condition: str,
+        set_if_absent: dict[str, Any] | None = None,
+        remove: tuple[str, ...] = (),
+        values: dict[str, Any] | None = None,
+        return_values: str = "NONE",
+    ) -> dict[str, Any]:
+        """One UpdateItem. Every attribute goes through a ``#name`` placeholder (many of ours,
+        like ``key``, ``size`` and ``status``, are DynamoDB reserved words)."""
+        set_if_absent = set_if_absent or {}
+        assignments = [f"#{n} = :{n}" for n in set_]
+        assignments += [f"#{n} = if_not_exists(#{n}, :{n})" for n in set_if_absent]
+        expression = "SET " + ", ".join(assignments)
+        if remove:
+            expression += " REMOVE " + ", ".join(f"#{n}" for n in remove)
+
+        all_values = {f":{n}": v for n, v in {**set_, **set_if_absent}.items()}
+        all_values |= values or {}
+        referenced = {*set_, *set_if_absent, *remove, *re.findall(r"#(\w+)", condition)}
+        response = self._client.update_item(
+            TableName=self._table,
+            Key={"id": {"S": image_id}},
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeNames={f"#{n}": n for n in sorted(referenced)},
+            ExpressionAttributeValues={k: to_attribute(v) for k, v in all_values.items()},
+            ReturnValues=return_values,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        return from_item(response.get("Attributes") or {})

@@ -1,0 +1,109 @@
+"""The media item: one per uploaded object key, and the rules for moving it between states.
+
+``AWAITING_UPLOAD -> PROCESSING -> READY | FAILED``. Two workers (thumbnail and metadata) each
+complete one *half* of the work for an object version (identified by its ETag and ordered by the
+S3 sequencer). READY is set once, by whichever worker finds both halves present for the current
+ETag. :func:`decide_claim` is the pure decision a worker takes when its claim on an item meets an
+existing record; ``media_store`` turns the decisions into conditional DynamoDB writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    AWAITING_UPLOAD = "AWAITING_UPLOAD"
+    PROCESSING = "PROCESSING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+class Half(Enum):
+    """The two independent pieces of work done for every object version."""
+
+    RENDITIONS = ("thumbnail", "renditions")
+    METADATA = ("metadata", "metadata")
+
+    def __init__(self, stage: str, attribute: str) -> None:
+        self.stage = stage  # the failure "stage" this half reports
+        self.attribute = attribute  # where the half's result is stored on the item
+        self.etag_attribute = f"{attribute}_etag"  # the ETag that result belongs to
+
+
+def media_id(bucket: str, key: str) -> str:
+    """The item id of an object key: stable, opaque, URL-safe (26 base32 characters)."""
+    digest = hashlib.sha256(f"{bucket}\0{key}".encode()).digest()
+    return base64.b32encode(digest).decode("ascii")[:26].lower()
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One object version in the uploads bucket, confirmed by S3 (key resolved, ETag matched)."""
+
+    bucket: str
+    key: str
+    etag: str
+    size: int
+    content_type: str
+    sequencer: str
+    version_id: str | None = None
+    uploaded_at: str = ""
+
+    @property
+    def id(self) -> str:
+        return media_id(self.bucket, self.key)
+
+
+@dataclass(frozen=True)
+class Failure:
+    stage: str
+    reason: str  # corrupt | unsupported | too_large | processing_error
+    message: str
+    retryable: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "reason": self.reason,
+            "message": self.message,
+            "retryable": self.retryable,
+        }
+
+
+class Decision(StrEnum):
+    """What a worker does after its claim met an existing record."""
+
+    WORK = "work"  # do this half for this version
+    REOPEN_AND_WORK = "reopen"  # this half had given up on a transient error: reopen the item
+    DUPLICATE = "duplicate"  # this half is already done (or the version is READY): skip
+    STALE = "stale"  # a newer upload of the key owns the item: skip
+    ABANDONED = "abandoned"  # the version already FAILED permanently: nothing left to do
+
+
+def decide_claim(existing: dict[str, Any], upload: Upload, half: Half) -> Decision:
+    """Decide, from the item as it is, what the worker for ``half`` does with ``upload``.
+
+    Called only when the unconditional part of a claim failed, i.e. the item already carries a
+    sequencer that is equal to or newer than the upload's.
+    """
+    sequencer = existing.get("sequencer", "")
+    if sequencer > upload.sequencer or existing.get("etag") != upload.etag:
+        # A newer upload (or, with an equal sequencer, a different ETag, which S3 never emits).
+        return Decision.STALE
+    if existing.get(half.etag_attribute) == upload.etag:
+        return Decision.DUPLICATE
+    status = existing.get("status")
+    if status == Status.READY:
+        return Decision.DUPLICATE
+    if status == Status.FAILED:
+        failure = existing.get("failure") or {}
+        if not failure.get("retryable"):
+            return Decision.ABANDONED
+        if failure.get("stage") == half.stage:
+            return Decision.REOPEN_AND_WORK
+    return Decision.WORK

@@ -1,0 +1,131 @@
+"""S3 access for the workers: find the uploaded object version, read it, write renditions.
+
+Every read is pinned to the event's ETag with ``IfMatch``: if the key now holds newer content
+(or nothing), the event is superseded and its work is skipped; the newer upload has its own event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from media_pipeline.events import ObjectCreated, strip_etag
+from media_pipeline.imaging import Rendition
+from media_pipeline.model import Upload
+
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+_PRECONDITION_FAILED = {"412", "PreconditionFailed"}
+
+
+class ObjectSuperseded(Exception):
+    """The event's object version is gone: replaced by newer content or deleted."""
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def locate(s3: Any, event: ObjectCreated) -> Upload:
+    """Resolve the event's key against S3 and confirm the object version still exists.
+
+    Tries the raw key first and its percent-decoding second (LocalStack encodes keys in
+    EventBridge events; AWS and moto do not), each pinned to the event's ETag.
+    """
+    replaced = False
+    for key in event.candidate_keys():
+        try:
+            head = s3.head_object(
+                **_object_args(event.bucket, key, event), IfMatch=_quoted(event.etag)
+            )
+        except ClientError as error:
+            if _code(error) in _PRECONDITION_FAILED:
+                replaced = True
+                continue
+            if _code(error) in _NOT_FOUND:
+                continue
+            raise
+        return Upload(
+            bucket=event.bucket,
+            key=key,
+            etag=strip_etag(head["ETag"]),
+            size=int(head["ContentLength"]),
+            content_type=head.get("ContentType") or "application/octet-stream",
+            sequencer=event.sequencer,
+            version_id=event.version_id,
+            uploaded_at=event.event_time,
+        )
+    state = "replaced by newer content" if replaced else "deleted"
+    raise ObjectSuperseded(f"s3://{event.bucket}/{event.raw_key} was {state} since the event")
+
+
+def read(s3: Any, upload: Upload) -> bytes:
+    """Download the object version the upload names."""
+    try:
+        response = s3.get_object(
+            **_object_args(upload.bucket, upload.key, upload), IfMatch=_quoted(upload.etag)
+        )
+    except ClientError as error:
+        if _code(error) in _PRECONDITION_FAILED | _NOT_FOUND:
+            raise ObjectSuperseded(
+                f"s3://{upload.bucket}/{upload.key} changed while reading"
+            ) from None
+        raise
+    with response["Body"] as body:
+        return body.read()
+
+
+def _quoted(etag: str) -> str:
+    """An entity tag as HTTP conditions carry it: in double quotes."""
+    return f'"{etag}"'
+
+
+def _object_args(bucket: str, key: str, version: ObjectCreated | Upload) -> dict[str, str]:
+    args = {"Bucket": bucket, "Key": key}
+    if version.version_id:
+        args["VersionId"] = version.version_id
+    return args
+
+
+def rendition_key(upload: Upload, rendition: Rendition) -> str:
+    """Deterministic: the same object version always maps to the same keys (reruns overwrite
+    identical bytes); a new version (new ETag) never collides with an older one."""
+    return f"{upload.id}/{upload.etag}/{rendition.name}.{rendition.extension}"
+
+
+def put_renditions(
+    s3: Any, bucket: str, upload: Upload, renditions: tuple[Rendition, ...]
+) -> dict[str, dict[str, Any]]:
+    """Write the renditions and return the record stored on the media item (name -> details)."""
+    stored: dict[str, dict[str, Any]] = {}
+    for rendition in renditions:
+        key = rendition_key(upload, rendition)
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=rendition.data,
+            ContentType=rendition.content_type,
+            CacheControl="public, max-age=31536000, immutable",
+            Metadata={"image-id": upload.id, "source-etag": upload.etag},
+        )
+        stored[rendition.name] = {
+            "bucket": bucket,
+            "key": key,
+            "width": rendition.width,
+            "height": rendition.height,
+            "format": rendition.format,
+            "content_type": rendition.content_type,
+            "bytes": rendition.size,
+        }
+    return stored
+
+
+def delete_renditions(
+    s3: Any, bucket: str, renditions: dict[str, dict[str, Any]], keep: set[str]
+) -> None:
+    """Delete rendition objects of an older version, except keys still in use."""
+    keys = sorted({r["key"] for r in renditions.values()} - keep)
+    if keys:
+        s3.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+        )

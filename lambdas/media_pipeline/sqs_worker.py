@@ -1,0 +1,108 @@
+"""One SQS record of an S3 upload event -> one idempotent call of ``worker.process_object``.
+
+Shared by the thumbnail and metadata handlers. Idempotency is keyed on the object version named
+by the event (bucket, key, ETag, version id), not on the SQS message: S3 and EventBridge may
+deliver the same event twice as two different messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from media_pipeline.config.workers import WorkerSettings
+from media_pipeline.events import ObjectCreated, parse_object_created
+from media_pipeline.media_store import MediaTable
+from media_pipeline.worker import HalfWork, process_object
+
+IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
+
+_METRIC_NAMES = {
+    "ready": "ImagesReady",
+    "partial": "HalvesCompleted",
+    "rejected": "ImagesRejected",
+    "duplicate": "DuplicateEvents",
+    "stale": "StaleEvents",
+    "superseded": "SupersededEvents",
+    "abandoned": "AbandonedEvents",
+}
+
+
+class SqsWorker:
+    def __init__(
+        self,
+        *,
+        work: HalfWork,
+        settings: WorkerSettings,
+        s3: Any,
+        dynamodb: Any,
+        logger: Logger,
+        metrics: Metrics,
+    ) -> None:
+        self._work = work
+        self._settings = settings
+        self._s3 = s3
+        self._table = MediaTable(dynamodb, settings.media_table)
+        self._logger = logger
+        self._metrics = metrics
+        self._idempotency = IdempotencyConfig(
+            event_key_jmespath="[bucket, raw_key, etag, version_id]",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+        )
+        persistence = DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table, boto3_client=dynamodb
+        )
+        # The half is part of the key: both workers share the table and this code, and each must
+        # do its own half of every object version exactly once.
+        self._process_once = idempotent_function(
+            data_keyword_argument="event",
+            config=self._idempotency,
+            persistence_store=persistence,
+            key_prefix=f"{work.half.stage}.process_object",
+        )(self._process)
+
+    def register_context(self, context: LambdaContext) -> None:
+        """Let idempotency expire in-progress records when the invocation would time out."""
+        self._idempotency.register_lambda_context(context)
+
+    def handle(self, record: SQSRecord) -> dict[str, Any]:
+        event = parse_object_created(record.body)
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        with self._logger.append_context_keys(
+            bucket=event.bucket, key=event.raw_key, etag=event.etag, receive_count=receive_count
+        ):
+            result = self._process_once(
+                event=event, final_attempt=receive_count >= self._settings.max_receive_count
+            )
+            self._logger.info(
+                "object processed",
+                image_id=result["image_id"],
+                outcome=result["outcome"],
+                detail=result["detail"],
+            )
+        self._metrics.add_metric(
+            name=_METRIC_NAMES.get(result["outcome"], "OtherOutcomes"),
+            unit=MetricUnit.Count,
+            value=1,
+        )
+        return result
+
+    def _process(self, event: ObjectCreated, final_attempt: bool) -> dict[str, Any]:
+        return process_object(
+            event,
+            work=self._work,
+            s3=self._s3,
+            table=self._table,
+            limits=self._settings.limits,
+            final_attempt=final_attempt,
+        ).to_dict()

@@ -1,0 +1,114 @@
+"""The flow both SQS workers share: locate, claim, check limits, read, produce, record.
+
+A worker is this flow plus a :class:`HalfWork` that says how to produce its half (renditions or
+metadata) from the object's bytes and how to store it. Outcomes:
+
+* permanent problems (corrupt, unsupported, too large) mark the version FAILED with a reason and
+  return normally, so the message is deleted and never retried;
+* anything else raises, so SQS retries the message. On the last attempt the version is marked
+  FAILED with reason ``processing_error`` (retryable) before raising again, so the upload ends
+  FAILED while its message lands in the DLQ; a redrive can still complete it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from media_pipeline import objects
+from media_pipeline.events import ObjectCreated
+from media_pipeline.imaging import Limits, Rejected, Rendered
+from media_pipeline.media_store import Completion, MediaTable
+from media_pipeline.model import Decision, Failure, Half, Upload
+
+
+class HalfWork(Protocol):
+    half: Half
+
+    def produce(self, data: bytes) -> Rendered | Rejected:
+        """Decode the bytes and produce this half (renditions or metadata), or reject them."""
+
+    def store(self, upload: Upload, result: Rendered) -> Any:
+        """Persist what ``produce`` made, outside the media table; return the item's value."""
+
+    def discard(self, upload: Upload, value: Any) -> None:
+        """Undo ``store`` when a newer upload took the item over while this one worked."""
+
+    def retire(self, previous: Any, current: Any) -> None:
+        """Clean up what an older version of the same key left behind."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened to one event; the idempotency layer stores it for duplicates."""
+
+    outcome: str  # ready | partial | rejected | duplicate | stale | superseded | abandoned
+    image_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "image_id": self.image_id, "detail": self.detail}
+
+
+def process_object(
+    event: ObjectCreated,
+    *,
+    work: HalfWork,
+    s3: Any,
+    table: MediaTable,
+    limits: Limits,
+    final_attempt: bool,
+) -> Result:
+    try:
+        upload = objects.locate(s3, event)
+    except objects.ObjectSuperseded as gone:
+        return Result("superseded", detail={"message": str(gone)})
+
+    try:
+        return _process_located(upload, work=work, s3=s3, table=table, limits=limits)
+    except Exception as error:
+        if final_attempt:
+            table.fail(
+                upload,
+                Failure(
+                    stage=work.half.stage,
+                    reason="processing_error",
+                    message=f"gave up after the last retry: {type(error).__name__}: {error}",
+                    retryable=True,
+                ),
+            )
+        raise
+
+
+def _process_located(
+    upload: Upload, *, work: HalfWork, s3: Any, table: MediaTable, limits: Limits
+) -> Result:
+    decision = table.claim(upload, work.half)
+    if decision not in (Decision.WORK, Decision.REOPEN_AND_WORK):
+        return Result(decision.value, upload.id)
+
+    if upload.size > limits.max_bytes:
+        produced: Rendered | Rejected = Rejected(
+            "too_large", f"object is {upload.size} bytes, the limit is {limits.max_bytes} bytes"
+        )
+    else:
+        try:
+            data = objects.read(s3, upload)
+        except objects.ObjectSuperseded as gone:
+            return Result("superseded", upload.id, {"message": str(gone)})
+        produced = work.produce(data)
+
+    if isinstance(produced, Rejected):
+        table.fail(upload, Failure(work.half.stage, produced.reason, produced.message))
+        return Result(
+            "rejected", upload.id, {"reason": produced.reason, "message": produced.message}
+        )
+
+    value = work.store(upload, produced)
+    completed = table.complete(upload, work.half, value)
+    if completed.outcome is Completion.SUPERSEDED:
+        work.discard(upload, value)
+        return Result("superseded", upload.id)
+    if completed.previous:
+        work.retire(completed.previous, value)
+    return Result(completed.outcome.value, upload.id)

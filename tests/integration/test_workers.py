@@ -1,0 +1,282 @@
+"""The thumbnail and metadata handlers against moto (in process): the item's life, exactly once."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+from media_pipeline.events import normalise_sequencer
+from media_pipeline.media_store import from_item
+from media_pipeline.model import media_id
+from PIL import Image
+
+from tests.integration.conftest import MEDIA_TABLE, RENDITIONS, UPLOADS, count_calls
+from tests.support import s3_event, sqs_record
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+PHOTO = (SAMPLES / "landscape-exif-rotated.jpg").read_bytes()
+BROKEN = (SAMPLES / "broken.jpg").read_bytes()
+
+
+def event_for(
+    aws, key: str, etag: str, *, sequencer: str = "0055AED6DCD90281E5", raw_key: str | None = None
+) -> dict:
+    size = aws.s3.head_object(Bucket=UPLOADS, Key=key)["ContentLength"]
+    return s3_event(bucket=UPLOADS, key=raw_key or key, etag=etag, size=size, sequencer=sequencer)
+
+
+def invoke(handler, lambda_context, *bodies, receive_count: int = 1) -> dict:
+    records = [sqs_record(body, receive_count=receive_count) for body in bodies]
+    return handler.lambda_handler({"Records": records}, lambda_context)
+
+
+def item(aws, key: str) -> dict:
+    return from_item(
+        aws.dynamodb.get_item(TableName=MEDIA_TABLE, Key={"id": {"S": media_id(UPLOADS, key)}})[
+            "Item"
+        ]
+    )
+
+
+@pytest.fixture
+def workers(load_handler):
+    return load_handler("thumbnail"), load_handler("metadata")
+
+
+@pytest.mark.parametrize("order", ["thumbnail first", "metadata first"])
+def test_both_halves_make_the_item_ready_whichever_finishes_last(
+    aws, workers, lambda_context, order
+):
+    thumbnail, metadata = workers
+    etag = aws.put_upload("uploads/a/photo.jpg", PHOTO)
+    event = event_for(aws, "uploads/a/photo.jpg", etag)
+    first, second = (thumbnail, metadata) if order == "thumbnail first" else (metadata, thumbnail)
+
+    assert invoke(first, lambda_context, event) == {"batchItemFailures": []}
+    assert item(aws, "uploads/a/photo.jpg")["status"] == "PROCESSING"
+    assert invoke(second, lambda_context, event) == {"batchItemFailures": []}
+
+    record = item(aws, "uploads/a/photo.jpg")
+    assert record["status"] == "READY"
+    assert record["etag"] == etag
+    assert "ready_at" in record
+    assert set(record["renditions"]) == {"large", "medium", "small"}
+    assert record["metadata"]["width"] == 1800
+    assert record["metadata"]["orientation"] == 6
+    large = record["renditions"]["large"]
+    assert large["key"] == f"{media_id(UPLOADS, 'uploads/a/photo.jpg')}/{etag}/large.jpg"
+    data = aws.s3.get_object(Bucket=RENDITIONS, Key=large["key"])["Body"].read()
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.size == (1024, 683)
+
+
+def test_the_same_event_twice_renders_once(aws, workers, lambda_context):
+    thumbnail, _ = workers
+    etag = aws.put_upload("uploads/a/photo.jpg", PHOTO)
+    event = event_for(aws, "uploads/a/photo.jpg", etag)
+    puts = count_calls(thumbnail.s3, "PutObject")
+
+    invoke(thumbnail, lambda_context, event)
+    invoke(thumbnail, lambda_context, event)  # another message, same S3 event
+
+    assert len(puts) == 3
+
+
+def test_a_duplicate_is_recognised_from_the_item_when_the_idempotency_record_is_gone(
+    aws, workers, lambda_context, monkeypatch
+):
+    thumbnail, _ = workers
+    etag = aws.put_upload("uploads/a/photo.jpg", PHOTO)
+    event = event_for(aws, "uploads/a/photo.jpg", etag)
+    invoke(thumbnail, lambda_context, event)
+    aws.dynamodb.delete_table(TableName="idempotency")  # e.g. records expired
+    monkeypatch.setenv("POWERTOOLS_IDEMPOTENCY_DISABLED", "1")
+    puts = count_calls(thumbnail.s3, "PutObject")
+
+    assert invoke(thumbnail, lambda_context, event) == {"batchItemFailures": []}
+    assert puts == []
+
+
+def test_a_corrupt_image_fails_at_once_and_its_message_is_deleted(aws, workers, lambda_context):
+    thumbnail, metadata = workers
+    etag = aws.put_upload("uploads/a/broken.jpg", BROKEN)
+    event = event_for(aws, "uploads/a/broken.jpg", etag)
+
+    assert invoke(thumbnail, lambda_context, event) == {"batchItemFailures": []}
+    record = item(aws, "uploads/a/broken.jpg")
+    assert record["status"] == "FAILED"
+    assert record["failure"]["stage"] == "thumbnail"
+    assert record["failure"]["reason"] == "corrupt"
+    assert record["failure"]["message"]
+
+    # the other half gives up on it too, without work and without a second failure
+    puts = count_calls(metadata.s3, "GetObject")
+    assert invoke(metadata, lambda_context, event) == {"batchItemFailures": []}
+    assert puts == []
+    assert item(aws, "uploads/a/broken.jpg")["failure"]["stage"] == "thumbnail"
+
+
+def test_an_object_over_the_byte_limit_fails_without_being_downloaded(
+    aws, load_handler, lambda_context, monkeypatch
+):
+    monkeypatch.setenv("MAX_UPLOAD_BYTES", "1024")
+    thumbnail = load_handler("thumbnail")
+    etag = aws.put_upload("uploads/a/photo.jpg", PHOTO)
+    gets = count_calls(thumbnail.s3, "GetObject")
+
+    invoke(thumbnail, lambda_context, event_for(aws, "uploads/a/photo.jpg", etag))
+
+    assert gets == []
+    assert item(aws, "uploads/a/photo.jpg")["failure"]["reason"] == "too_large"
+
+
+def test_a_poison_record_fails_alone(aws, workers, lambda_context):
+    thumbnail, _ = workers
+    good = [aws.put_upload(f"uploads/{i}/photo.jpg", PHOTO) for i in range(2)]
+    records = [
+        sqs_record(event_for(aws, "uploads/0/photo.jpg", good[0])),
+        sqs_record("{not json", message_id="poison"),
+        sqs_record(event_for(aws, "uploads/1/photo.jpg", good[1])),
+    ]
+
+    response = thumbnail.lambda_handler({"Records": records}, lambda_context)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
+    assert all(item(aws, f"uploads/{i}/photo.jpg")["renditions_etag"] == good[i] for i in range(2))
+
+
+def _throttle_renditions(thumbnail):
+    def refuse(**_):
+        raise ClientError(
+            {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}},
+            "PutObject",
+        )
+
+    thumbnail.s3.meta.events.register("before-call.s3.PutObject", refuse)
+
+
+def test_a_transient_error_is_retried_and_the_last_attempt_records_why(
+    aws, workers, lambda_context
+):
+    thumbnail, _ = workers
+    etag = aws.put_upload("uploads/a/photo.jpg", PHOTO)
+    body = event_for(aws, "uploads/a/photo.jpg", etag)
+    _throttle_renditions(thumbnail)
+
+    # an early attempt: the record fails (SQS will redeliver it), the item stays PROCESSING
+    first = thumbnail.lambda_handler(
+        {"Records": [sqs_record(body, message_id="m1", receive_count=1)]}, lambda_context
+    )
+    assert first == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert item(aws, "uploads/a/photo.jpg")["status"] == "PROCESSING"
+
+    # the last attempt (receive count = MAX_RECEIVE_COUNT) still fails, and says why on the item
+    last = thumbnail.lambda_handler(
+        {"Records": [sqs_record(body, message_id="m1", receive_count=3)]}, lambda_context
+    )
+    assert last == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    failure = item(aws, "uploads/a/photo.jpg")["failure"]
+    assert failure["reason"] == "processing_error"
+    assert failure["retryable"] is True
+    assert "SlowDown" in failure["message"]
+
+
+def test_a_redriven_message_completes_a_version_that_had_given_up(
+    aws, load_handler, workers, lambda_context
+):
+    thumbnail, metadata = workers
+    etag = aws.put_upload("uploads/a/photo.jpg", PHOTO)
+    body = event_for(aws, "uploads/a/photo.jpg", etag)
+    invoke(metadata, lambda_context, body)
+    _throttle_renditions(thumbnail)
+    invoke(thumbnail, lambda_context, body, receive_count=3)
+    assert item(aws, "uploads/a/photo.jpg")["status"] == "FAILED"
+
+    # the cause is fixed and the DLQ redriven: a fresh cold start, the same message
+    healthy = load_handler("thumbnail")
+    assert invoke(healthy, lambda_context, body) == {"batchItemFailures": []}
+    record = item(aws, "uploads/a/photo.jpg")
+    assert record["status"] == "READY"
+    assert "failure" not in record
+
+
+def test_an_older_event_never_overwrites_a_newer_upload(aws, workers, lambda_context):
+    thumbnail, metadata = workers
+    old_etag = aws.put_upload("uploads/a/photo.jpg", BROKEN)
+    old_event = event_for(aws, "uploads/a/photo.jpg", old_etag, sequencer="0055AED6DCD9000001")
+    new_etag = aws.put_upload("uploads/a/photo.jpg", PHOTO)
+    new_event = event_for(aws, "uploads/a/photo.jpg", new_etag, sequencer="0055AED6DCD9000002")
+
+    for handler in (thumbnail, metadata):
+        invoke(handler, lambda_context, new_event)
+    for handler in (thumbnail, metadata):  # the older event arrives late
+        assert invoke(handler, lambda_context, old_event) == {"batchItemFailures": []}
+
+    record = item(aws, "uploads/a/photo.jpg")
+    assert (record["status"], record["etag"]) == ("READY", new_etag)
+    assert record["sequencer"] == normalise_sequencer("0055AED6DCD9000002")
+
+
+def test_an_event_for_content_already_replaced_is_skipped(aws, workers, lambda_context):
+    thumbnail, _ = workers
+    old_etag = aws.put_upload("uploads/a/photo.jpg", BROKEN)
+    old_event = event_for(aws, "uploads/a/photo.jpg", old_etag)
+    aws.put_upload("uploads/a/photo.jpg", PHOTO)  # replaced before the worker got to it
+    puts = count_calls(thumbnail.s3, "PutObject")
+
+    assert invoke(thumbnail, lambda_context, old_event) == {"batchItemFailures": []}
+    assert puts == []
+    # never claimed: a superseded version leaves no record
+    key = {"id": {"S": media_id(UPLOADS, "uploads/a/photo.jpg")}}
+    assert "Item" not in aws.dynamodb.get_item(TableName=MEDIA_TABLE, Key=key)
+
+
+def test_new_content_replaces_the_renditions_of_the_old(aws, workers, lambda_context):
+    thumbnail, metadata = workers
+    first = aws.put_upload("uploads/a/photo.jpg", PHOTO)
+    for handler in (thumbnail, metadata):
+        invoke(
+            handler, lambda_context, event_for(aws, "uploads/a/photo.jpg", first, sequencer="01")
+        )
+    old_keys = [r["key"] for r in item(aws, "uploads/a/photo.jpg")["renditions"].values()]
+
+    second = aws.put_upload(
+        "uploads/a/photo.jpg", (SAMPLES / "portrait-exif-rotated.jpg").read_bytes()
+    )
+    for handler in (thumbnail, metadata):
+        invoke(
+            handler, lambda_context, event_for(aws, "uploads/a/photo.jpg", second, sequencer="02")
+        )
+
+    record = item(aws, "uploads/a/photo.jpg")
+    assert (record["status"], record["etag"]) == ("READY", second)
+    assert record["renditions"]["large"]["height"] > record["renditions"]["large"]["width"]
+    remaining = {o["Key"] for o in aws.s3.list_objects_v2(Bucket=RENDITIONS).get("Contents", [])}
+    assert remaining.isdisjoint(old_keys)
+    assert len(remaining) == 3
+
+
+@pytest.mark.parametrize(
+    ("real_key", "delivered_key"),
+    [
+        ("uploads/a/my photo.jpg", "uploads/a/my%20photo.jpg"),  # LocalStack percent-encodes
+        ("uploads/a/my%20photo.jpg", "uploads/a/my%20photo.jpg"),  # AWS: a real "%20" in the key
+        ("uploads/a/x+y.jpg", "uploads/a/x+y.jpg"),  # AWS: a real "+" (not a space)
+        ("uploads/a/x+y.jpg", "uploads/a/x%2By.jpg"),  # LocalStack: the same key, encoded
+        ("uploads/a/café.jpg", "uploads/a/caf%C3%A9.jpg"),
+    ],
+)
+def test_keys_are_resolved_whether_delivered_raw_or_percent_encoded(
+    aws, workers, lambda_context, real_key, delivered_key
+):
+    thumbnail, metadata = workers
+    etag = aws.put_upload(real_key, PHOTO)
+    event = event_for(aws, real_key, etag, raw_key=delivered_key)
+
+    for handler in (thumbnail, metadata):
+        assert invoke(handler, lambda_context, event) == {"batchItemFailures": []}
+
+    record = item(aws, real_key)
+    assert (record["key"], record["status"]) == (real_key, "READY")

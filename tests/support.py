@@ -1,0 +1,92 @@
+"""Shared by the test tiers: the image corpus and its manifest, and builders of AWS events."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+# The shared corpus sits beside the checkout, as in CI.
+CORPUS = (Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus").resolve()
+CORPUS_MISSING = f"the shared image corpus is not at {CORPUS} (expected ../shared/corpus)"
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    file: str
+    expect: str  # "render" or "reject:<reason>"
+    why: str
+
+    @property
+    def reason(self) -> str | None:
+        """The rejection reason the manifest expects; None when it expects renditions."""
+        return None if self.expect == "render" else self.expect.removeprefix("reject:")
+
+
+@functools.cache
+def manifest() -> tuple[ManifestRow, ...]:
+    """The corpus manifest; empty when the corpus is absent."""
+    path = CORPUS / "manifest.csv"
+    if not path.is_file():
+        return ()
+    with path.open(newline="") as handle:
+        return tuple(
+            ManifestRow(row["file"], row["expect"], row["why"]) for row in csv.DictReader(handle)
+        )
+
+
+def s3_event(
+    *,
+    bucket: str,
+    key: str,
+    etag: str,
+    size: int,
+    sequencer: str = "0055AED6DCD90281E5",
+    etag_field: str = "etag",
+    version_id: str | None = None,
+) -> dict:
+    """An S3 Object Created event as EventBridge delivers it (AWS's shape unless told)."""
+    obj = {"key": key, "size": size, etag_field: etag, "sequencer": sequencer}
+    if version_id:
+        obj["version-id"] = version_id
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2026-11-23T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": obj,
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "reason": "PutObject",
+        },
+    }
+
+
+def sqs_record(body: dict | str, *, receive_count: int = 1, message_id: str | None = None) -> dict:
+    """One record of the SQS event Lambda delivers."""
+    return {
+        "messageId": message_id or str(uuid.uuid4()),
+        "receiptHandle": "handle",
+        "body": body if isinstance(body, str) else json.dumps(body),
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": "1795399073340",
+            "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+            "ApproximateFirstReceiveTimestamp": "1795399073340",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs",
+        "awsRegion": "us-east-1",
+    }

@@ -1,0 +1,78 @@
+"""Packaging: each function carries only the project code it imports, reproducibly."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("build_script", ROOT / "scripts" / "build.py")
+build = importlib.util.module_from_spec(spec)
+sys.modules["build_script"] = build
+spec.loader.exec_module(build)
+
+
+def relative(paths):
+    return {p.relative_to(build.SOURCE).as_posix() for p in paths}
+
+
+def test_the_notifier_does_not_carry_the_image_stack():
+    files = relative(build.function_sources("media_pipeline.handlers.notifier"))
+    assert "media_pipeline/handlers/notifier.py" in files
+    assert "media_pipeline/notifications.py" in files
+    assert "media_pipeline/config/notifier.py" in files
+    assert not any(f.startswith("media_pipeline/imaging/") for f in files)
+    assert "media_pipeline/handlers/thumbnail.py" not in files
+
+
+def test_the_thumbnail_function_carries_the_engine_and_every_package_init():
+    files = relative(build.function_sources("media_pipeline.handlers.thumbnail"))
+    assert "media_pipeline/imaging/__init__.py" in files
+    assert {
+        "media_pipeline/__init__.py",
+        "media_pipeline/handlers/__init__.py",
+        "media_pipeline/config/__init__.py",
+    } <= files
+    assert "media_pipeline/handlers/metadata.py" not in files
+
+
+@pytest.mark.parametrize("function", build.FUNCTIONS)
+def test_every_function_module_closure_resolves(function):
+    assert build.function_sources(f"media_pipeline.handlers.{function}")
+
+
+def test_zips_depend_only_on_names_and_contents(tmp_path):
+    (tmp_path / "b.txt").write_text("b")
+    (tmp_path / "a.txt").write_text("a")
+    first, second = tmp_path / "1.zip", tmp_path / "2.zip"
+    build.write_zip({"b.txt": tmp_path / "b.txt", "a.txt": tmp_path / "a.txt"}, first)
+    (tmp_path / "a.txt").touch()  # a newer mtime must not matter
+    build.write_zip({"a.txt": tmp_path / "a.txt", "b.txt": tmp_path / "b.txt"}, second)
+
+    assert (
+        hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
+    )
+    with zipfile.ZipFile(first) as archive:
+        assert archive.namelist() == ["a.txt", "b.txt"]
+        assert {i.date_time for i in archive.infolist()} == {build.EPOCH}
+
+
+def test_function_packages_are_reproducible(tmp_path):
+    runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    build.build_functions(tmp_path / "one", runtime)
+    build.build_functions(tmp_path / "two", runtime)
+    for function in build.FUNCTIONS:
+        one = (tmp_path / "one" / f"{function}.zip").read_bytes()
+        assert one == (tmp_path / "two" / f"{function}.zip").read_bytes(), function
+        with zipfile.ZipFile(tmp_path / "one" / f"{function}.zip") as archive:
+            names = archive.namelist()
+        # hash-checked bytecode rides along: /var/task is read-only on Lambda
+        assert any(
+            n.endswith(f".cpython-{sys.version_info.major}{sys.version_info.minor}.pyc")
+            for n in names
+        )

@@ -1,0 +1,70 @@
+"""Each function's settings come from its environment, with precise errors."""
+
+from __future__ import annotations
+
+import pytest
+from media_pipeline.config.env import ConfigError
+from media_pipeline.config.notifier import NotifierSettings
+from media_pipeline.config.workers import MetadataSettings, ThumbnailSettings, parse_renditions
+from media_pipeline.imaging import DEFAULT_RENDITIONS, RenditionSpec
+
+WORKER_ENV = {"MEDIA_TABLE": "media", "IDEMPOTENCY_TABLE": "idem"}
+
+
+def test_thumbnail_settings_with_defaults():
+    settings = ThumbnailSettings.from_env({**WORKER_ENV, "RENDITIONS_BUCKET": "r"})
+    assert settings.renditions == DEFAULT_RENDITIONS
+    assert settings.max_receive_count == 5
+    assert settings.limits.max_pixels == 50_000_000
+
+
+def test_thumbnail_settings_read_everything():
+    settings = ThumbnailSettings.from_env(
+        {
+            **WORKER_ENV,
+            "RENDITIONS_BUCKET": "r",
+            "RENDITIONS": "small:128, large:2048",
+            "MAX_UPLOAD_BYTES": "1000",
+            "MAX_PIXELS": "2000",
+            "JPEG_QUALITY": "90",
+            "MAX_RECEIVE_COUNT": "3",
+        }
+    )
+    assert settings.renditions == (RenditionSpec("large", 2048), RenditionSpec("small", 128))
+    assert (settings.limits.max_bytes, settings.limits.max_pixels) == (1000, 2000)
+    assert settings.encode.jpeg_quality == 90
+    assert settings.max_receive_count == 3
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "MEDIA_TABLE"),
+        ({"MEDIA_TABLE": "m"}, "IDEMPOTENCY_TABLE"),
+        ({**WORKER_ENV}, "RENDITIONS_BUCKET"),
+        (
+            {**WORKER_ENV, "RENDITIONS_BUCKET": "r", "MAX_PIXELS": "lots"},
+            "MAX_PIXELS='lots' is not an integer",
+        ),
+        ({**WORKER_ENV, "RENDITIONS_BUCKET": "r", "MAX_RECEIVE_COUNT": "0"}, "must be >= 1"),
+        ({**WORKER_ENV, "RENDITIONS_BUCKET": "r", "RENDITIONS": "big"}, "name:pixels"),
+    ],
+)
+def test_missing_or_malformed_variables_are_named(env, message):
+    with pytest.raises(ConfigError, match=message):
+        ThumbnailSettings.from_env(env)
+
+
+def test_duplicate_rendition_names_are_refused():
+    with pytest.raises(ConfigError, match="duplicate"):
+        parse_renditions("a:10,a:20")
+
+
+def test_metadata_and_notifier_settings():
+    assert MetadataSettings.from_env(WORKER_ENV).media_table == "media"
+    assert (
+        NotifierSettings.from_env({"EVENTS_TOPIC_ARN": "arn:t", "IDEMPOTENCY_TABLE": "i"}).topic_arn
+        == "arn:t"
+    )
+    with pytest.raises(ConfigError, match="EVENTS_TOPIC_ARN"):
+        NotifierSettings.from_env({})

@@ -1,0 +1,110 @@
+"""Plain logic of the embedded stack: partial batch responses, faults, sequencers."""
+
+from __future__ import annotations
+
+import pytest
+from devstack.faults import Fault, FaultInjector, request_service
+from devstack.moto_patches import next_sequencer
+from devstack.pollers import failed_items
+from devstack.sandbox import Result
+
+IDS = ["m1", "m2", "m3"]
+
+
+def result(payload: bytes) -> Result:
+    return Result(request_id="r", payload=payload)
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        # Lambda's rules: these are complete successes ...
+        (b"null", []),
+        (b"", []),
+        (b"{}", []),
+        (b'{"batchItemFailures": []}', []),
+        (b'{"batchItemFailures": null}', []),
+        # ... partial failures ...
+        (b'{"batchItemFailures": [{"itemIdentifier": "m2"}]}', ["m2"]),
+        (
+            b'{"batchItemFailures": [{"itemIdentifier": "m3"}, {"itemIdentifier": "m1"}]}',
+            ["m3", "m1"],
+        ),
+        # ... and these fail the whole batch
+        (b'{"batchItemFailures": [{"itemIdentifier": "nope"}]}', None),
+        (b'{"batchItemFailures": [{"itemIdentifier": ""}]}', None),
+        (b'{"batchItemFailures": [{"itemIdentifier": null}]}', None),
+        (b'{"batchItemFailures": [{"id": "m1"}]}', None),
+        (b"not json", None),
+    ],
+)
+def test_partial_batch_responses_follow_lambdas_rules(payload, expected):
+    assert failed_items(result(payload), IDS, report_failures=True) == expected
+
+
+def test_without_report_batch_item_failures_a_success_is_the_whole_batch():
+    assert (
+        failed_items(result(b'{"batchItemFailures": [{"itemIdentifier": "m2"}]}'), IDS, False) == []
+    )
+
+
+def environ(service: str, method: str = "PUT", path: str = "/bucket/key", target: str = "") -> dict:
+    return {
+        "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 "
+        f"Credential=test/20261123/us-east-1/{service}/aws4_request, "
+        "SignedHeaders=host, Signature=x",
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "HTTP_X_AMZ_TARGET": target,
+        "QUERY_STRING": "",
+    }
+
+
+def test_faults_match_service_method_path_and_count_down():
+    faults = FaultInjector()
+    fault = faults.add({"service": "s3", "method": "PUT", "path": r"^/renditions/abc/", "times": 2})
+
+    assert faults.match(environ("s3", path="/renditions/xyz/large.jpg")) is None
+    assert faults.match(environ("s3", method="GET", path="/renditions/abc/large.jpg")) is None
+    assert faults.match(environ("dynamodb", path="/renditions/abc/x")) is None
+    assert faults.match(environ("s3", path="/renditions/abc/large.jpg")) is fault
+    assert faults.match(environ("s3", path="/renditions/abc/small.jpg")) is fault
+    assert faults.match(environ("s3", path="/renditions/abc/small.jpg")) is None  # used up
+    assert faults.list()[0]["hits"] == 2
+
+
+def test_faults_answer_in_the_services_error_format():
+    status, _, body = Fault(service="s3", status=503, code="SlowDown").response()
+    assert status.startswith("503")
+    assert b"<Code>SlowDown</Code>" in body
+    status, _headers, body = Fault(
+        service="dynamodb", status=400, code="ThrottlingException"
+    ).response()
+    assert b'"__type": "ThrottlingException"' in body
+
+
+def test_operation_matching_uses_the_target_header():
+    faults = FaultInjector()
+    faults.add({"service": "dynamodb", "operation": "UpdateItem"})
+    assert faults.match(environ("dynamodb", "POST", "/", "DynamoDB_20120810.GetItem")) is None
+    assert (
+        faults.match(environ("dynamodb", "POST", "/", "DynamoDB_20120810.UpdateItem")) is not None
+    )
+
+
+def test_bad_faults_are_refused():
+    with pytest.raises(ValueError):
+        Fault(service="s3", status=200)
+    with pytest.raises(Exception):  # noqa: B017 - re.error
+        Fault(service="s3", path="(")
+
+
+def test_presigned_requests_name_their_service_in_the_query():
+    query = "X-Amz-Credential=test%2F20261123%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=x"
+    assert request_service({"QUERY_STRING": query}) == "s3"
+
+
+def test_sequencers_keep_growing():
+    values = [int(next_sequencer(), 16) for _ in range(1000)]
+    assert values == sorted(values)
+    assert len(set(values)) == len(values)

@@ -1,0 +1,85 @@
+"""The media item's state machine: what a worker does when its claim meets an existing item."""
+
+from __future__ import annotations
+
+import pytest
+from media_pipeline.events import normalise_sequencer
+from media_pipeline.model import Decision, Half, Status, Upload, decide_claim, media_id
+
+SEQ = normalise_sequencer("0055AED6DCD90281E5")
+NEWER = normalise_sequencer("0055AED6DCD90281F0")
+OLDER = normalise_sequencer("0055AED6DCD90281A0")
+
+UPLOAD = Upload(
+    bucket="uploads",
+    key="uploads/a/cat.jpg",
+    etag="e1",
+    size=10,
+    content_type="image/jpeg",
+    sequencer=SEQ,
+)
+
+
+def item(**overrides) -> dict:
+    return {
+        "id": UPLOAD.id,
+        "etag": "e1",
+        "sequencer": SEQ,
+        "status": Status.PROCESSING,
+        **overrides,
+    }
+
+
+def test_media_id_is_stable_opaque_and_distinguishes_buckets_and_keys():
+    assert media_id("b", "k") == media_id("b", "k")
+    assert media_id("b", "k") != media_id("b", "k2") != media_id("b2", "k")
+    assert len(media_id("b", "k")) == 26
+    assert media_id("b", "k").isalnum()
+    assert media_id("b", "k").islower()
+
+
+@pytest.mark.parametrize("half", list(Half))
+def test_the_other_worker_claimed_first_so_this_one_works(half):
+    assert decide_claim(item(), UPLOAD, half) is Decision.WORK
+
+
+def test_a_newer_upload_owns_the_item():
+    assert decide_claim(item(sequencer=NEWER, etag="e2"), UPLOAD, Half.RENDITIONS) is Decision.STALE
+
+
+def test_an_equal_sequencer_with_another_etag_is_not_trusted():
+    assert decide_claim(item(etag="other"), UPLOAD, Half.RENDITIONS) is Decision.STALE
+
+
+def test_this_half_already_done_is_a_duplicate():
+    existing = item(renditions_etag="e1")
+    assert decide_claim(existing, UPLOAD, Half.RENDITIONS) is Decision.DUPLICATE
+    assert decide_claim(existing, UPLOAD, Half.METADATA) is Decision.WORK
+
+
+def test_a_ready_version_is_a_duplicate_for_both_halves():
+    existing = item(status=Status.READY, renditions_etag="e1", metadata_etag="e1")
+    assert all(decide_claim(existing, UPLOAD, h) is Decision.DUPLICATE for h in Half)
+
+
+def test_a_permanent_failure_abandons_the_version():
+    existing = item(
+        status=Status.FAILED, failure={"stage": "metadata", "reason": "corrupt", "retryable": False}
+    )
+    assert decide_claim(existing, UPLOAD, Half.RENDITIONS) is Decision.ABANDONED
+
+
+def test_a_redriven_message_reopens_its_own_retryable_failure():
+    existing = item(
+        status=Status.FAILED,
+        failure={"stage": "thumbnail", "reason": "processing_error", "retryable": True},
+    )
+    assert decide_claim(existing, UPLOAD, Half.RENDITIONS) is Decision.REOPEN_AND_WORK
+    # the other half still does its own work, without reopening a failure that is not its own
+    assert decide_claim(existing, UPLOAD, Half.METADATA) is Decision.WORK
+
+
+def test_older_sequencers_never_reach_decide_claim_as_newer():
+    # The claim's condition lets a strictly newer sequencer through without asking; an equal or
+    # older one lands here. Sanity-check the ordering the condition relies on.
+    assert OLDER < SEQ < NEWER
