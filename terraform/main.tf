@@ -1,0 +1,473 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  # make build writes every package for one runtime and architecture into one directory.
+  package_dir = "${coalesce(var.build_dir, "${path.root}/../build")}/${var.lambda_runtime}-${var.lambda_architecture}"
+
+  # Bucket names are global: make them unique per account and region.
+  bucket_suffix = "${data.aws_caller_identity.current.account_id}-${var.region}"
+
+  # Queue ARNs follow from their names: policies are set when each queue is created (see the
+  # sqs-worker module for why that matters).
+  queue_arn_prefix = "arn:${data.aws_partition.current.partition}:sqs:${var.region}:${data.aws_caller_identity.current.account_id}"
+  queue_names = {
+    undelivered_events = "${var.name}-undelivered-events"
+    app_events         = "${var.name}-app-events"
+    app_events_dlq     = "${var.name}-app-events-dlq"
+  }
+
+  image_layers = [
+    aws_lambda_layer_version.pillow.arn,
+    coalesce(var.powertools_layer_arn, try(aws_lambda_layer_version.powertools[0].arn, null)),
+  ]
+
+  powertools_env = {
+    POWERTOOLS_METRICS_NAMESPACE = var.name
+    POWERTOOLS_LOG_LEVEL         = "INFO"
+  }
+
+  worker_env = merge(local.powertools_env, {
+    MEDIA_TABLE       = aws_dynamodb_table.media.name
+    IDEMPOTENCY_TABLE = aws_dynamodb_table.idempotency.name
+    MAX_UPLOAD_BYTES  = tostring(var.max_upload_bytes)
+    MAX_PIXELS        = tostring(var.max_pixels)
+  })
+
+  kms_statements = var.kms_key_arn == null ? [] : [{
+    sid       = "UseTheDataKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }]
+
+  idempotency_statement = {
+    sid       = "KeepIdempotencyRecords"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    resources = [aws_dynamodb_table.idempotency.arn]
+  }
+
+  # What both workers need: read the uploaded object, and update its media item. ListBucket
+  # makes S3 answer 404 (not 403) for a key that is gone, which the workers rely on.
+  worker_statements = concat([
+    {
+      sid       = "ReadUploads"
+      actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+      resources = ["${module.uploads_bucket.arn}/${var.upload_prefix}*"]
+    },
+    {
+      sid       = "TellMissingFromForbidden"
+      actions   = ["s3:ListBucket"]
+      resources = [module.uploads_bucket.arn]
+    },
+    {
+      sid       = "UpdateMediaItems"
+      actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+      resources = [aws_dynamodb_table.media.arn]
+    },
+    local.idempotency_statement,
+  ], local.kms_statements)
+}
+
+# ---------------------------------------------------------------------------------------------
+# Layers (built by `make build` for var.lambda_runtime and var.lambda_architecture)
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_lambda_layer_version" "pillow" {
+  layer_name               = "${var.name}-pillow"
+  description              = "Pillow and pillow-heif (layers/pillow/requirements.txt)"
+  filename                 = "${local.package_dir}/pillow.zip"
+  source_code_hash         = filebase64sha256("${local.package_dir}/pillow.zip")
+  compatible_runtimes      = [var.lambda_runtime]
+  compatible_architectures = [var.lambda_architecture]
+}
+
+resource "aws_lambda_layer_version" "powertools" {
+  count                    = var.powertools_layer_arn == null ? 1 : 0
+  layer_name               = "${var.name}-powertools"
+  description              = "Powertools for AWS Lambda (layers/powertools/requirements.txt)"
+  filename                 = "${local.package_dir}/powertools.zip"
+  source_code_hash         = filebase64sha256("${local.package_dir}/powertools.zip")
+  compatible_runtimes      = [var.lambda_runtime]
+  compatible_architectures = [var.lambda_architecture]
+}
+
+# ---------------------------------------------------------------------------------------------
+# Buckets
+# ---------------------------------------------------------------------------------------------
+
+module "uploads_bucket" {
+  source = "./modules/private-bucket"
+
+  name                      = "${var.name}-uploads-${local.bucket_suffix}"
+  eventbridge_notifications = true
+  cors_allowed_origins      = var.cors_allowed_origins
+  kms_key_arn               = var.kms_key_arn
+  force_destroy             = var.disposable
+}
+
+# Renditions live in their own bucket: nothing written there can match the uploads rule.
+module "renditions_bucket" {
+  source = "./modules/private-bucket"
+
+  name          = "${var.name}-renditions-${local.bucket_suffix}"
+  kms_key_arn   = var.kms_key_arn
+  force_destroy = var.disposable
+}
+
+# ---------------------------------------------------------------------------------------------
+# S3 "Object Created" -> EventBridge -> two queues (fan-out happens here, not in a function)
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_event_rule" "object_created" {
+  name        = "${var.name}-object-created"
+  description = "Objects created under ${var.upload_prefix} in ${module.uploads_bucket.name}"
+  event_pattern = jsonencode({
+    source        = ["aws.s3"]
+    "detail-type" = ["Object Created"]
+    detail = {
+      bucket = { name = [module.uploads_bucket.name] }
+      object = { key = [{ prefix = var.upload_prefix }] }
+    }
+  })
+}
+
+resource "aws_cloudwatch_event_target" "jobs" {
+  for_each = {
+    thumbnail = module.thumbnail.queue_arn
+    metadata  = module.metadata.queue_arn
+  }
+
+  rule      = aws_cloudwatch_event_rule.object_created.name
+  target_id = "${each.key}-jobs"
+  arn       = each.value
+
+  retry_policy {
+    maximum_event_age_in_seconds = 86400
+    maximum_retry_attempts       = 185
+  }
+
+  # Events EventBridge could not deliver (e.g. a queue policy broken by hand) are kept, not lost.
+  dead_letter_config {
+    arn = aws_sqs_queue.undelivered_events.arn
+  }
+}
+
+data "aws_iam_policy_document" "undelivered_events" {
+  statement {
+    sid       = "AllowOnlyTheUploadsRule"
+    actions   = ["sqs:SendMessage"]
+    resources = ["${local.queue_arn_prefix}:${local.queue_names.undelivered_events}"]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.object_created.arn]
+    }
+  }
+}
+
+resource "aws_sqs_queue" "undelivered_events" {
+  name                      = local.queue_names.undelivered_events
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+  policy                    = data.aws_iam_policy_document.undelivered_events.json
+}
+
+# ---------------------------------------------------------------------------------------------
+# Workers
+# ---------------------------------------------------------------------------------------------
+
+module "thumbnail" {
+  source = "./modules/sqs-worker"
+
+  name        = "${var.name}-thumbnail"
+  description = "Renders renditions of each upload into the renditions bucket"
+  function = {
+    zip_file             = "${local.package_dir}/thumbnail.zip"
+    handler              = "media_pipeline.handlers.thumbnail.lambda_handler"
+    runtime              = var.lambda_runtime
+    architecture         = var.lambda_architecture
+    layers               = local.image_layers
+    memory_size          = var.workers.thumbnail.memory_size
+    timeout              = var.workers.thumbnail.timeout
+    reserved_concurrency = var.workers.thumbnail.reserved_concurrency
+    environment = merge(local.worker_env, {
+      POWERTOOLS_SERVICE_NAME = "thumbnail"
+      RENDITIONS_BUCKET       = module.renditions_bucket.name
+      RENDITIONS              = join(",", [for name, px in var.renditions : "${name}:${px}"])
+      JPEG_QUALITY            = tostring(var.jpeg_quality)
+      WEBP_QUALITY            = tostring(var.webp_quality)
+    })
+    policy_statements = concat(local.worker_statements, [{
+      sid       = "WriteRenditions"
+      actions   = ["s3:PutObject", "s3:DeleteObject"]
+      resources = ["${module.renditions_bucket.arn}/*"]
+    }])
+  }
+
+  sender = {
+    service     = "events.amazonaws.com"
+    source_arns = [aws_cloudwatch_event_rule.object_created.arn]
+  }
+  batch_size              = var.workers.thumbnail.batch_size
+  batching_window_seconds = var.workers.thumbnail.batching_window
+  maximum_concurrency     = var.workers.thumbnail.maximum_concurrency
+  max_receive_count       = var.max_receive_count
+  alarm_actions           = var.alarm_actions
+  log_retention_days      = var.log_retention_days
+  tracing_mode            = var.tracing_mode
+}
+
+module "metadata" {
+  source = "./modules/sqs-worker"
+
+  name        = "${var.name}-metadata"
+  description = "Records what each upload is (dimensions, format, EXIF selection, hash)"
+  function = {
+    zip_file             = "${local.package_dir}/metadata.zip"
+    handler              = "media_pipeline.handlers.metadata.lambda_handler"
+    runtime              = var.lambda_runtime
+    architecture         = var.lambda_architecture
+    layers               = local.image_layers
+    memory_size          = var.workers.metadata.memory_size
+    timeout              = var.workers.metadata.timeout
+    reserved_concurrency = var.workers.metadata.reserved_concurrency
+    environment          = merge(local.worker_env, { POWERTOOLS_SERVICE_NAME = "metadata" })
+    policy_statements    = local.worker_statements
+  }
+
+  sender = {
+    service     = "events.amazonaws.com"
+    source_arns = [aws_cloudwatch_event_rule.object_created.arn]
+  }
+  batch_size              = var.workers.metadata.batch_size
+  batching_window_seconds = var.workers.metadata.batching_window
+  maximum_concurrency     = var.workers.metadata.maximum_concurrency
+  max_receive_count       = var.max_receive_count
+  alarm_actions           = var.alarm_actions
+  log_retention_days      = var.log_retention_days
+  tracing_mode            = var.tracing_mode
+}
+
+# ---------------------------------------------------------------------------------------------
+# State
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_dynamodb_table" "media" {
+  name                        = "${var.name}-media"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "id"
+  stream_enabled              = true
+  stream_view_type            = "NEW_AND_OLD_IMAGES"
+  deletion_protection_enabled = !var.disposable
+
+  attribute {
+    name = "id"
+    type = "S"
+  }
+
+  # Upload requests that are never used expire (the API sets expires_at on AWAITING_UPLOAD).
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.kms_key_arn
+  }
+}
+
+resource "aws_dynamodb_table" "idempotency" {
+  name                        = "${var.name}-idempotency"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "id"
+  deletion_protection_enabled = !var.disposable
+
+  attribute {
+    name = "id"
+    type = "S"
+  }
+
+  # Powertools' idempotency records carry their own expiry.
+  ttl {
+    attribute_name = "expiration"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.kms_key_arn
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Notifications: media table stream -> notifier -> SNS media-events -> subscribers
+# ---------------------------------------------------------------------------------------------
+
+module "notifier" {
+  source = "./modules/lambda-function"
+
+  name         = "${var.name}-notifier"
+  description  = "Publishes image.ready / image.failed to the media-events topic"
+  zip_file     = "${local.package_dir}/notifier.zip"
+  handler      = "media_pipeline.handlers.notifier.lambda_handler"
+  runtime      = var.lambda_runtime
+  architecture = var.lambda_architecture
+  layers       = [coalesce(var.powertools_layer_arn, try(aws_lambda_layer_version.powertools[0].arn, null))]
+  memory_size  = var.notifier.memory_size
+  timeout      = var.notifier.timeout
+  environment = merge(local.powertools_env, {
+    POWERTOOLS_SERVICE_NAME = "notifier"
+    EVENTS_TOPIC_ARN        = aws_sns_topic.media_events.arn
+    IDEMPOTENCY_TABLE       = aws_dynamodb_table.idempotency.name
+  })
+  log_retention_days = var.log_retention_days
+  tracing_mode       = var.tracing_mode
+  policy_statements = concat([
+    {
+      sid       = "ReadMediaStream"
+      actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+      resources = [aws_dynamodb_table.media.stream_arn]
+    },
+    {
+      sid       = "ListMediaStreams"
+      actions   = ["dynamodb:ListStreams"]
+      resources = ["${aws_dynamodb_table.media.arn}/stream/*"]
+    },
+    {
+      sid       = "PublishMediaEvents"
+      actions   = ["sns:Publish"]
+      resources = [aws_sns_topic.media_events.arn]
+    },
+    {
+      sid       = "KeepFailedBatches"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.notifier_dlq.arn]
+    },
+    local.idempotency_statement,
+  ], local.kms_statements)
+}
+
+resource "aws_lambda_event_source_mapping" "notifier" {
+  event_source_arn                   = aws_dynamodb_table.media.stream_arn
+  function_name                      = module.notifier.function_arn
+  starting_position                  = "TRIM_HORIZON"
+  batch_size                         = var.notifier.batch_size
+  maximum_batching_window_in_seconds = var.notifier.batching_window
+  bisect_batch_on_function_error     = true
+  maximum_retry_attempts             = var.notifier.maximum_retry_attempts
+  maximum_record_age_in_seconds      = var.notifier.maximum_record_age
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.notifier_dlq.arn
+    }
+  }
+}
+
+resource "aws_sqs_queue" "notifier_dlq" {
+  name                      = "${var.name}-notifier-dlq"
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+}
+
+resource "aws_sns_topic" "media_events" {
+  name              = "${var.name}-media-events"
+  kms_master_key_id = coalesce(var.kms_key_arn, "alias/aws/sns")
+}
+
+resource "aws_sqs_queue" "app_events_dlq" {
+  name                      = local.queue_names.app_events_dlq
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = ["${local.queue_arn_prefix}:${local.queue_names.app_events}"]
+  })
+}
+
+data "aws_iam_policy_document" "app_events" {
+  statement {
+    sid       = "AllowOnlyTheMediaEventsTopic"
+    actions   = ["sqs:SendMessage"]
+    resources = ["${local.queue_arn_prefix}:${local.queue_names.app_events}"]
+    principals {
+      type        = "Service"
+      identifiers = ["sns.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_sns_topic.media_events.arn]
+    }
+  }
+}
+
+resource "aws_sqs_queue" "app_events" {
+  name                      = local.queue_names.app_events
+  message_retention_seconds = 345600
+  sqs_managed_sse_enabled   = true
+  policy                    = data.aws_iam_policy_document.app_events.json
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.app_events_dlq.arn
+    maxReceiveCount     = var.max_receive_count
+  })
+}
+
+resource "aws_sns_topic_subscription" "app_events" {
+  topic_arn            = aws_sns_topic.media_events.arn
+  protocol             = "sqs"
+  endpoint             = aws_sqs_queue.app_events.arn
+  raw_message_delivery = true
+  filter_policy        = jsonencode(var.app_events_filter_policy)
+  filter_policy_scope  = "MessageAttributes"
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  for_each  = toset(var.email_subscriptions)
+  topic_arn = aws_sns_topic.media_events.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+resource "aws_sns_topic_subscription" "https" {
+  for_each  = toset(var.https_subscriptions)
+  topic_arn = aws_sns_topic.media_events.arn
+  protocol  = "https"
+  endpoint  = each.value
+}
+
+resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
+  for_each = {
+    "notifier-dlq"       = aws_sqs_queue.notifier_dlq.name
+    "undelivered-events" = aws_sqs_queue.undelivered_events.name
+    "app-events-dlq"     = aws_sqs_queue.app_events_dlq.name
+  }
+
+  alarm_name          = "${var.name}-${each.key}-not-empty"
+  alarm_description   = "Messages in ${each.value}: something was given up on. Inspect and redrive (docs/operations.md)."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = each.value }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+}

@@ -1,0 +1,66 @@
+output "region" {
+  description = "AWS region of the stack."
+  value       = var.region
+}
+
+output "uploads_bucket" {
+  description = "Bucket that apps upload to (presigned POST), under upload_prefix."
+  value       = module.uploads_bucket.name
+}
+
+output "upload_prefix" {
+  description = "Key prefix that the pipeline processes."
+  value       = var.upload_prefix
+}
+
+output "renditions_bucket" {
+  description = "Bucket holding the renditions (private; read through presigned GETs)."
+  value       = module.renditions_bucket.name
+}
+
+output "media_table" {
+  description = "DynamoDB table of media items (one per uploaded key)."
+  value       = aws_dynamodb_table.media.name
+}
+
+output "idempotency_table" {
+  description = "DynamoDB table of the functions' idempotency records."
+  value       = aws_dynamodb_table.idempotency.name
+}
+
+output "events_topic_arn" {
+  description = "SNS topic publishing image.ready / image.failed (docs/events.md)."
+  value       = aws_sns_topic.media_events.arn
+}
+
+output "app_events_queue_url" {
+  description = "SQS queue subscribed to the topic for apps (raw delivery, filtered)."
+  value       = aws_sqs_queue.app_events.id
+}
+
+output "queues" {
+  description = "Work queues and dead-letter queues, by name."
+  value = {
+    thumbnail_jobs     = module.thumbnail.queue_url
+    thumbnail_dlq      = module.thumbnail.dlq_url
+    metadata_jobs      = module.metadata.queue_url
+    metadata_dlq       = module.metadata.dlq_url
+    notifier_dlq       = aws_sqs_queue.notifier_dlq.id
+    undelivered_events = aws_sqs_queue.undelivered_events.id
+    app_events_dlq     = aws_sqs_queue.app_events_dlq.id
+  }
+}
+
+output "functions" {
+  description = "Lambda function names, by role."
+  value = {
+    thumbnail = module.thumbnail.function_name
+    metadata  = module.metadata.function_name
+    notifier  = module.notifier.function_name
+  }
+}
+
+output "max_receive_count" {
+  description = "Deliveries of a job before it moves to its DLQ."
+  value       = var.max_receive_count
+}

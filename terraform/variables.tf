@@ -1,0 +1,279 @@
+# ---------------------------------------------------------------------------------------------
+# Where it runs
+# ---------------------------------------------------------------------------------------------
+
+variable "name" {
+  description = "Name of this deployment: prefixes every resource (e.g. media-pipeline, media-pipeline-staging)."
+  type        = string
+  default     = "media-pipeline"
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,22}[a-z0-9]$", var.name))
+    error_message = "name must be 3-24 lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region."
+  type        = string
+  default     = "us-east-1"
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must look like us-east-1."
+  }
+}
+
+variable "aws_endpoint_url" {
+  description = "One URL serving every AWS API, for an emulator (the embedded moto server, LocalStack). null (the default) deploys to AWS."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.aws_endpoint_url == null || can(regex("^https?://", var.aws_endpoint_url))
+    error_message = "aws_endpoint_url must be an http(s) URL or null."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+}
+
+# ---------------------------------------------------------------------------------------------
+# Packaging (make build writes build/; see scripts/build.py)
+# ---------------------------------------------------------------------------------------------
+
+variable "build_dir" {
+  description = "Directory with the packages from `make build`, which writes <runtime>-<architecture>/<name>.zip for every function and layer. Defaults to build/ at the repository root."
+  type        = string
+  default     = null
+}
+
+variable "lambda_runtime" {
+  description = "Python runtime of every function; the layers must be built for it (make build LAMBDA_RUNTIME=...)."
+  type        = string
+  default     = "python3.13"
+  validation {
+    condition     = contains(["python3.11", "python3.12", "python3.13"], var.lambda_runtime)
+    error_message = "lambda_runtime must be python3.11, python3.12 or python3.13."
+  }
+}
+
+variable "lambda_architecture" {
+  description = "Instruction set of every function: arm64 (cheaper per GB-second) or x86_64. The layers must be built for it."
+  type        = string
+  default     = "arm64"
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be arm64 or x86_64."
+  }
+}
+
+variable "powertools_layer_arn" {
+  description = "ARN of AWS's published Powertools for AWS Lambda (Python) layer for this region, runtime and architecture. null builds and publishes the layer from layers/powertools/."
+  type        = string
+  default     = null
+}
+
+# ---------------------------------------------------------------------------------------------
+# Uploads and renditions
+# ---------------------------------------------------------------------------------------------
+
+variable "upload_prefix" {
+  description = "Key prefix under which uploads are processed (the EventBridge rule matches it)."
+  type        = string
+  default     = "uploads/"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", var.upload_prefix))
+    error_message = "upload_prefix must be a non-empty key prefix ending in '/'."
+  }
+}
+
+variable "cors_allowed_origins" {
+  description = "Browser origins allowed to upload to the uploads bucket with presigned POSTs. Empty: no CORS."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for o in var.cors_allowed_origins : o == "*" || can(regex("^https?://[^/]+$", o))])
+    error_message = "Each origin must be scheme://host[:port] without a path."
+  }
+}
+
+variable "max_upload_bytes" {
+  description = "Largest object the workers will process; larger uploads end FAILED (too_large) before any download."
+  type        = number
+  default     = 26214400
+  validation {
+    condition     = var.max_upload_bytes >= 1024 && var.max_upload_bytes <= 1073741824
+    error_message = "max_upload_bytes must be between 1 KiB and 1 GiB."
+  }
+}
+
+variable "max_pixels" {
+  description = "Largest image (width x height, read from the header before decoding) the workers will decode."
+  type        = number
+  default     = 50000000
+  validation {
+    condition     = var.max_pixels >= 1000000 && var.max_pixels <= 500000000
+    error_message = "max_pixels must be between 1 and 500 megapixels."
+  }
+}
+
+variable "renditions" {
+  description = "Renditions to make: name => longest edge in pixels. Never upscaled."
+  type        = map(number)
+  default     = { large = 1024, medium = 512, small = 128 }
+  validation {
+    condition     = length(var.renditions) > 0 && alltrue([for n, px in var.renditions : can(regex("^[a-z][a-z0-9_-]*$", n)) && px >= 16 && px <= 8192])
+    error_message = "renditions needs at least one entry; names lowercase ([a-z][a-z0-9_-]*), sizes 16-8192 px."
+  }
+}
+
+variable "jpeg_quality" {
+  description = "JPEG quality of opaque renditions (1-95)."
+  type        = number
+  default     = 82
+  validation {
+    condition     = var.jpeg_quality >= 1 && var.jpeg_quality <= 95
+    error_message = "jpeg_quality must be between 1 and 95."
+  }
+}
+
+variable "webp_quality" {
+  description = "WebP quality of renditions with transparency (1-100)."
+  type        = number
+  default     = 80
+  validation {
+    condition     = var.webp_quality >= 1 && var.webp_quality <= 100
+    error_message = "webp_quality must be between 1 and 100."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Workers
+# ---------------------------------------------------------------------------------------------
+
+variable "workers" {
+  description = "Sizing of the two SQS-driven workers. Queue visibility timeouts are derived (6x timeout)."
+  type = object({
+    thumbnail = optional(object({
+      memory_size          = optional(number, 1024)
+      timeout              = optional(number, 60)
+      batch_size           = optional(number, 5)
+      batching_window      = optional(number, 0)
+      maximum_concurrency  = optional(number, 10)
+      reserved_concurrency = optional(number)
+    }), {})
+    metadata = optional(object({
+      memory_size          = optional(number, 512)
+      timeout              = optional(number, 30)
+      batch_size           = optional(number, 10)
+      batching_window      = optional(number, 0)
+      maximum_concurrency  = optional(number, 10)
+      reserved_concurrency = optional(number)
+    }), {})
+  })
+  default = {}
+}
+
+variable "max_receive_count" {
+  description = "Deliveries of a job before it moves to its DLQ (transient failures are retried this often)."
+  type        = number
+  default     = 5
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 100
+    error_message = "max_receive_count must be between 1 and 100."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Notifications
+# ---------------------------------------------------------------------------------------------
+
+variable "notifier" {
+  description = "The stream-driven notifier: function sizing, batch size, retries, bisection and maximum record age."
+  type = object({
+    memory_size            = optional(number, 256)
+    timeout                = optional(number, 30)
+    batch_size             = optional(number, 25)
+    batching_window        = optional(number, 0)
+    maximum_retry_attempts = optional(number, 5)
+    maximum_record_age     = optional(number, 3600)
+  })
+  default = {}
+  validation {
+    condition     = var.notifier.maximum_retry_attempts >= 0 && var.notifier.maximum_retry_attempts <= 10000
+    error_message = "notifier.maximum_retry_attempts must be between 0 and 10000."
+  }
+  validation {
+    condition     = var.notifier.maximum_record_age == -1 || (var.notifier.maximum_record_age >= 60 && var.notifier.maximum_record_age <= 604800)
+    error_message = "notifier.maximum_record_age must be -1 (unlimited) or 60-604800 seconds."
+  }
+}
+
+variable "app_events_filter_policy" {
+  description = "SNS filter policy (on message attributes) of the app events queue subscription."
+  type        = any
+  default     = { type = ["image.ready", "image.failed"] }
+}
+
+variable "email_subscriptions" {
+  description = "Email addresses subscribed to the media-events topic (each must confirm)."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for e in var.email_subscriptions : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "Each email subscription must be an email address."
+  }
+}
+
+variable "https_subscriptions" {
+  description = "HTTPS endpoints subscribed to the media-events topic (each must confirm)."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for u in var.https_subscriptions : can(regex("^https://", u))])
+    error_message = "HTTPS subscriptions must use https:// URLs (TLS only)."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Operations
+# ---------------------------------------------------------------------------------------------
+
+variable "log_retention_days" {
+  description = "Retention of every function's logs, in days."
+  type        = number
+  default     = 30
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."
+  }
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing of the functions: Active or PassThrough."
+  type        = string
+  default     = "Active"
+  validation {
+    condition     = contains(["Active", "PassThrough"], var.tracing_mode)
+    error_message = "tracing_mode must be Active or PassThrough."
+  }
+}
+
+variable "alarm_actions" {
+  description = "ARNs (e.g. an SNS topic) notified by the DLQ alarms."
+  type        = list(string)
+  default     = []
+}
+
+variable "kms_key_arn" {
+  description = "Customer-managed KMS key for buckets, tables and the topic. null: AWS-managed encryption (SSE-S3, DynamoDB's AWS-managed key, alias/aws/sns)."
+  type        = string
+  default     = null
+}
+
+variable "disposable" {
+  description = "A throwaway stack (local emulator, CI): buckets are emptied and tables deleted on destroy. Keep false in production."
+  type        = bool
+  default     = false
+}
