@@ -1,0 +1,70 @@
+"""python -m devstack up | down | status | tf ARGS..."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from devstack import stack
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=stack.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the stack (or reuse it) and apply Terraform to it")
+    up.add_argument("--port", type=int, default=stack.DEFAULT_PORT)
+    up.add_argument("--watch-pid", type=int, help="stop the stack when this process exits")
+    sub.add_parser("down", help="stop the stack")
+    sub.add_parser("status", help="what the local Lambda runtime is running")
+    tf = sub.add_parser(
+        "tf",
+        help="run terraform in terraform/ with this machine's provider set-up (mirror discovery)",
+    )
+    tf.add_argument("--data-dir", default="terraform-aws", help="TF_DATA_DIR, under .local/")
+    tf.add_argument("args", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+
+    if args.command == "tf":
+        stack.STATE_DIR.mkdir(parents=True, exist_ok=True)
+        env = stack.terraform.environment(stack.STATE_DIR)
+        env["TF_DATA_DIR"] = str(stack.STATE_DIR / args.data_dir)
+        try:
+            stack.terraform.run([a for a in args.args if a != "--"], env)
+        except stack.terraform.TerraformError as error:
+            print(error, file=sys.stderr)
+            return 1
+        return 0
+
+    if args.command == "up":
+        try:
+            running = stack.up(port=args.port, watch_pid=args.watch_pid)
+        except (stack.StackError, stack.terraform.TerraformError) as error:
+            print(f"make up failed: {error}", file=sys.stderr)
+            return 1
+        outputs = running.outputs()
+        print(f"\nThe stack is up on {running.endpoint}")
+        print(f"  export AWS_ENDPOINT_URL={running.endpoint} AWS_CA_BUNDLE={running.ca_bundle}")
+        print(
+            f"  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION={stack.REGION}"
+        )
+        print(
+            f"  uploads bucket     {outputs['uploads_bucket']} (prefix {outputs['upload_prefix']})"
+        )
+        print(f"  app events queue   {outputs['app_events_queue_url']}")
+        print(f"  outputs            {running.outputs_file}")
+        print(f"  function logs      {running.state_dir / 'logs'}  (one file per function)")
+        return 0
+    if args.command == "down":
+        print("stopped" if stack.down() else "no stack was running")
+        return 0
+    running = stack.running()
+    if running is None:
+        print("no stack is running", file=sys.stderr)
+        return 1
+    print(json.dumps(running.control("status"), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Where moto differs from AWS in ways this pipeline depends on, corrected in-process.
+
+Each patch is small, named for the AWS behaviour it restores, and applied once at start-up of the
+embedded stack (never in tests that use ``mock_aws``).
+
+1. Event source mappings. moto attaches a mapping to its queue or table and, on every
+   ``SendMessage`` or stream write, synchronously receives the messages and tries to run the
+   function in Docker. Without Docker that fails and makes the messages visible again with their
+   receive count raised, so moto would silently eat retries. On AWS the Lambda service polls;
+   here the local Lambda runtime does, so the mappings are detached from moto's own invoker.
+2. S3 events in EventBridge. moto sends every S3 event with the same ``id`` and the same
+   ``detail.object.sequencer``. On AWS the sequencer grows with each write of a key and is how an
+   older event is told from a newer one; ids are unique. Both are made so here.
+3. SQS queue attributes. moto stores ``RedriveAllowPolicy`` but never returns it (Terraform's
+   ``aws_sqs_queue_redrive_allow_policy`` then waits for it until it times out), any
+   ``SetQueueAttributes`` call without ``Policy`` erases the queue's policy, and ``RedrivePolicy``
+   comes back re-serialised with spaces (a perpetual Terraform diff). AWS does none of these.
+4. S3 notification configuration. moto honours ``EventBridgeConfiguration`` but leaves it out of
+   ``GetBucketNotificationConfiguration``, so Terraform would re-apply it on every run.
+5. S3 bucket policy conditions. moto evaluates only ``StringEquals``, treats every other
+   condition as met, and turns a statement whose condition is *not* met into a denial (right for
+   nothing: IAM ignores such a statement). So a ``Deny`` guarded by
+   ``"Bool": {"aws:SecureTransport": "false"}`` (the TLS-only policy of every bucket here) denies
+   every object request, over TLS or not. Here ``Bool`` is evaluated, against whether the request
+   really came over TLS (``request_context``, set per request), and an unmet condition makes its
+   statement not apply.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+_MOTO_PLACEHOLDER_SEQUENCER = "617f08299329d189"
+_MOTO_PLACEHOLDER_EVENT_ID = "17793124-05d4-b198-2fde-7ededc63b103"
+_applied = False
+request_context = threading.local()  # .secure: did the current request arrive over TLS?
+_lock = threading.Lock()
+_last_sequencer = 0
+
+
+def apply() -> None:
+    global _applied
+    with _lock:
+        if _applied:
+            return
+        _detach_event_source_mappings()
+        _sequence_s3_events()
+        _keep_queue_attributes()
+        _report_eventbridge_configuration()
+        _evaluate_secure_transport()
+        _applied = True
+
+
+def _detach_event_source_mappings() -> None:
+    from moto.awslambda.models import LambdaBackend
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.sqs.models import sqs_backends
+
+    create = LambdaBackend.create_event_source_mapping
+
+    def create_detached(self: LambdaBackend, spec: dict[str, Any]) -> Any:
+        mapping = create(self, spec)
+        for queue in sqs_backends[self.account_id][self.region_name].queues.values():
+            queue.lambda_event_source_mappings.pop(mapping.function_arn, None)
+        for table in dynamodb_backends[self.account_id][self.region_name].tables.values():
+            table.lambda_event_source_mappings.pop(mapping.function_arn, None)
+        return mapping
+
+    LambdaBackend.create_event_source_mapping = create_detached  # type: ignore[method-assign]
+
+
+def next_sequencer() -> str:
+    """A hexadecimal sequencer that grows with every call, like S3's for writes of one key."""
+    global _last_sequencer
+    with _lock:
+        _last_sequencer = max(_last_sequencer + 1, time.time_ns())
+        return f"{_last_sequencer:X}"
+
+
+def _sequence_s3_events() -> None:
+    from moto.events.models import Rule
+
+    send = Rule.send_to_targets
+
+    def send_sequenced(
+        self: Rule, original_event: dict[str, Any], transform_input: bool = True
+    ) -> None:
+        # moto builds one event dict and hands it to every rule in turn: fixing it in place on
+        # the first call gives every rule (and target) the same id and sequencer, as on AWS.
+        if original_event.get("source") == "aws.s3":
+            obj = original_event.get("detail", {}).get("object", {})
+            if obj.get("sequencer") == _MOTO_PLACEHOLDER_SEQUENCER:
+                obj["sequencer"] = next_sequencer()
+            if original_event.get("id") == _MOTO_PLACEHOLDER_EVENT_ID:
+                original_event["id"] = str(uuid.uuid4())
+        send(self, original_event, transform_input)
+
+    Rule.send_to_targets = send_sequenced  # type: ignore[method-assign]
+
+
+def _keep_queue_attributes() -> None:
+    from moto.sqs.models import Queue
+
+    set_attributes = Queue._set_attributes
+    attributes = Queue.attributes
+
+    def set_attributes_keeping_policy(
+        self: Queue, values: dict[str, Any], now: float | None = None
+    ) -> None:
+        policy = getattr(self, "policy", None)
+        set_attributes(self, values, now)
+        if "Policy" not in values:
+            self.policy = policy
+
+    def attributes_with_redrive_allow_policy(self: Queue) -> dict[str, Any]:
+        result = attributes.fget(self)  # type: ignore[attr-defined]
+        if result.get("RedriveAllowPolicy") is None:
+            result.pop("RedriveAllowPolicy", None)
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+        return result
+
+    Queue.redrive_allow_policy = None  # type: ignore[attr-defined]
+    Queue.BASE_ATTRIBUTES = [*Queue.BASE_ATTRIBUTES, "RedriveAllowPolicy"]
+    Queue._set_attributes = set_attributes_keeping_policy  # type: ignore[method-assign]
+    Queue.attributes = property(attributes_with_redrive_allow_policy)  # type: ignore[method-assign,assignment]
+
+
+def _report_eventbridge_configuration() -> None:
+    from moto.s3.responses import S3Response
+
+    get = S3Response.get_bucket_notification
+
+    def get_with_eventbridge(self: S3Response) -> Any:
+        config = self.backend.get_bucket_notification_configuration(self.bucket_name)
+        if config is None or config.event_bridge is None:
+            return get(self)
+        serialized = self.serialized
+
+        def with_eventbridge(action_result: Any) -> Any:
+            action_result.result["EventBridgeConfiguration"] = {}
+            return serialized(action_result)
+
+        self.serialized = with_eventbridge  # type: ignore[method-assign]
+        try:
+            return get(self)
+        finally:
+            del self.serialized
+
+    S3Response.get_bucket_notification = get_with_eventbridge  # type: ignore[method-assign]
+
+
+def _evaluate_secure_transport() -> None:
+    from moto.iam import policy_conditions
+    from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    statement_permits = IAMPolicyStatement.is_action_permitted
+
+    def statement_applies_only_when_its_conditions_hold(
+        self: IAMPolicyStatement,
+        action: str,
+        resource: str = "*",
+        principal: str | None = None,
+        incoming_condition_values: dict[str, str] | None = None,
+    ) -> Any:
+        if self._statement.get("Condition") and not self._check_conditions(
+            incoming_condition_values
+        ):
+            return PermissionResult.NEUTRAL
+        return statement_permits(self, action, resource, principal, incoming_condition_values)
+
+    IAMPolicyStatement.is_action_permitted = statement_applies_only_when_its_conditions_hold  # type: ignore[method-assign]
+
+    def bool_matches(expected: str | list[str], actual: str) -> bool:
+        values = expected if isinstance(expected, list) else [expected]
+        return str(actual).lower() in {str(v).lower() for v in values}
+
+    policy_conditions.CONDITION_OPERATIONS.setdefault("Bool", bool_matches)
+
+    def get_permission(self: FakeBucket, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        secure = getattr(request_context, "secure", True)
+        return IAMPolicy(self.policy.decode()).is_action_permitted(
+            action,
+            resource,
+            incoming_condition_values={"aws:SecureTransport": "true" if secure else "false"},
+        )
+
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]

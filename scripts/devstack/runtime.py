@@ -1,0 +1,315 @@
+"""The local Lambda runtime: runs what the emulator says is deployed, the way Lambda would.
+
+Every second it reads the functions and event source mappings from the emulator's Lambda API
+(what Terraform created is the single source of truth) and reconciles: new or changed functions
+get fresh pools of execution environments, mappings get pollers, removed ones are stopped.
+Each invocation is recorded in the function's log (START / END / REPORT, like CloudWatch) and,
+as one JSON line, in ``logs/invocations.jsonl`` for tests and for people.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+from botocore.config import Config
+
+from devstack.functions import CodeStore, FunctionPool, FunctionSpec, RuntimeLibraries
+from devstack.pollers import SqsPoller, StreamPoller, _Poller
+from devstack.sandbox import Result
+
+REFRESH_SECONDS = 1.0
+
+
+class LocalLambda:
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        ca_bundle: Path,
+        region: str,
+        state_dir: Path,
+        code_dirs: list[Path],
+        runtime_requirements: Path,
+        capacity: int = 2,
+    ) -> None:
+        self.endpoint = endpoint
+        self.region = region
+        self._logs = state_dir / "logs"
+        self._logs.mkdir(parents=True, exist_ok=True)
+        self._code = CodeStore(code_dirs, state_dir / "lambda")
+        self._runtime_libs = RuntimeLibraries(runtime_requirements, state_dir)
+        self._capacity = capacity
+        self._pools: dict[str, FunctionPool] = {}
+        self._pollers: dict[str, tuple[dict[str, Any], _Poller]] = {}
+        self._stopping: list[
+            tuple[dict[str, Any], _Poller]
+        ] = []  # stopped, threads still finishing
+        self._layer_hashes: dict[str, str] = {}
+        self._log_files: dict[str, IO[bytes]] = {}
+        self._journal = (self._logs / "invocations.jsonl").open("a", encoding="utf-8")
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._refreshed = threading.Event()
+        self.refresh_error: str | None = None
+        config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
+        session = boto3.session.Session(
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # noqa: S106 - the emulator's fixed credentials
+            region_name=region,
+        )
+        self._clients = {
+            name: session.client(name, endpoint_url=endpoint, config=config, verify=str(ca_bundle))
+            for name in ("lambda", "sqs", "dynamodbstreams")
+        }
+        # What every execution environment sees besides the function's own variables.
+        self._base_env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_CA_BUNDLE": str(ca_bundle),
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_SESSION_TOKEN": "test",
+        }
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        threading.Thread(target=self._refresh_loop, name="refresh", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            pollers = [p for _, p in self._pollers.values()]
+            pools = list(self._pools.values())
+        for poller in pollers:
+            poller.stop(wait=False)
+        for poller in pollers:
+            poller.stop(wait=True)
+        for pool in pools:
+            pool.retire()
+
+    def refresh_now(self, timeout: float = 30.0) -> None:
+        """Reconcile with the emulator now (after a deployment), and wait until done."""
+        self._refreshed.clear()
+        self._refresh()
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._refresh()
+                self.refresh_error = None
+            except Exception as error:  # keep serving; report through /_devstack/status
+                self.refresh_error = f"{type(error).__name__}: {error}"
+            self._stop.wait(REFRESH_SECONDS)
+
+    def _refresh(self) -> None:
+        lam = self._clients["lambda"]
+        configs = [
+            c for page in lam.get_paginator("list_functions").paginate() for c in page["Functions"]
+        ]
+        mappings = [
+            m
+            for page in lam.get_paginator("list_event_source_mappings").paginate()
+            for m in page["EventSourceMappings"]
+        ]
+        specs = {}
+        for config in configs:
+            reserved = lam.get_function_concurrency(FunctionName=config["FunctionName"]).get(
+                "ReservedConcurrentExecutions"
+            )
+            specs[config["FunctionName"]] = FunctionSpec.from_api(config, reserved)
+        with self._lock:
+            self._reconcile_functions(specs)
+            self._reconcile_mappings(mappings)
+        self._refreshed.set()
+
+    def _reconcile_functions(self, specs: dict[str, FunctionSpec]) -> None:
+        for name in set(self._pools) - set(specs):
+            self._pools.pop(name).retire()
+        for name, spec in specs.items():
+            pool = self._pools.get(name)
+            if pool is not None and pool.spec == spec:
+                continue
+            if pool is not None:
+                pool.retire()
+            self._pools[name] = FunctionPool(
+                spec,
+                layer_hashes=tuple(self._layer_hash(arn) for arn in spec.layer_arns),
+                code=self._code,
+                runtime_libs=self._runtime_libs,
+                base_env=self._base_env,
+                log=self._log_file(name),
+                capacity=self._capacity,
+                region=self.region,
+            )
+
+    def _layer_hash(self, arn: str) -> str:
+        if arn not in self._layer_hashes:
+            name, version = arn.split(":")[6:8]
+            layer = self._clients["lambda"].get_layer_version(
+                LayerName=name, VersionNumber=int(version)
+            )
+            self._layer_hashes[arn] = layer["Content"]["CodeSha256"]
+        return self._layer_hashes[arn]
+
+    def _reconcile_mappings(self, mappings: list[dict[str, Any]]) -> None:
+        wanted = {m["UUID"]: m for m in mappings if m.get("State") == "Enabled"}
+        for key in list(self._pollers):
+            config, poller = self._pollers[key]
+            if key not in wanted or _mapping_config(wanted[key]) != _mapping_config(config):
+                poller.stop(wait=False)
+                self._stopping.append(self._pollers.pop(key))
+        self._stopping = [(c, p) for c, p in self._stopping if p.running]
+        for key, mapping in wanted.items():
+            if key in self._pollers:
+                continue
+            service = mapping["EventSourceArn"].split(":")[2]
+            if service == "sqs":
+                poller: _Poller = SqsPoller(mapping, self.invoke, self._clients, self.region)
+                concurrency = (mapping.get("ScalingConfig") or {}).get(
+                    "MaximumConcurrency"
+                ) or self._capacity
+                poller.start(threads=max(1, min(concurrency, self._capacity)))
+            elif service == "dynamodb":
+                poller = StreamPoller(mapping, self.invoke, self._clients, self.region)
+                poller.start(threads=1)
+            else:
+                continue  # not a source this runtime polls
+            self._pollers[key] = (mapping, poller)
+
+    # -- invocations ------------------------------------------------------------------------
+
+    def invoke(
+        self, function: str, payload: bytes, source: str = "invoke", items: list[str] | None = None
+    ) -> Result:
+        name = function.split(":")[6] if function.startswith("arn:") else function
+        with self._lock:
+            pool = self._pools.get(name)
+        if pool is None:
+            self._refresh()
+            with self._lock:
+                pool = self._pools.get(name)
+        if pool is None:
+            return Result(
+                request_id="",
+                payload=json.dumps(
+                    {
+                        "errorType": "ResourceNotFoundException",
+                        "errorMessage": f"Function not found: {name}",
+                    }
+                ).encode(),
+                error="NotFound",
+            )
+        request_id = str(uuid.uuid4())
+        log = self._log_file(name)
+        _log_line(log, f"START RequestId: {request_id} Version: $LATEST")
+        result = pool.invoke(payload, request_id)
+        if not result.ok:
+            _log_line(
+                log,
+                f"{request_id} ERROR {result.error}: "
+                f"{result.payload[:2000].decode(errors='replace')}",
+            )
+        _log_line(log, f"END RequestId: {request_id}")
+        init = f"\tInit Duration: {result.init_ms:.2f} ms" if result.init_ms else ""
+        _log_line(
+            log,
+            f"REPORT RequestId: {request_id}\tDuration: {result.duration_ms:.2f} ms\t"
+            f"Memory Size: {pool.spec.memory} MB\tMax Memory Used: {result.max_memory_mb} MB{init}",
+        )
+        self._record(name, source, items or [], result)
+        return result
+
+    def _record(self, function: str, source: str, items: list[str], result: Result) -> None:
+        entry = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "function": function,
+            "request_id": result.request_id,
+            "source": source,
+            "items": items,
+            "error": result.error,
+            "failed_items": _reported_failures(result),
+            "duration_ms": round(result.duration_ms, 2),
+            "init_ms": round(result.init_ms, 2) if result.init_ms else None,
+            "max_memory_mb": result.max_memory_mb,
+        }
+        with self._lock:
+            self._journal.write(json.dumps(entry) + "\n")
+            self._journal.flush()
+
+    def _log_file(self, function: str) -> IO[bytes]:
+        with self._lock:
+            if function not in self._log_files:
+                self._log_files[function] = (self._logs / f"{function}.log").open("ab", buffering=0)
+            return self._log_files[function]
+
+    # -- introspection ----------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "refreshed": self._refreshed.is_set(),
+                "refresh_error": self.refresh_error,
+                "functions": {
+                    name: {
+                        "code_sha256": pool.spec.code_sha256,
+                        "runtime": pool.spec.runtime,
+                        "invocations": pool.invocations,
+                        "errors": pool.errors,
+                        "cold_starts": pool.cold_starts,
+                        **pool.environments,
+                    }
+                    for name, pool in self._pools.items()
+                },
+                "mappings": {
+                    key: {
+                        "function": poller.function_name,
+                        "source": config["EventSourceArn"],
+                        "running": poller.running,
+                        "batches": poller.batches,
+                        "last_error": poller.last_error,
+                    }
+                    for key, (config, poller) in self._pollers.items()
+                },
+                # disabled or changed mappings whose pollers are still finishing a batch
+                "stopping": sorted(
+                    {config["UUID"] for config, poller in self._stopping if poller.running}
+                ),
+            }
+
+
+def _mapping_config(mapping: dict[str, Any]) -> str:
+    ignored = {"LastModified", "LastProcessingResult", "State", "StateTransitionReason"}
+    return json.dumps(
+        {k: v for k, v in mapping.items() if k not in ignored}, sort_keys=True, default=str
+    )
+
+
+def _reported_failures(result: Result) -> list[str]:
+    body = result.json() if result.ok else None
+    if not isinstance(body, dict):
+        return []
+    return [
+        f.get("itemIdentifier") for f in body.get("batchItemFailures") or [] if isinstance(f, dict)
+    ]
+
+
+def _log_line(log: IO[bytes], line: str) -> None:
+    log.write((line + "\n").encode())
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

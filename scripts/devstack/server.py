@@ -1,0 +1,258 @@
+"""The embedded stack's one process: moto's AWS APIs plus the local Lambda runtime, on loopback.
+
+    python -m devstack.server --port 4599 --state-dir .local --code-dir build ...
+
+Everything is served on one HTTPS port (its certificate from a CA made under .local/tls): moto
+answers the AWS APIs; ``/_devstack/...`` is the stack's
+own control surface (health, status, refresh, faults, shutdown); Lambda's ``Invoke`` API is
+answered by the local runtime, so ``aws lambda invoke`` works as on AWS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import signal
+import ssl
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from werkzeug.serving import make_server
+
+from devstack import moto_patches, tls
+from devstack.faults import FaultInjector, WriteLog
+from devstack.runtime import LocalLambda
+
+_INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+log = logging.getLogger("devstack")
+
+
+class DevstackApp:
+    """WSGI: the control surface and Lambda Invoke here; everything else (after faults) to moto."""
+
+    def __init__(
+        self, moto_app: Any, runtime: LocalLambda, faults: FaultInjector, shutdown: threading.Event
+    ) -> None:
+        self._moto = moto_app
+        self._runtime = runtime
+        self._faults = faults
+        self._writes = WriteLog()
+        self._shutdown = shutdown
+        self.started = time.time()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        moto_patches.request_context.secure = environ.get("wsgi.url_scheme") == "https"
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_devstack/"):
+            return self._control(environ, start_response, path.removeprefix("/_devstack/"))
+        fault = self._faults.match(environ)
+        if fault is not None:
+            status, headers, body = fault.response()
+            start_response(status, [*headers, ("Content-Length", str(len(body)))])
+            return [body]
+        self._writes.record(environ)
+        invoke = _INVOKE.match(path)
+        if invoke and environ.get("REQUEST_METHOD") == "POST":
+            return self._invoke(environ, start_response, unquote(invoke.group(1)))
+        return self._moto(environ, start_response)
+
+    def _invoke(self, environ: dict[str, Any], start_response: Any, function: str) -> Any:
+        payload = _read_body(environ)
+        invocation_type = environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")
+        if invocation_type == "DryRun":
+            return _reply(start_response, "204 No Content", b"")
+        if invocation_type == "Event":
+            threading.Thread(
+                target=self._runtime.invoke, args=(function, payload, "invoke:event"), daemon=True
+            ).start()
+            return _reply(start_response, "202 Accepted", b"")
+        result = self._runtime.invoke(function, payload, "invoke")
+        if result.error == "NotFound":
+            return _reply(
+                start_response,
+                "404 Not Found",
+                result.payload,
+                [("x-amzn-ErrorType", "ResourceNotFoundException")],
+            )
+        if result.error == "Throttled":
+            return _reply(
+                start_response,
+                "429 Too Many Requests",
+                result.payload,
+                [("x-amzn-ErrorType", "TooManyRequestsException")],
+            )
+        headers = [("X-Amz-Executed-Version", "$LATEST"), ("x-amzn-RequestId", result.request_id)]
+        if result.error:
+            headers.append(("X-Amz-Function-Error", "Unhandled"))
+        return _reply(start_response, "200 OK", result.payload, headers)
+
+    def _control(self, environ: dict[str, Any], start_response: Any, route: str) -> Any:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if route == "health":
+            return _json(
+                start_response,
+                {
+                    "status": "ok",
+                    "pid": os.getpid(),
+                    "uptime_s": round(time.time() - self.started, 1),
+                },
+            )
+        if route == "status":
+            return _json(start_response, self._runtime.status())
+        if route == "refresh" and method == "POST":
+            self._runtime.refresh_now()
+            return _json(start_response, self._runtime.status())
+        if route == "faults":
+            if method == "POST":
+                try:
+                    fault = self._faults.add(json.loads(_read_body(environ) or b"{}"))
+                except (TypeError, ValueError) as error:
+                    return _json(start_response, {"error": str(error)}, "400 Bad Request")
+                return _json(start_response, {"id": fault.id}, "201 Created")
+            if method == "DELETE":
+                self._faults.remove()
+                return _json(start_response, {"faults": []})
+            return _json(start_response, {"faults": self._faults.list()})
+        if route.startswith("faults/") and method == "DELETE":
+            self._faults.remove(route.removeprefix("faults/"))
+            return _json(start_response, {"faults": self._faults.list()})
+        if route == "writes":
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            service, pattern = query.get("service", ["s3"])[0], query.get("path", [""])[0]
+            return _json(
+                start_response,
+                {"writes": self._writes.count(service, pattern, query.get("method", [None])[0])},
+            )
+        if route == "shutdown" and method == "POST":
+            self._shutdown.set()
+            return _json(start_response, {"status": "stopping"})
+        return _json(
+            start_response,
+            {"error": f"no such route: {method} /_devstack/{route}"},
+            "404 Not Found",
+        )
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return environ["wsgi.input"].read(length) if length else b""
+
+
+def _reply(
+    start_response: Any, status: str, body: bytes, headers: list[tuple[str, str]] | None = None
+) -> list[bytes]:
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            *(headers or []),
+        ],
+    )
+    return [body]
+
+
+def _json(start_response: Any, value: Any, status: str = "200 OK") -> list[bytes]:
+    return _reply(start_response, status, json.dumps(value, indent=1).encode())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--port", type=int, required=True, help="the HTTPS port")
+    parser.add_argument(
+        "--http-port", type=int, help="also serve plain HTTP here (TLS-only policies refuse it)"
+    )
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument(
+        "--code-dir", type=Path, action="append", required=True, help="where built zips are"
+    )
+    parser.add_argument("--runtime-requirements", type=Path, required=True)
+    parser.add_argument(
+        "--capacity", type=int, default=2, help="execution environments per function"
+    )
+    parser.add_argument("--watch-pid", type=int, help="stop when this process is gone")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call is noise
+
+    moto_patches.apply()
+    from moto.moto_server.werkzeug_app import (  # after the patches
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+
+    certificates = tls.ensure(args.state_dir.resolve() / "tls")
+    endpoint = f"https://127.0.0.1:{args.port}"
+    runtime = LocalLambda(
+        endpoint=endpoint,
+        ca_bundle=certificates.ca,
+        region=args.region,
+        state_dir=args.state_dir.resolve(),
+        code_dirs=[d.resolve() for d in args.code_dir],
+        runtime_requirements=args.runtime_requirements.resolve(),
+        capacity=args.capacity,
+    )
+    shutdown = threading.Event()
+    faults = FaultInjector()
+    app = DevstackApp(DomainDispatcherApplication(create_backend_app), runtime, faults, shutdown)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificates.certificate, certificates.key)
+    servers = [
+        make_server(
+            "127.0.0.1",
+            args.port,
+            app,
+            threaded=True,
+            request_handler=MotoRequestHandler,
+            ssl_context=context,
+        )
+    ]
+    if args.http_port:
+        servers.append(
+            make_server(
+                "127.0.0.1", args.http_port, app, threaded=True, request_handler=MotoRequestHandler
+            )
+        )
+    for server in servers:
+        threading.Thread(
+            target=server.serve_forever, name=f"http-{server.port}", daemon=True
+        ).start()
+    runtime.start()
+    log.info("serving AWS APIs and the local Lambda runtime on %s (pid %d)", endpoint, os.getpid())
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: shutdown.set())
+    while not shutdown.wait(1.0):
+        if args.watch_pid and not _pid_alive(args.watch_pid):
+            log.info("process %d is gone: stopping", args.watch_pid)
+            break
+    log.info("stopping")
+    runtime.stop()
+    for server in servers:
+        server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

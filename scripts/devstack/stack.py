@@ -1,0 +1,244 @@
+"""``make up`` / ``make down``: the embedded local stack, with no Docker.
+
+``up`` starts one background process serving the AWS APIs (moto) and running the deployed
+functions (the local Lambda runtime), applies the project's Terraform to it, writes
+``terraform output -json`` to ``.local/outputs.json`` and waits until every function and event
+source mapping is live. Running it again re-applies Terraform to the running stack (harmless,
+and how code changes are deployed). ``down`` stops the process; the emulator keeps its state in
+memory, so the Terraform state of the local stack goes with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devstack import terraform
+from devstack.functions import HOST_ARCH
+from devstack.pythons import host_runtime
+
+ROOT = terraform.ROOT
+STATE_DIR = Path(os.environ.get("DEVSTACK_STATE_DIR", ROOT / ".local"))
+DEFAULT_PORT = int(os.environ.get("DEVSTACK_PORT", "4599"))
+REGION = "us-east-1"
+LOCAL_TFVARS = terraform.TERRAFORM_DIR / "envs" / "local.tfvars"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A running embedded stack, as recorded in ``.local/devstack.json``."""
+
+    endpoint: str
+    pid: int
+    state_dir: Path
+
+    @property
+    def ca_bundle(self) -> Path:
+        """The CA that signed the stack's certificate (for AWS_CA_BUNDLE / verify=)."""
+        return self.state_dir / "tls" / "ca.pem"
+
+    @property
+    def http_endpoint(self) -> str:
+        """The same APIs over plain HTTP, where TLS-only policies refuse requests."""
+        return f"http://127.0.0.1:{int(self.endpoint.rsplit(':', 1)[1]) - 1}"
+
+    @property
+    def outputs_file(self) -> Path:
+        return self.state_dir / "outputs.json"
+
+    def outputs(self) -> dict[str, Any]:
+        return terraform.output_values(self.outputs_file.read_text())
+
+    def control(
+        self, route: str, method: str = "GET", body: Any = None, timeout: float = 30
+    ) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - our own https endpoint
+            f"{self.endpoint}/_devstack/{route}", data=data, method=method
+        )
+        context = ssl.create_default_context(cafile=str(self.ca_bundle))
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310
+            return json.loads(response.read() or b"null")
+
+    def healthy(self) -> bool:
+        try:
+            return self.control("health", timeout=2).get("pid") == self.pid
+        except (OSError, urllib.error.URLError, ValueError, ssl.SSLError):
+            return False
+
+
+def _record_file(state_dir: Path) -> Path:
+    return state_dir / "devstack.json"
+
+
+def running(state_dir: Path = STATE_DIR) -> Stack | None:
+    """The stack recorded in the state directory, if it is up and answering."""
+    try:
+        record = json.loads(_record_file(state_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    stack = Stack(endpoint=record["endpoint"], pid=record["pid"], state_dir=state_dir)
+    return stack if stack.healthy() else None
+
+
+def _start_server(state_dir: Path, port: int, watch_pid: int | None) -> Stack:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "devstack.server",
+        "--port",
+        str(port),
+        "--http-port",
+        str(port - 1),
+        "--region",
+        REGION,
+        "--state-dir",
+        str(state_dir),
+        "--code-dir",
+        str(ROOT / "build"),
+        "--runtime-requirements",
+        str(ROOT / "requirements" / "lambda-runtime.txt"),
+    ]
+    if watch_pid:
+        command += ["--watch-pid", str(watch_pid)]
+    log = (state_dir / "devstack.log").open("ab")
+    process = subprocess.Popen(
+        command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, cwd=ROOT
+    )
+    stack = Stack(endpoint=f"https://127.0.0.1:{port}", pid=process.pid, state_dir=state_dir)
+    deadline = time.monotonic() + 60
+    while not stack.healthy():
+        if process.poll() is not None:
+            tail = (
+                (state_dir / "devstack.log").read_text(errors="replace").strip().splitlines()[-3:]
+            )
+            raise StackError(
+                f"the stack process exited ({process.returncode}): {' / '.join(tail)} "
+                f"(full log: {state_dir / 'devstack.log'})"
+            )
+        if time.monotonic() > deadline:
+            process.kill()
+            raise StackError(f"the stack did not answer on {stack.endpoint} within 60 s")
+        time.sleep(0.2)
+    _record_file(state_dir).write_text(json.dumps({"endpoint": stack.endpoint, "pid": stack.pid}))
+    return stack
+
+
+def up(
+    *,
+    port: int = DEFAULT_PORT,
+    state_dir: Path = STATE_DIR,
+    watch_pid: int | None = None,
+    quiet: bool = False,
+) -> Stack:
+    """Start (or reuse) the stack, apply Terraform to it, and wait until it is live."""
+    say = (lambda *_: None) if quiet else (lambda msg: print(f"==> {msg}", flush=True))
+    state_dir = state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tfstate = state_dir / "terraform.tfstate"
+    stack = running(state_dir)
+    if stack is None:
+        say(f"starting the emulator and local Lambda runtime on 127.0.0.1:{port}")
+        for stale in (tfstate, tfstate.with_suffix(".tfstate.backup")):
+            stale.unlink(missing_ok=True)  # it described an emulator that is gone
+        stack = _start_server(state_dir, port, watch_pid)
+    else:
+        say(f"reusing the stack already running on {stack.endpoint} (pid {stack.pid})")
+
+    env = terraform.environment(
+        state_dir,
+        {
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_REGION": REGION,
+            "AWS_CA_BUNDLE": str(stack.ca_bundle),
+        },
+    )
+    say("terraform init")
+    terraform.init(env)
+    say("terraform apply (the same configuration as AWS, endpoints pointed at the emulator)")
+    started = time.monotonic()
+    terraform.apply(
+        env,
+        tfstate,
+        variables={
+            "aws_endpoint_url": stack.endpoint,
+            "region": REGION,
+            "lambda_runtime": host_runtime(),
+            "lambda_architecture": HOST_ARCH,
+            "build_dir": str(ROOT / "build"),
+        },
+        var_files=[LOCAL_TFVARS],
+        log=state_dir / "terraform-apply.log",
+    )
+    say(f"applied in {time.monotonic() - started:.0f} s (log: {state_dir / 'terraform-apply.log'})")
+    stack.outputs_file.write_text(terraform.output_json(env, tfstate))
+    wait_until_live(stack)
+    return stack
+
+
+def wait_until_live(stack: Stack, timeout: float = 60) -> None:
+    """Until the runtime runs every deployed function and polls every mapping."""
+    functions = set(stack.outputs()["functions"].values())
+    deadline = time.monotonic() + timeout
+    while True:
+        status = stack.control("refresh", method="POST")
+        missing = functions - set(status["functions"])
+        idle = [m for m in status["mappings"].values() if not m["running"]]
+        if not missing and not idle and len(status["mappings"]) >= 3:
+            return
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"runtime not live after {timeout:.0f} s: missing={missing} status={status}"
+            )
+        time.sleep(0.5)
+
+
+def down(state_dir: Path = STATE_DIR) -> bool:
+    """Stop the stack recorded in the state directory. False if none was running."""
+    state_dir = state_dir.resolve()
+    stack = running(state_dir)
+    record = _record_file(state_dir)
+    if stack is None:
+        record.unlink(missing_ok=True)
+        return False
+    try:
+        stack.control("shutdown", method="POST", timeout=5)
+    except OSError:
+        os.kill(stack.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while _alive(stack.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _alive(stack.pid):
+        os.killpg(stack.pid, signal.SIGKILL)
+    record.unlink(missing_ok=True)
+    for stale in (state_dir / "terraform.tfstate", state_dir / "terraform.tfstate.backup"):
+        stale.unlink(missing_ok=True)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie child of ours counts as gone
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return True
