@@ -1,0 +1,298 @@
+"""The pipeline end to end: upload -> EventBridge -> SQS -> workers -> DynamoDB -> stream ->
+notifier -> SNS -> the app events queue, on the stack that `make up` builds."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from media_pipeline.model import media_id
+from PIL import Image
+
+from tests.e2e.conftest import record_latency, wait_until
+from tests.support import s3_event
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "samples"
+SCHEMA = json.loads((ROOT / "docs" / "schemas" / "media-event.v1.json").read_text())
+GRACE_SECONDS = 4  # how long to keep listening for a second notification that must not come
+
+
+def upload_and_wait(pipeline, sample: str, *, key: str | None = None, data: bytes | None = None):
+    data = data if data is not None else (SAMPLES / sample).read_bytes()
+    uploaded = pipeline.upload(data, Path(sample).name, key=key)
+    notification = pipeline.wait_for([uploaded.id], timeout=90)[uploaded.id]
+    record_latency(notification.received_at - uploaded.uploaded_at)
+    return uploaded, notification
+
+
+def function_log_lines(local_stack, function: str, key: str) -> list[dict[str, Any]]:
+    """The worker's structured log lines about one object key."""
+    lines = []
+    for line in (Path(local_stack.state_dir) / "logs" / f"{function}.log").read_text().splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry.get("key") == key and entry.get("message") == "object processed":
+                lines.append(entry)
+    return lines
+
+
+def test_an_upload_ends_ready_with_upright_renditions_and_exactly_one_notification(pipeline):
+    # GIVEN a real photo stored sideways, with EXIF orientation 6
+    # WHEN an app uploads it
+    uploaded, notification = upload_and_wait(pipeline, "landscape-exif-rotated.jpg")
+
+    # THEN one image.ready of the documented schema arrives, with filterable attributes
+    body = notification.body
+    Draft202012Validator(SCHEMA).validate(body)
+    assert body["type"] == "image.ready"
+    assert notification.attributes == {"type": "image.ready", "content_type": "image/jpeg"}
+    assert body["image"]["etag"] == uploaded.etag
+
+    # AND every rendition exists, upright (landscape), JPEG, without EXIF
+    renditions = body["image"]["renditions"]
+    assert {name: (r["width"], r["height"]) for name, r in renditions.items()} == {
+        "large": (1024, 683),
+        "medium": (512, 341),
+        "small": (128, 85),
+    }
+    for rendition in renditions.values():
+        with Image.open(io.BytesIO(pipeline.download(rendition))) as image:
+            assert image.format == "JPEG"
+            assert image.size == (rendition["width"], rendition["height"])
+            assert not image.getexif()
+
+    # AND the media item is READY with its metadata
+    item = pipeline.item(uploaded.id)
+    assert item["status"] == "READY"
+    assert (item["metadata"]["width"], item["metadata"]["height"]) == (1800, 1200)
+    assert item["metadata"]["orientation"] == 6
+
+    # AND no second notification follows
+    pipeline.drain(GRACE_SECONDS)
+    assert len(pipeline.notifications[uploaded.id]) == 1
+
+
+def test_the_same_s3_event_twice_does_no_second_render_and_no_second_notification(
+    pipeline, outputs, local_stack, journal
+):
+    # GIVEN an image that is READY
+    uploaded, _ = upload_and_wait(pipeline, "flower.webp")
+    before = pipeline.item(uploaded.id)
+    renditions = f"^/{outputs['renditions_bucket']}/{uploaded.id}/"
+    writes_before = local_stack.control(f"writes?service=s3&path={renditions}")["writes"]
+    assert len(writes_before) == 3  # one PUT per rendition
+
+    # WHEN S3/EventBridge deliver its event again, as new messages on both queues
+    event = s3_event(
+        bucket=outputs["uploads_bucket"],
+        key=uploaded.key,
+        etag=uploaded.etag,
+        size=before["size"],
+        sequencer=before["sequencer"],
+        etag_field="eTag",
+    )
+    message_ids = {
+        pipeline.sqs.send_message(QueueUrl=outputs["queues"][queue], MessageBody=json.dumps(event))[
+            "MessageId"
+        ]
+        for queue in ("thumbnail_jobs", "metadata_jobs")
+    }
+
+    # THEN both workers take the messages and succeed ...
+    def handled() -> bool:
+        done = {
+            i
+            for entry in journal()
+            if not entry["error"] and not entry["failed_items"]
+            for i in entry["items"]
+        }
+        return message_ids <= done
+
+    wait_until(handled, 30, "the duplicate messages were not processed")
+    # ... without writing anything again or touching the item
+    assert local_stack.control(f"writes?service=s3&path={renditions}")["writes"] == writes_before
+    assert pipeline.item(uploaded.id)["updated_at"] == before["updated_at"]
+    pipeline.drain(GRACE_SECONDS)
+    assert len(pipeline.notifications[uploaded.id]) == 1
+
+
+def test_new_content_under_the_same_key_is_processed_again_and_replaces_the_old(pipeline):
+    # GIVEN a key holding a landscape photo, READY
+    key = pipeline.new_key("profile.jpg")
+    first, first_note = upload_and_wait(pipeline, "landscape-exif-rotated.jpg", key=key)
+    old_renditions = first_note.body["image"]["renditions"]
+
+    # WHEN a portrait photo is uploaded under the same key
+    second = pipeline.upload(
+        (SAMPLES / "portrait-exif-rotated.jpg").read_bytes(), "profile.jpg", key=key
+    )
+    notes = pipeline.wait_for_count(second.id, 2)
+
+    # THEN the item and a second notification describe the new content
+    assert first.id == second.id
+    assert first.etag != second.etag
+    assert notes[1].body["image"]["etag"] == second.etag
+    large = notes[1].body["image"]["renditions"]["large"]
+    assert large["height"] > large["width"]  # portrait now
+    item = pipeline.item(second.id)
+    assert (item["status"], item["etag"]) == ("READY", second.etag)
+    # AND the old version's renditions are gone
+    for rendition in old_renditions.values():
+        with pytest.raises(pipeline.s3.exceptions.ClientError):
+            pipeline.s3.head_object(Bucket=rendition["bucket"], Key=rendition["key"])
+    pipeline.drain(GRACE_SECONDS)
+    assert len(pipeline.notifications[second.id]) == 2
+
+
+def test_a_corrupt_file_ends_failed_with_its_reason_and_is_not_retried(
+    pipeline, outputs, local_stack
+):
+    uploaded, notification = upload_and_wait(pipeline, "broken.jpg")
+
+    assert notification.body["type"] == "image.failed"
+    assert notification.attributes["type"] == "image.failed"
+    assert notification.body["failure"]["reason"] == "corrupt"
+    item = pipeline.item(uploaded.id)
+    assert item["status"] == "FAILED"
+    assert item["failure"]["reason"] == "corrupt"
+    assert not item["failure"]["retryable"]
+
+    # Each worker saw the object once, on the first delivery, and its message was deleted.
+    for function in outputs["functions"]["thumbnail"], outputs["functions"]["metadata"]:
+        lines = wait_until(
+            lambda f=function: function_log_lines(local_stack, f, uploaded.key),
+            15,
+            f"{function} log",
+        )
+        assert [line["receive_count"] for line in lines] == [1], function
+    pipeline.drain(GRACE_SECONDS)
+    assert len(pipeline.notifications[uploaded.id]) == 1
+
+
+@pytest.mark.parametrize(
+    "filename",
+    ["my holiday photo.jpg", "a+b=c.jpg", "café ☕ 東京.jpg", "100% real%20name.jpg"],
+    ids=["space", "plus", "unicode", "percent"],
+)
+def test_keys_with_spaces_plus_and_non_ascii_characters_work(pipeline, outputs, filename):
+    uploaded, notification = upload_and_wait(pipeline, "cmyk.jpg", key=pipeline.new_key(filename))
+
+    assert notification.body["type"] == "image.ready"
+    assert notification.body["image"]["key"] == uploaded.key
+    assert uploaded.id == media_id(outputs["uploads_bucket"], uploaded.key)
+
+
+def test_one_poison_record_in_a_batch_leaves_the_others_unharmed(
+    pipeline, outputs, local_stack, journal
+):
+    lam = pipeline.client("lambda")
+    by_function = {
+        m["FunctionArn"].rsplit(":", 1)[-1]: m
+        for m in lam.list_event_source_mappings()["EventSourceMappings"]
+    }
+    thumbnail_mapping = by_function[outputs["functions"]["thumbnail"]]
+    mappings = {thumbnail_mapping["UUID"], by_function[outputs["functions"]["metadata"]]["UUID"]}
+    batch_size = thumbnail_mapping["BatchSize"]
+
+    def pollers_running(expected: bool) -> bool:
+        status = local_stack.control("status")
+        if expected:
+            return all(
+                key in status["mappings"] and status["mappings"][key]["running"] for key in mappings
+            )
+        return not mappings & (set(status["mappings"]) | set(status["stopping"]))
+
+    # GIVEN the workers paused, and one batch worth of messages waiting: good uploads, then poison
+    for uuid_ in mappings:
+        lam.update_event_source_mapping(UUID=uuid_, Enabled=False)
+    try:
+        wait_until(lambda: pollers_running(False), 30, "the paused mappings were still polled")
+        good = [
+            pipeline.upload((SAMPLES / "flower.webp").read_bytes(), f"good-{i}.webp")
+            for i in range(batch_size - 1)
+        ]
+        poison = pipeline.sqs.send_message(
+            QueueUrl=outputs["queues"]["thumbnail_jobs"],
+            MessageBody=json.dumps({"not": "an S3 event"}),
+        )["MessageId"]
+    finally:
+        # WHEN the workers resume
+        for uuid_ in mappings:
+            lam.update_event_source_mapping(UUID=uuid_, Enabled=True)
+
+    # THEN every good upload ends READY ...
+    notes = pipeline.wait_for([u.id for u in good], timeout=90)
+    assert {n.body["type"] for n in notes.values()} == {"image.ready"}
+    # ... they were in the poison's batch, and only the poison was reported as failed
+    batch = wait_until(
+        lambda: next((e for e in journal() if poison in e["items"]), None),
+        10,
+        "no batch held the poison",
+    )
+    assert len(batch["items"]) == batch_size
+    assert batch["error"] is None
+    assert batch["failed_items"] == [poison]
+
+
+def test_a_transient_failure_is_retried_and_lands_in_the_dlq_after_max_receive_count(
+    pipeline, outputs, faults
+):
+    # GIVEN the renditions bucket refusing writes for one image (S3 throttling: a transient error)
+    key = pipeline.new_key(f"throttled-{uuid.uuid4().hex[:6]}.jpg")
+    image_id = media_id(outputs["uploads_bucket"], key)
+    faults(
+        service="s3",
+        method="PUT",
+        path=f"^/{outputs['renditions_bucket']}/{image_id}/",
+        status=503,
+        code="SlowDown",
+    )
+
+    # WHEN it is uploaded
+    pipeline.upload((SAMPLES / "cmyk.jpg").read_bytes(), "throttled.jpg", key=key)
+
+    # THEN after max_receive_count attempts the upload ends FAILED, as a retryable processing error
+    notification = pipeline.wait_for([image_id], timeout=60 * outputs["max_receive_count"])[
+        image_id
+    ]
+    failure = notification.body["failure"]
+    assert (failure["stage"], failure["reason"]) == ("thumbnail", "processing_error")
+    assert "SlowDown" in failure["message"]
+    item = pipeline.item(image_id)
+    assert item["failure"]["retryable"] is True
+
+    # AND its message waits in the thumbnail DLQ, delivered exactly max_receive_count times
+    def in_dlq() -> dict[str, Any] | None:
+        response = pipeline.sqs.receive_message(
+            QueueUrl=outputs["queues"]["thumbnail_dlq"],
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            VisibilityTimeout=0,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+        for message in response.get("Messages", []):
+            if json.loads(message["Body"]).get("detail", {}).get("object", {}).get("key") == key:
+                return message
+        return None
+
+    message = wait_until(in_dlq, 60, "the failed job never reached the thumbnail DLQ")
+    # moved on the receive after the last failed attempt, which counts once more
+    assert int(message["Attributes"]["ApproximateReceiveCount"]) >= outputs["max_receive_count"]
+
+
+def test_the_buckets_refuse_requests_that_do_not_use_tls(pipeline, local_stack, outputs):
+    # The same emulator, over plain HTTP: the buckets' TLS-only policy (aws:SecureTransport) denies.
+    plain = pipeline.session.client("s3", endpoint_url=local_stack.http_endpoint)
+    for bucket in (outputs["uploads_bucket"], outputs["renditions_bucket"]):
+        with pytest.raises(plain.exceptions.ClientError) as refused:
+            plain.put_object(Bucket=bucket, Key="tls-check/plain.txt", Body=b"x")
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    # ... while the same request over TLS goes through
+    pipeline.s3.put_object(Bucket=outputs["renditions_bucket"], Key="tls-check/tls.txt", Body=b"x")
+    pipeline.s3.delete_object(Bucket=outputs["renditions_bucket"], Key="tls-check/tls.txt")
