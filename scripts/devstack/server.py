@@ -54,6 +54,7 @@ class DevstackApp:
             return self._control(environ, start_response, path.removeprefix("/_devstack/"))
         fault = self._faults.match(environ)
         if fault is not None:
+            _read_body(environ)  # a client still sending its body must not see the connection drop
             status, headers, body = fault.response()
             start_response(status, [*headers, ("Content-Length", str(len(body)))])
             return [body]

@@ -33,7 +33,7 @@ def test_every_corpus_file_ends_as_the_manifest_says(pipeline, corpus: Path):
     for row in manifest:
         upload = uploads[row["file"]]
         notification = results[upload.id]
-        record_latency(notification.received_at - upload.uploaded_at)
+        record_latency(notification.received_at - upload.uploaded_at, f"{len(manifest)} at once")
         body = notification.body
         got = "render" if body["type"] == "image.ready" else f"reject:{body['failure']['reason']}"
         if got != row["expect"]:
