@@ -81,8 +81,12 @@ class LocalLambda:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, expected_runtimes: tuple[str, ...] = ()) -> None:
+        """Start reconciling. The runtime libraries of ``expected_runtimes`` are installed now,
+        in the background, so that the first invocation does not wait for pip."""
         threading.Thread(target=self._refresh_loop, name="refresh", daemon=True).start()
+        for runtime in expected_runtimes:
+            threading.Thread(target=self._runtime_libs.path, args=(runtime,), daemon=True).start()
 
     def stop(self) -> None:
         self._stop.set()

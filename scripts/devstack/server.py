@@ -28,6 +28,7 @@ from werkzeug.serving import make_server
 
 from devstack import moto_patches, tls
 from devstack.faults import FaultInjector, WriteLog
+from devstack.pythons import host_runtime
 from devstack.runtime import LocalLambda
 
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
@@ -142,6 +143,13 @@ class DevstackApp:
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
+    """The whole request body, sized by Content-Length or, for chunked uploads, by the stream.
+
+    boto3 sends S3 PutObject as ``Transfer-Encoding: chunked`` (aws-chunked with a checksum
+    trailer) and no Content-Length; werkzeug then marks the input as terminated by itself.
+    """
+    if environ.get("wsgi.input_terminated"):
+        return environ["wsgi.input"].read()
     length = int(environ.get("CONTENT_LENGTH") or 0)
     return environ["wsgi.input"].read(length) if length else b""
 
@@ -239,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(
             target=server.serve_forever, name=f"http-{server.port}", daemon=True
         ).start()
-    runtime.start()
+    runtime.start(expected_runtimes=(host_runtime(),))
     log.info("serving AWS APIs and the local Lambda runtime on %s (pid %d)", endpoint, os.getpid())
 
     for signum in (signal.SIGTERM, signal.SIGINT):

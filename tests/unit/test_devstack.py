@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from devstack.faults import Fault, FaultInjector, request_service
 from devstack.moto_patches import next_sequencer
 from devstack.pollers import failed_items
 from devstack.sandbox import Result
+from devstack.server import _read_body
 
 IDS = ["m1", "m2", "m3"]
 
@@ -108,3 +111,18 @@ def test_sequencers_keep_growing():
     values = [int(next_sequencer(), 16) for _ in range(1000)]
     assert values == sorted(values)
     assert len(set(values)) == len(values)
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        # boto3's PutObject: aws-chunked over Transfer-Encoding: chunked, no Content-Length
+        {"wsgi.input_terminated": True},
+        {"CONTENT_LENGTH": "11"},
+    ],
+)
+def test_a_refused_request_body_is_read_to_its_end(environ):
+    # A body left unread makes the server drop the connection under a client still sending it
+    stream = io.BytesIO(b"hello world")
+    assert _read_body({**environ, "wsgi.input": stream}) == b"hello world"
+    assert stream.read() == b""
