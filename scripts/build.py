@@ -25,12 +25,11 @@ import argparse
 import ast
 import shutil
 import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
-from devstack.pythons import find_python, runtime_version
+from devstack.pythons import find_python, pip_install_for, runtime_version
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "lambdas"
@@ -163,28 +162,15 @@ def build_layer(name: str, out: Path, runtime: str, arch: str) -> None:
     platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{machine}")]
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-compile",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--implementation",
-                "cp",
-                "--python-version",
-                runtime_version(runtime),
-                *platforms,
-                "--target",
-                str(tree / "python"),
-                "--requirement",
-                str(requirements),
-            ],
-            check=True,
+        pip_install_for(
+            runtime,
+            requirements,
+            tree / "python",
+            "--no-compile",
+            "--no-deps",
+            "--implementation",
+            "cp",
+            *platforms,
         )
         # Console scripts carry this machine's interpreter path and are useless in a layer.
         shutil.rmtree(tree / "python" / "bin", ignore_errors=True)

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -47,6 +52,7 @@ class SqsWorker:
         dynamodb: Any,
         logger: Logger,
         metrics: Metrics,
+        tracer: Tracer,
     ) -> None:
         self._work = work
         self._settings = settings
@@ -70,6 +76,22 @@ class SqsWorker:
             persistence_store=persistence,
             key_prefix=f"{work.half.stage}.process_object",
         )(self._process)
+        # A batch whose every record failed is reported item by item, like any other: the
+        # messages are retried the same way, and the invocation is not counted as an error.
+        self._processor = BatchProcessor(
+            event_type=EventType.SQS, raise_on_entire_batch_failure=False
+        )
+        self._traced_handle = tracer.capture_method(self.handle)
+
+    def process_batch(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        """A handler's whole job: every record of the SQS batch, failures reported one by one."""
+        self.register_context(context)
+        return process_partial_response(
+            event=event,
+            record_handler=self._traced_handle,
+            processor=self._processor,
+            context=context,
+        )
 
     def register_context(self, context: LambdaContext) -> None:
         """Let idempotency expire in-progress records when the invocation would time out."""

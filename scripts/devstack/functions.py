@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import platform
 import shutil
 import subprocess
-import sys
 import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from devstack.pythons import find_python, runtime_version
+from devstack.pythons import find_python, pip_install_for, runtime_version
 from devstack.sandbox import Result, Sandbox, SandboxError
 
 HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
@@ -139,24 +137,7 @@ class RuntimeLibraries:
             if stamp.is_file() and stamp.read_text() == wanted:
                 return target
             shutil.rmtree(target, ignore_errors=True)
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--only-binary=:all:",
-                    "--python-version",
-                    runtime_version(runtime),
-                    "--target",
-                    str(target),
-                    "--requirement",
-                    str(self._requirements),
-                ],
-                check=True,
-            )
+            pip_install_for(runtime, self._requirements, target)
             stamp.write_text(wanted)
         return target
 
@@ -258,11 +239,9 @@ class FunctionPool:
     def invoke(self, payload: bytes, request_id: str | None = None) -> Result:
         with self._cond:
             if self.capacity <= 0:
-                throttled = {
-                    "errorType": "TooManyRequestsException",
-                    "errorMessage": "Rate Exceeded.",
-                }
-                return Result(request_id or "", json.dumps(throttled).encode(), error="Throttled")
+                return Result.failure(
+                    request_id or "", "Throttled", "TooManyRequestsException", "Rate Exceeded."
+                )
             while not self._idle and self._busy >= self.capacity:
                 self._cond.wait()
             sandbox = self._idle.pop() if self._idle else None
@@ -274,12 +253,8 @@ class FunctionPool:
                     sandbox = self._new_sandbox()
                 except (SandboxError, OSError, subprocess.CalledProcessError) as error:
                     self.errors += 1
-                    return Result(
-                        request_id=request_id or "",
-                        payload=json.dumps(
-                            {"errorType": "Runtime.InitError", "errorMessage": str(error)}
-                        ).encode(),
-                        error="InitError",
+                    return Result.failure(
+                        request_id or "", "InitError", "Runtime.InitError", str(error)
                     )
                 init_ms = sandbox.init_ms
             result = sandbox.invoke(payload, request_id)

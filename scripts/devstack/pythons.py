@@ -58,3 +58,27 @@ def _reports_version(executable: str, version: str) -> bool:
     except OSError:
         return False
     return out.returncode == 0 and out.stdout.strip() == version
+
+
+def pip_install_for(runtime: str, requirements: Path, target: Path, *options: str) -> None:
+    """Install ``requirements`` into ``target`` for a Lambda runtime's Python, with this
+    interpreter's pip: binary wheels only, so what lands there is what that runtime can import."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--python-version",
+            runtime_version(runtime),
+            *options,
+            "--target",
+            str(target),
+            "--requirement",
+            str(requirements),
+        ],
+        check=True,
+    )

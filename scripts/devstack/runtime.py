@@ -202,15 +202,8 @@ class LocalLambda:
             with self._lock:
                 pool = self._pools.get(name)
         if pool is None:
-            return Result(
-                request_id="",
-                payload=json.dumps(
-                    {
-                        "errorType": "ResourceNotFoundException",
-                        "errorMessage": f"Function not found: {name}",
-                    }
-                ).encode(),
-                error="NotFound",
+            return Result.failure(
+                "", "NotFound", "ResourceNotFoundException", f"Function not found: {name}"
             )
         request_id = str(uuid.uuid4())
         log = self._log_file(name)

@@ -48,6 +48,17 @@ class Result:
     max_memory_mb: int = 0
     done: threading.Event = field(default_factory=threading.Event, repr=False)
 
+    @classmethod
+    def failure(cls, request_id: str, error: str, error_type: str, message: str) -> Result:
+        """A failed invocation, its payload in Lambda's ``{errorType, errorMessage}`` shape."""
+        result = cls(request_id=request_id, payload=b"")
+        result.fail(error, error_type, message)
+        return result
+
+    def fail(self, error: str, error_type: str, message: str) -> None:
+        self.error = error
+        self.payload = json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
     @property
     def ok(self) -> bool:
         return self.error is None
@@ -159,22 +170,12 @@ class Sandbox:
         )
         while not result.done.wait(0.05):
             if time.monotonic() - started >= self._timeout_s:
-                result.error = "TimedOut"
-                result.payload = json.dumps(
-                    {
-                        "errorType": "Sandbox.Timedout",
-                        "errorMessage": f"Task timed out after {self._timeout_s:.2f} seconds",
-                    }
-                ).encode()
+                message = f"Task timed out after {self._timeout_s:.2f} seconds"
+                result.fail("TimedOut", "Sandbox.Timedout", message)
                 break
             if not self.alive:
-                result.error = "Unhandled"
-                result.payload = json.dumps(
-                    {
-                        "errorType": "Runtime.ExitError",
-                        "errorMessage": f"Runtime exited with status {self._process.poll()}",
-                    }
-                ).encode()
+                message = f"Runtime exited with status {self._process.poll()}"
+                result.fail("Unhandled", "Runtime.ExitError", message)
                 break
         result.duration_ms = (time.monotonic() - started) * 1000
         result.max_memory_mb = self._peak_memory_mb()
