@@ -50,12 +50,15 @@ def render(
                 # Each rendition is encoded on a worker while the next one is resampled. Specs
                 # that come out the same size share one image, encoded once (Pillow's save()
                 # keeps state on the image, so one image must not be saved by two threads).
+                # _chain yields such a shared image for consecutive specs, so comparing with the
+                # previous one is enough (an id() would not do: a freed rendition's id is reused).
                 jobs: dict[int, Future[Rendition]] = {}
-                by_image: dict[int, Future[Rendition]] = {}
+                previous: Image.Image | None = None
                 for index, image in _chain(decoded, specs):
-                    if id(image) not in by_image:
-                        by_image[id(image)] = encoders().submit(encode, "", image, options)
-                    jobs[index] = by_image[id(image)]
+                    if image is not previous:
+                        job = encoders().submit(encode, "", image, options)
+                        previous = image
+                    jobs[index] = job
                 renditions = tuple(
                     replace(jobs[index].result(), name=spec.name)
                     for index, spec in enumerate(specs)

@@ -1,0 +1,54 @@
+"""The engine's own bookkeeping between resampling and encoding."""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor, Future
+from pathlib import Path
+
+from media_pipeline.imaging import engine
+from media_pipeline.imaging.model import RenditionSpec
+from PIL import Image
+
+SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "landscape-exif-rotated.jpg"
+ENCODE = engine.encode
+SPECS = (RenditionSpec("large", 1024), RenditionSpec("medium", 512), RenditionSpec("small", 128))
+
+
+class EncodeAtOnce(Executor):
+    """Each encode done before the next rendition is resampled: the timing of an idle encoder,
+    under which a finished rendition is freed at once and Python reuses its id()."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def test_each_rendition_is_encoded_from_its_own_image_however_fast_encoding_is(monkeypatch):
+    # A regression: renditions were told apart by id(); with the chain holding only the image
+    # before, a finished rendition was freed, its id() reused, and "small" came out 1024 px wide.
+    monkeypatch.setattr(engine, "encoders", EncodeAtOnce)
+
+    def chain(decoded, specs):  # the real chain's shape: each image resized from the one before
+        image = None
+        for index, spec in enumerate(specs):
+            size = (spec.max_edge, spec.max_edge // 2)
+            image = Image.new("RGB", size) if image is None else image.resize(size)
+            yield index, image
+
+    monkeypatch.setattr(engine, "_chain", chain)
+    specs = tuple(RenditionSpec(f"w{edge}", edge) for edge in (64, 32, 16, 8))
+    for _ in range(50):
+        outcome = engine.render(SAMPLE.read_bytes(), specs)
+        assert [r.width for r in outcome.renditions] == [64, 32, 16, 8]
+
+
+def test_specs_of_the_same_size_share_one_encode(monkeypatch):
+    calls = []
+    monkeypatch.setattr(engine, "encoders", EncodeAtOnce)
+    monkeypatch.setattr(engine, "encode", lambda *a: calls.append(a[1].size) or ENCODE(*a))
+    specs = (*SPECS, RenditionSpec("huge", 4096), RenditionSpec("also-small", 128))
+    outcome = engine.render(SAMPLE.read_bytes(), specs)
+    widths = {r.name: r.width for r in outcome.renditions}
+    assert widths == {"large": 1024, "medium": 512, "small": 128, "huge": 1800, "also-small": 128}
+    assert sorted(calls) == sorted([(1800, 1200), (1024, 683), (512, 341), (128, 85)])
