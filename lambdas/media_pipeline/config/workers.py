@@ -48,10 +48,7 @@ class WorkerSettings:
             "media_table": required(env, "MEDIA_TABLE"),
             "idempotency_table": required(env, "IDEMPOTENCY_TABLE"),
             "max_receive_count": integer(env, "MAX_RECEIVE_COUNT", 5),
-            "limits": Limits(
-                max_bytes=integer(env, "MAX_UPLOAD_BYTES", Limits.max_bytes),
-                max_pixels=integer(env, "MAX_PIXELS", Limits.max_pixels),
-            ),
+            "limits": limits_from_env(env),
         }
 
 
@@ -63,16 +60,34 @@ class ThumbnailSettings(WorkerSettings):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ThumbnailSettings:
-        raw_renditions = env.get("RENDITIONS", "").strip()
         return cls(
             **cls._common(env),
             renditions_bucket=required(env, "RENDITIONS_BUCKET"),
-            renditions=parse_renditions(raw_renditions) if raw_renditions else DEFAULT_RENDITIONS,
-            encode=EncodeOptions(
-                jpeg_quality=integer(env, "JPEG_QUALITY", EncodeOptions.jpeg_quality),
-                webp_quality=integer(env, "WEBP_QUALITY", EncodeOptions.webp_quality),
-            ),
+            renditions=renditions_from_env(env),
+            encode=encode_options_from_env(env),
         )
+
+
+def limits_from_env(env: Mapping[str, str] = os.environ) -> Limits:
+    """MAX_UPLOAD_BYTES and MAX_PIXELS (both workers; also scripts/render.py)."""
+    return Limits(
+        max_bytes=integer(env, "MAX_UPLOAD_BYTES", Limits.max_bytes),
+        max_pixels=integer(env, "MAX_PIXELS", Limits.max_pixels),
+    )
+
+
+def renditions_from_env(env: Mapping[str, str] = os.environ) -> tuple[RenditionSpec, ...]:
+    """RENDITIONS (thumbnail worker; also scripts/render.py); the defaults when unset."""
+    raw = env.get("RENDITIONS", "").strip()
+    return parse_renditions(raw) if raw else DEFAULT_RENDITIONS
+
+
+def encode_options_from_env(env: Mapping[str, str] = os.environ) -> EncodeOptions:
+    """JPEG_QUALITY and WEBP_QUALITY (thumbnail worker; also scripts/render.py)."""
+    return EncodeOptions(
+        jpeg_quality=integer(env, "JPEG_QUALITY", EncodeOptions.jpeg_quality),
+        webp_quality=integer(env, "WEBP_QUALITY", EncodeOptions.webp_quality),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
