@@ -27,7 +27,7 @@ TFVARS ?= terraform/envs/prod.tfvars
 TF_AWS := $(PY) -m devstack tf --
 
 .PHONY: help install lock build up down status demo test test-unit test-integration test-e2e \
-        lint fmt plan deploy clean
+        lint fmt plan deploy clean bench
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -89,6 +89,9 @@ test-integration: install ## Integration tests: handlers against moto's mock_aws
 
 test-e2e: build ## End-to-end tests on the local stack (started for the session if not up)
 	$(PYTEST) tests/e2e
+
+bench: build ## Image engine vs the tutorial way vs libvips, and handler cold init (not a test)
+	$(PY) scripts/bench.py
 
 lint: install ## ruff, terraform fmt -check and terraform validate
 	$(PY) -m ruff check .

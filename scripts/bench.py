@@ -1,0 +1,553 @@
+#!/usr/bin/env python3
+"""make bench: the image engine against the tutorial way and libvips, and the handlers' cold init.
+
+    python scripts/bench.py [--quick] [--no-cold] [--no-rss]
+
+Renditions 1024/512/128 px of each input, three ways, in this one process, warm (one untimed run
+first), median of several runs (ms per image = all three renditions, decode to encoded bytes):
+
+* engine:   ``media_pipeline.imaging.render(data)`` with the Lambdas' default settings;
+* tutorial: per size ``Image.open`` + ``thumbnail((s, s), LANCZOS)`` + save (JPEG q82, or WebP
+            q80 when the image has alpha, like the engine);
+* pyvips:   the faster of two ways with libvips (pyvips-binary): ``thumbnail_buffer`` per size,
+            or ``thumbnail_buffer`` for 1024 then ``thumbnail_image`` of it for the smaller ones;
+            saved the same way (JPEG Q82 with optimised Huffman tables, WebP Q80, no metadata).
+
+Inputs: generated, deterministic (seeded) photo-like pictures, cached in .local/bench/ -- smooth
+colour gradients, a low-frequency wave pattern, fine text-like stripes, a flat block with hard
+edges and Gaussian sensor noise (sigma 6; 2.5 for the PNG, which would otherwise be over
+the 25 MiB upload limit): a 12 MP (4000x3000) and a 24 MP (6000x4000) JPEG at
+q90, a 12 MP RGBA PNG (the same picture cut out by a soft-edged ellipse, so the alpha is in use)
+and a 4 MP (2400x1600) lossy WebP at q90; plus every sample in samples/ that renders.
+
+Peak RSS: each approach on each file once in a fresh interpreter, which imports everything and
+warms up on a small image of the same format first, resets the kernel's peak-RSS mark
+(``/proc/self/clear_refs``), runs once, and reports its peak resident set (VmHWM) above the RSS
+it had before the run: Python, Pillow and libvips allocations alike, as the OS counts them.
+
+SSIM: each approach's renditions before encoding, against the same image fully decoded (no JPEG
+draft/shrink-on-load), made upright and sRGB, resized once with LANCZOS to the rendition's size;
+the lowest of the three renditions (transparency flattened over grey; the tutorial does not apply
+EXIF orientation, so its sideways renditions score low on the rotated samples).
+
+Cold init: each handler module imported in a fresh interpreter (``python -S``, sys.path like
+Lambda's: the built function zip, then the layers, then the runtime's boto3) with the Terraform
+environment, against ``import boto3`` + creating the same clients; median of several starts.
+Needs ``make build`` (make bench does it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))
+
+import numpy as np
+import pyvips
+from media_pipeline import imaging
+from media_pipeline.imaging import metadata, normalise
+from media_pipeline.imaging.engine import rendition_images
+from PIL import Image
+from skimage.metrics import structural_similarity
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = (1024, 512, 128)
+CACHE = ROOT / ".local" / "bench"
+SAMPLES = ROOT / "samples"
+GENERATOR_VERSION = 1
+JPEG_QUALITY = imaging.EncodeOptions.jpeg_quality
+WEBP_QUALITY = imaging.EncodeOptions.webp_quality
+APPROACHES = ("engine", "tutorial", "pyvips")
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------
+
+
+def photo(width: int, height: int, seed: int, noise: float = 6.0) -> np.ndarray:
+    """A photo-like RGB picture (uint8), the same on every machine for a seed."""
+    rng = np.random.default_rng(seed)
+    y = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
+    x = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
+    pixels = np.empty((height, width, 3), np.float32)
+    wave = 60 * np.sin(x * 23.0 + 3 * np.cos(y * 7.0)) * np.cos(y * 17.0)
+    pixels[..., 0] = 110 + 90 * x + wave
+    pixels[..., 1] = 60 + 140 * y - 0.5 * wave
+    pixels[..., 2] = 200 - 120 * x * y + 0.3 * wave
+    # fine detail: text-like stripes in one band, a flat block with hard edges
+    band = slice(height // 10, height // 10 + height // 12)
+    stripes = (np.sin(np.arange(width, dtype=np.float32) * 1.3) > 0.3) * 90.0
+    pixels[band, :, :] -= stripes[None, :, None]
+    pixels[height // 2 : height * 3 // 4, width // 5 : width * 2 // 5] = (30, 190, 70)
+    pixels += rng.normal(0, noise, pixels.shape).astype(np.float32)
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+def cut_out(rgb: np.ndarray) -> np.ndarray:
+    """RGBA: the picture inside a soft-edged ellipse, transparent outside."""
+    height, width, _ = rgb.shape
+    y = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
+    x = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
+    radius = np.sqrt(x * x / 0.85 + y * y / 0.75)
+    alpha = np.clip((1.0 - radius) * 40 * 255, 0, 255).astype(np.uint8)
+    return np.dstack([rgb, alpha])
+
+
+GENERATED: dict[str, tuple[Callable[[], Image.Image], str, dict[str, Any]]] = {
+    "gen-12mp.jpg": (lambda: Image.fromarray(photo(4000, 3000, 12)), "JPEG", {"quality": 90}),
+    "gen-24mp.jpg": (lambda: Image.fromarray(photo(6000, 4000, 24)), "JPEG", {"quality": 90}),
+    "gen-12mp-rgba.png": (
+        lambda: Image.fromarray(cut_out(photo(4000, 3000, 13, noise=2.5)), "RGBA"),
+        "PNG",
+        {"compress_level": 6},
+    ),
+    "gen-4mp.webp": (lambda: Image.fromarray(photo(2400, 1600, 4)), "WEBP", {"quality": 90}),
+}
+
+
+def inputs(quick: bool) -> list[tuple[str, bytes]]:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    found: list[tuple[str, bytes]] = []
+    names = ["gen-4mp.webp"] if quick else list(GENERATED)
+    for name in names:
+        path = CACHE / f"v{GENERATOR_VERSION}-{name}"
+        if not path.is_file():
+            make, image_format, options = GENERATED[name]
+            buffer = io.BytesIO()
+            make().save(buffer, image_format, **options)
+            path.write_bytes(buffer.getvalue())
+        found.append((name, path.read_bytes()))
+    if not quick:
+        for path in sorted(SAMPLES.iterdir()):
+            data = path.read_bytes() if path.suffix not in (".csv", ".md", ".txt") else b""
+            if data and isinstance(imaging.describe(data), imaging.Rendered):
+                found.append((f"samples/{path.name}", data))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# The three approaches: each returns the encoded renditions; *_images the images before encoding
+# ---------------------------------------------------------------------------------------------
+
+
+def engine(data: bytes) -> list[bytes]:
+    outcome = imaging.render(data)
+    assert isinstance(outcome, imaging.Rendered), outcome
+    return [rendition.data for rendition in outcome.renditions]
+
+
+def engine_images(data: bytes) -> list[Image.Image]:
+    result = rendition_images(data)
+    assert not isinstance(result, imaging.Rejected), result
+    return list(result[1])
+
+
+def tutorial_images(data: bytes) -> list[Image.Image]:
+    images = []
+    for size in SIZES:
+        image = Image.open(io.BytesIO(data))
+        image.thumbnail((size, size), Image.Resampling.LANCZOS)
+        images.append(image)
+    return images
+
+
+def tutorial(data: bytes) -> list[bytes]:
+    out = []
+    for size in SIZES:
+        image = Image.open(io.BytesIO(data))
+        image.thumbnail((size, size), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        if image.has_transparency_data:
+            image.save(buffer, "WEBP", quality=WEBP_QUALITY)
+        else:
+            image.convert("RGB").save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)
+        out.append(buffer.getvalue())
+    return out
+
+
+def _vips_save(image: pyvips.Image) -> bytes:
+    if image.hasalpha():
+        return image.webpsave_buffer(Q=WEBP_QUALITY, keep="none")
+    return image.jpegsave_buffer(Q=JPEG_QUALITY, optimize_coding=True, keep="none")
+
+
+def vips_per_size_images(data: bytes) -> list[pyvips.Image]:
+    return [pyvips.Image.thumbnail_buffer(data, size, size="down") for size in SIZES]
+
+
+def vips_chained_images(data: bytes) -> list[pyvips.Image]:
+    largest = pyvips.Image.thumbnail_buffer(data, SIZES[0], size="down").copy_memory()
+    images = [largest]
+    for size in SIZES[1:]:
+        images.append(pyvips.Image.thumbnail_image(images[-1], size, size="down").copy_memory())
+    return images
+
+
+def vips_per_size(data: bytes) -> list[bytes]:
+    return [_vips_save(image) for image in vips_per_size_images(data)]
+
+
+def vips_chained(data: bytes) -> list[bytes]:
+    return [_vips_save(image) for image in vips_chained_images(data)]
+
+
+def vips_to_pil(image: pyvips.Image) -> Image.Image:
+    array = image.numpy()
+    if array.ndim == 2:
+        return Image.fromarray(array, "L")
+    return Image.fromarray(array, {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[array.shape[2]])
+
+
+RUNS: dict[str, Callable[[bytes], list[bytes]]] = {
+    "engine": engine,
+    "tutorial": tutorial,
+    "vips_per_size": vips_per_size,
+    "vips_chained": vips_chained,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements
+# ---------------------------------------------------------------------------------------------
+
+
+def median_ms(run: Callable[[bytes], list[bytes]], data: bytes, budget: float) -> float:
+    run(data)  # warm: caches, thread pools, lazily loaded codecs
+    times: list[float] = []
+    started = time.perf_counter()
+    while len(times) < 3 or (len(times) < 9 and time.perf_counter() - started < budget):
+        gc.collect()
+        begin = time.perf_counter()
+        run(data)
+        times.append((time.perf_counter() - begin) * 1000)
+    return statistics.median(times)
+
+
+def reference(data: bytes) -> Image.Image:
+    """Full decode, upright, sRGB, 8-bit (the engine's own normalise, without any shortcut)."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        orientation = metadata.orientation_to_apply(metadata.read_exif(image))
+        working, source = normalise.prepare(image, orientation)
+        return normalise.finish(working.copy(), source)
+
+
+def flat(image: Image.Image) -> np.ndarray:
+    if image.mode in ("RGBA", "LA"):
+        background = Image.new("RGBA", image.size, (128, 128, 128, 255))
+        background.alpha_composite(image.convert("RGBA"))
+        image = background
+    return np.asarray(image.convert("RGB"))
+
+
+def lowest_ssim(images: list[Image.Image], full: Image.Image) -> float:
+    scores = []
+    for image in images:
+        ref = full.resize(image.size, Image.Resampling.LANCZOS)
+        a, b = flat(image), flat(ref)
+        window = min(7, *a.shape[:2])
+        window -= 1 - window % 2  # odd
+        scores.append(
+            float(structural_similarity(a, b, channel_axis=2, data_range=255, win_size=window))
+        )
+    return min(scores)
+
+
+def rss_child(approach: str, path: str) -> None:
+    """In a fresh interpreter: warm up on a small image of the same kind, then report how much
+    one run on ``path`` grew the peak resident set (KiB)."""
+    data = Path(path).read_bytes()
+    with Image.open(io.BytesIO(data)) as image:  # the header only: no pixel is decoded here
+        alpha = "A" in image.mode or "transparency" in image.info
+        image_format = image.format
+    warm = Image.fromarray(photo(64, 48, 0)).convert("RGBA" if alpha else "RGB")
+    small = io.BytesIO()
+    try:
+        warm.save(small, image_format)
+    except (OSError, KeyError, ValueError):
+        small = io.BytesIO()
+        warm.save(small, "PNG")
+    run = RUNS[approach]
+    run(small.getvalue())
+    gc.collect()
+    reset = Path("/proc/self/clear_refs")  # Linux: "5" resets the peak (VmHWM) to the current RSS
+    reset.write_text("5")
+    before = _status_kib("VmRSS")
+    run(data)
+    print(json.dumps({"kib": _status_kib("VmHWM") - before}))
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
+def peak_rss_mb(approach: str, data: bytes) -> float:
+    with tempfile.NamedTemporaryFile(suffix=".img") as handle:
+        handle.write(data)
+        handle.flush()
+        done = subprocess.run(
+            [sys.executable, __file__, "--rss-child", approach, handle.name],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
+    return json.loads(done.stdout.splitlines()[-1])["kib"] / 1024
+
+
+@dataclass
+class Row:
+    name: str
+    pixels: str
+    ms: dict[str, float]
+    rss: dict[str, float]
+    ssim: dict[str, float]
+    vips_way: str
+
+
+def measure(name: str, data: bytes, *, rss: bool, budget: float) -> Row:
+    with Image.open(io.BytesIO(data)) as image:
+        pixels = f"{image.width}x{image.height} {image.format}"
+    try:
+        pyvips.Image.thumbnail_buffer(data, 16).avg()
+    except pyvips.Error as error:  # e.g. HEVC-coded HEIF: pyvips-binary has no HEVC decoder
+        vips = False
+        print(f"{name}: pyvips cannot decode it: {str(error).strip().splitlines()[-1]}")
+    else:
+        vips = True
+    nan = float("nan")
+    ms = {
+        name_: median_ms(run, data, budget) if vips or "vips" not in name_ else nan
+        for name_, run in RUNS.items()
+    }
+    vips_way = "vips_chained" if ms["vips_chained"] < ms["vips_per_size"] else "vips_per_size"
+    ms["pyvips"] = ms[vips_way]
+
+    full = reference(data)
+    ssim = {
+        "engine": lowest_ssim(engine_images(data), full),
+        "tutorial": lowest_ssim(tutorial_images(data), full),
+        "pyvips": nan,
+    }
+    if vips:
+        vips_images = (
+            vips_per_size_images(data) if vips_way == "vips_per_size" else vips_chained_images(data)
+        )
+        ssim["pyvips"] = lowest_ssim([vips_to_pil(image) for image in vips_images], full)
+    peaks: dict[str, float] = {}
+    if rss:
+        peaks = {
+            "engine": peak_rss_mb("engine", data),
+            "tutorial": peak_rss_mb("tutorial", data),
+            "pyvips": peak_rss_mb(vips_way, data) if vips else nan,
+        }
+    return Row(name, pixels, ms, peaks, ssim, vips_way.removeprefix("vips_"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Cold init
+# ---------------------------------------------------------------------------------------------
+
+HANDLERS = {
+    "thumbnail": ("media_pipeline.handlers.thumbnail", ("s3", "dynamodb")),
+    "metadata": ("media_pipeline.handlers.metadata", ("s3", "dynamodb")),
+    "notifier": ("media_pipeline.handlers.notifier", ("sns", "dynamodb")),
+}
+LAMBDA_ENV = {
+    "AWS_REGION": "eu-west-1",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",  # not a secret: no request is ever sent
+    "AWS_LAMBDA_FUNCTION_NAME": "bench",
+    "POWERTOOLS_METRICS_NAMESPACE": "media-pipeline",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "MEDIA_TABLE": "media",
+    "IDEMPOTENCY_TABLE": "idempotency",
+    "MAX_UPLOAD_BYTES": "26214400",
+    "MAX_PIXELS": "50000000",
+    "RENDITIONS_BUCKET": "renditions",
+    "RENDITIONS": "large:1024,medium:512,small:128",
+    "JPEG_QUALITY": "82",
+    "WEBP_QUALITY": "80",
+    "EVENTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:events",
+}
+TIMER = "import time; t = time.perf_counter(); {body}; print(time.perf_counter() - t)"
+
+
+def runtime_site_packages() -> str:
+    """Where boto3 is: the Lambda runtime provides it; here, this interpreter's site-packages."""
+    import boto3  # noqa: PLC0415
+
+    return str(Path(boto3.__file__).parents[1])
+
+
+def started_in_ms(body: str, path: list[str], service: str) -> float:
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.pathsep.join(path), **LAMBDA_ENV}
+    env["POWERTOOLS_SERVICE_NAME"] = service
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", TIMER.format(body=body)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=120,
+    )
+    return float(done.stdout.split()[-1]) * 1000
+
+
+def cold_init(runs: int) -> list[tuple[str, float, float]]:
+    host = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    arch = os.uname().machine.replace("aarch64", "arm64").replace("amd64", "x86_64")
+    build = ROOT / "build" / f"{host}-{arch}"
+    missing = [z for z in (*HANDLERS, "pillow", "powertools") if not (build / f"{z}.zip").is_file()]
+    if missing:
+        raise SystemExit(f"cold init needs `make build` first ({', '.join(missing)} missing)")
+    boto = runtime_site_packages()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        layers = []
+        for layer in ("pillow", "powertools"):
+            with zipfile.ZipFile(build / f"{layer}.zip") as archive:
+                archive.extractall(Path(tmp) / layer)
+            layers.append(str(Path(tmp) / layer / "python"))
+        for handler, (module, clients) in HANDLERS.items():
+            task = Path(tmp) / handler
+            with zipfile.ZipFile(build / f"{handler}.zip") as archive:
+                archive.extractall(task)
+            baseline = "import boto3; " + "; ".join(f"boto3.client({c!r})" for c in clients)
+            handler_times, boto_times = [], []
+            for _ in range(runs):  # interleaved, so machine noise hits both alike
+                handler_times.append(
+                    started_in_ms(f"import {module}", [str(task), *layers, boto], handler)
+                )
+                boto_times.append(started_in_ms(baseline, [boto], handler))
+            results.append(
+                (handler, statistics.median(handler_times), statistics.median(boto_times))
+            )
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------
+
+
+def print_table(rows: list[Row], rss: bool) -> None:
+    head = (
+        f"{'input':<32} {'size':>16} | {'engine':>7} {'tutorial':>8} {'pyvips':>7} ms"
+        f" | {'eng/vips':>8} {'tut/eng':>7}"
+    )
+    if rss:
+        head += f" | {'peak RSS MB eng/tut/vips':>24} {'eng/vips':>8}"
+    head += f" | {'SSIM eng/tut/vips':>20}"
+    print(head)
+    print("-" * len(head))
+    for row in rows:
+        ms = row.ms
+        line = (
+            f"{row.name:<32} {row.pixels:>16} | {ms['engine']:7.1f} {ms['tutorial']:8.1f}"
+            f" {ms['pyvips']:7.1f}{'*' if row.vips_way == 'chained' else ' '}"
+            f" | {ms['engine'] / ms['pyvips']:7.2f}x {ms['tutorial'] / ms['engine']:6.2f}x"
+        )
+        if rss:
+            peaks = row.rss
+            ratio = peaks["engine"] / peaks["pyvips"] if peaks["pyvips"] > 0 else float("nan")
+            line += (
+                f" | {peaks['engine']:7.1f} {peaks['tutorial']:7.1f} {peaks['pyvips']:7.1f}"
+                f"  {ratio:7.2f}x"
+            )
+        ssim = row.ssim
+        line += f" | {ssim['engine']:.4f} {ssim['tutorial']:.4f} {ssim['pyvips']:.4f}"
+        print(line)
+    print(
+        "ms: median per image (all three renditions, decode to encoded bytes), warm, one process;"
+        " pyvips = the faster of thumbnail_buffer per size and (*) chained thumbnail_image."
+    )
+
+
+def print_targets(rows: list[Row], rss: bool) -> None:
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    print("\nTargets (this run):")
+    for row in rows:
+        kind = row.pixels.split()[-1]
+        ratio = row.ms["engine"] / row.ms["pyvips"]
+        if math.isnan(ratio):  # pyvips could not decode it
+            continue
+        if kind in ("JPEG", "MPO"):
+            speedup = row.ms["tutorial"] / row.ms["engine"]
+            print(
+                f"  {row.name}: {ratio:.2f}x pyvips (<= 0.9x {verdict(ratio <= 0.9)}),"
+                f" {speedup:.1f}x faster than tutorial (>= 3x {verdict(speedup >= 3)})"
+            )
+        elif kind in ("PNG", "WEBP"):
+            print(f"  {row.name}: {ratio:.2f}x pyvips (<= 1.1x {verdict(ratio <= 1.1)})")
+        if rss and row.rss.get("pyvips", 0) > 0:  # NaN (no pyvips) compares False
+            mem = row.rss["engine"] / row.rss["pyvips"]
+            print(f"  {row.name}: peak RSS {mem:.2f}x pyvips (<= 0.5x {verdict(mem <= 0.5)})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="one small input, few runs")
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold-init comparison")
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
+    parser.add_argument("--only", help="only inputs whose name contains this")
+    parser.add_argument(
+        "--rss-child", nargs=2, metavar=("APPROACH", "FILE"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.rss_child:
+        rss_child(*args.rss_child)
+        return 0
+
+    rss = not args.no_rss
+    print(
+        f"libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
+        f" (concurrency {pyvips.concurrency_get()}), Pillow {Image.__version__},"
+        f" {os.cpu_count()} CPUs, renditions {'/'.join(map(str, SIZES))} px\n"
+    )
+    rows = []
+    for name, data in inputs(args.quick):
+        if args.only and args.only not in name:
+            continue
+        rows.append(measure(name, data, rss=rss, budget=0.3 if args.quick else 1.5))
+    print_table(rows, rss)
+    print_targets(rows, rss)
+
+    if not args.no_cold:
+        print("\nCold init (fresh interpreter, median of starts; built zips + layers on sys.path):")
+        print(f"  {'handler':<10} {'import handler':>15} {'boto3+clients':>14} {'ratio':>7}")
+        for handler, handler_ms, boto_ms in cold_init(3 if args.quick else 7):
+            ratio = handler_ms / boto_ms
+            print(
+                f"  {handler:<10} {handler_ms:12.0f} ms {boto_ms:11.0f} ms {ratio:6.2f}x"
+                f"  (<= 1.5x {'met' if ratio <= 1.5 else 'NOT met'})"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
