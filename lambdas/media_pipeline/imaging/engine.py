@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -29,6 +30,15 @@ from media_pipeline.imaging.model import (
 from media_pipeline.imaging.resize import fit, pool, shrink
 
 _HASH_IN_BACKGROUND = 1 << 20  # bytes; smaller inputs are hashed faster than a hand-off
+DRAFT_GAP = 1.75
+"""A JPEG is decoded at a DCT scale (1/2, 1/4, 1/8) only if LANCZOS still shrinks the result by
+at least this factor to the largest rendition. DCT scaling is a crude filter: fine detail it
+aliases must be averaged out by the final filter, or the rendition drifts from a LANCZOS resize
+of the full image. Measured SSIM of a noisy photo-like 1024 px rendition: 0.984 with 1.3 left,
+0.988 with 1.46 (3000x2000 at 1/2), 0.987 with 1.6, 0.992 with 1.75 and more; 0.975 for a 24 MP
+picture with fine stripes at 1/4 (1.46 left). Pillow's thumbnail() and libvips leave 2.0; 1.75
+still lets a 12 MP (4000 or 4032 px wide) photo decode at 1/2.
+"""
 
 
 def render(
@@ -139,14 +149,15 @@ class _Decoded:
 
 @contextmanager
 def _decoded(data: bytes, limits: Limits, *, draft_edge: int) -> Iterator[_Decoded]:
-    """Open, check, decode (JPEG at the smallest DCT scale still giving ``draft_edge`` on the
-    longest side) and describe the first frame; the file is closed on the way out."""
+    """Open, check, decode (JPEG at the smallest DCT scale still giving ``DRAFT_GAP`` times
+    ``draft_edge`` on the longest side) and describe the first frame; the file is closed on the
+    way out."""
     image = decode.open_image(data, limits)
     try:
         digest = _sha256(data)
         header_size = image.size
         frames, animated = decode.count_frames(image, limits)
-        decode.load(image, fit(header_size, draft_edge), limits)
+        decode.load(image, _draft_size(header_size, draft_edge), limits)
         exif = metadata.read_exif(image)
         info = metadata.image_info(
             image,
@@ -160,6 +171,15 @@ def _decoded(data: bytes, limits: Limits, *, draft_edge: int) -> Iterator[_Decod
         yield _Decoded(image, header_size, metadata.orientation_to_apply(exif), info)
     finally:
         image.close()
+
+
+def _draft_size(header_size: tuple[int, int], edge: int) -> tuple[int, int]:
+    """The least size a JPEG may be decoded at (DCT scaling) to make renditions of ``edge``."""
+    width, height = fit(header_size, edge)
+    return (
+        min(header_size[0], math.ceil(width * DRAFT_GAP)),
+        min(header_size[1], math.ceil(height * DRAFT_GAP)),
+    )
 
 
 def _sha256(data: bytes) -> str | Future[str]:

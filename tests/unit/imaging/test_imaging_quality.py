@@ -67,6 +67,12 @@ def test_12mp_jpeg_renditions_look_like_a_single_lanczos_resize(photo_12mp_jpeg:
     assert_like_reference(photo_12mp_jpeg)
 
 
+def test_jpeg_is_not_decoded_at_a_scale_that_leaves_too_little_to_filter() -> None:
+    """A 3000x2000 (6 MP camera) JPEG at 1/2 DCT scale would leave LANCZOS a factor of only
+    1.46 to 1024 px, too little to average out what DCT scaling aliases (SSIM 0.988)."""
+    assert_like_reference(encoded(photo_like(3000, 2000, seed=1), "JPEG", quality=90))
+
+
 @pytest.mark.parametrize("edge", [1000, 300, 100, 40])
 def test_big_shrink_factors_look_like_a_single_lanczos_resize(edge: int) -> None:
     """One spec at a time, straight from the decoded image: reduce() by large integer factors
