@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from PIL import Image
 
-from media_pipeline.imaging import decode, metadata, normalise
+from media_pipeline.imaging import decode, metadata, normalise, preview
 from media_pipeline.imaging.encode import encode
 from media_pipeline.imaging.model import (
     DEFAULT_RENDITIONS,
@@ -79,12 +79,14 @@ def render(
 
 
 def describe(data: bytes, *, limits: Limits = Limits()) -> Outcome:  # noqa: B008
-    """The metadata record only (``renditions`` is empty). Rejects exactly what :func:`render`
-    rejects: the first frame is still decoded, JPEG at 1/8 scale."""
+    """The metadata record only (``renditions`` is empty), with a placeholder and the dominant
+    colour for apps. Rejects exactly what :func:`render` rejects: the first frame is still
+    decoded (JPEG at 1/8 scale, usually)."""
     with decode.pillow_guard(limits):
         try:
-            with _decoded(data, limits, draft_edge=1) as decoded:
-                return Rendered(decoded.info)
+            with _decoded(data, limits, draft_edge=preview.SOURCE_EDGE) as decoded:
+                extra = preview.preview(decoded.image, decoded.orientation)
+                return Rendered(replace(decoded.info, **extra))
         except Rejection as rejection:
             return rejection.outcome()
 

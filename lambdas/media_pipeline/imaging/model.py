@@ -108,6 +108,13 @@ class ImageInfo:
     """The file has a GPS IFD. Only this flag leaves the engine, never the coordinates."""
     sha256: str
     bytes: int
+    placeholder: str | None = None
+    """A tiny preview for apps to show while a rendition loads: a ``data:image/webp;base64,``
+    URI, at most 24 px on the longest side, upright, transparency kept. Set by ``describe()``
+    (the metadata record); None in ``render()``'s record."""
+    dominant_color: str | None = None
+    """``"#rrggbb"``: the most common colour (of the opaque pixels). Set like ``placeholder``;
+    None also for an entirely transparent image."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able copy (plain str/int/bool/None/dict values), as stored and notified."""

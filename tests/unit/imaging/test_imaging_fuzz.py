@@ -6,6 +6,7 @@ from __future__ import annotations
 import resource
 import struct
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -90,8 +91,9 @@ def assert_settles(data: bytes) -> None:
     if isinstance(rendered, imaging.Rejected):
         assert rendered.reason in ("corrupt", "unsupported", "too_large")
         assert described.reason == rendered.reason, (rendered, described)
-    else:
-        assert described.info == rendered.info
+    else:  # describe() adds the placeholder and dominant colour to the same record
+        assert described.info.placeholder
+        assert replace(described.info, placeholder=None, dominant_color=None) == rendered.info
 
 
 @settings(

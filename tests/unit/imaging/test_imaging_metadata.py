@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 
+import numpy as np
 import pytest
 from media_pipeline import imaging
 from PIL import ExifTags, Image
 
-from tests.unit.imaging.imaging_support import encoded
+from tests.unit.imaging.imaging_support import decoded, encoded, grey_thumb
 
 
 def described(data: bytes) -> imaging.ImageInfo:
@@ -169,6 +172,8 @@ def test_record_is_plain_json(corpus_bytes) -> None:
         "has_gps",
         "sha256",
         "bytes",
+        "placeholder",
+        "dominant_color",
     }
     assert record["exif"]["camera_make"] == "Canon"
 
@@ -179,3 +184,47 @@ def test_broken_exif_leaves_the_fields_out_not_the_image(name: str, corpus_bytes
 
     assert info.exif == {}
     assert isinstance(imaging.render(corpus_bytes(name)), imaging.Rendered)
+
+
+def placeholder_image(info: imaging.ImageInfo) -> Image.Image:
+    prefix = "data:image/webp;base64,"
+    assert info.placeholder is not None
+    assert info.placeholder.startswith(prefix)
+    image = Image.open(io.BytesIO(base64.b64decode(info.placeholder.removeprefix(prefix))))
+    image.load()
+    return image
+
+
+@pytest.mark.parametrize("name", ["orientation/Landscape_6.jpg", "orientation/Portrait_8.jpg"])
+def test_placeholder_is_a_tiny_upright_preview(name: str, corpus_bytes, rendered_ok) -> None:
+    info = described(corpus_bytes(name))
+    tiny = placeholder_image(info)
+
+    assert max(tiny.size) == 24
+    assert abs(tiny.width / tiny.height - info.width / info.height) < 0.1
+    assert len(info.placeholder) < 1000
+    small = decoded(rendered_ok(name).renditions[-1])
+    difference = np.abs(grey_thumb(tiny, (12, 8)) - grey_thumb(small, (12, 8))).mean()
+    assert difference < 8, "the placeholder is not the picture the renditions show"
+
+
+def test_placeholder_keeps_transparency(corpus_bytes) -> None:
+    tiny = placeholder_image(described(corpus_bytes("pillow/transparent.png")))
+    assert tiny.mode == "RGBA"
+    assert tiny.getchannel("A").getextrema()[0] < 128
+
+
+def test_dominant_color_is_the_most_common_opaque_colour() -> None:
+    image = Image.new("RGBA", (300, 200), (20, 40, 220, 0))  # most pixels: transparent blue
+    image.paste((200, 30, 30, 255), (0, 0, 120, 200))  # red, opaque
+    image.paste((30, 180, 60, 255), (120, 0, 180, 200))  # less green, opaque
+    info = described(encoded(image, "PNG"))
+    assert info.dominant_color is not None
+    red, green, blue = (int(info.dominant_color[i : i + 2], 16) for i in (1, 3, 5))
+    assert (red > 180, green < 60, blue < 60) == (True, True, True), info.dominant_color
+
+
+def test_entirely_transparent_image_has_no_dominant_colour() -> None:
+    info = described(encoded(Image.new("RGBA", (40, 30), (255, 0, 0, 0)), "PNG"))
+    assert info.dominant_color is None
+    assert info.placeholder is not None
