@@ -22,28 +22,16 @@ from tests.unit.imaging.imaging_support import (
 
 SSIM_MIN = 0.99
 
-REPRESENTATIVE = [
-    "orientation/Landscape_1.jpg",
-    "orientation/Landscape_3.jpg",
-    "orientation/Landscape_6.jpg",
-    "orientation/Landscape_7.jpg",
-    "orientation/Portrait_8.jpg",
-    "pillow/flower.jpg",
-    "pillow/flower.webp",
-    "pillow/transparent.png",
-    "pillow/pil_sample_cmyk.jpg",
-    "pillow/icc_profile_big.jpg",
-    "pillow/test-card.png",
-    "pillow/junk_jpeg_header.jpg",
-    "pillow/16bit.cropped.tif",
-]
-
 
 def ssim(image: Image.Image, reference: Image.Image) -> float:
     assert image.size == reference.size
     assert image.mode == reference.mode
     a, b = np.asarray(flatten(image)), np.asarray(flatten(reference))
-    return float(structural_similarity(a, b, channel_axis=2, data_range=255))
+    window = min(7, *a.shape[:2])
+    window -= 1 - window % 2  # SSIM's window: odd, at most the image's smaller side
+    if window < 3:  # a 1 or 2 px wide image: no statistics to compare, only the pixels
+        return 1.0 if np.array_equal(a, b) else 0.0
+    return float(structural_similarity(a, b, channel_axis=2, data_range=255, win_size=window))
 
 
 def assert_like_reference(data: bytes, specs=imaging.DEFAULT_RENDITIONS) -> None:
@@ -55,11 +43,11 @@ def assert_like_reference(data: bytes, specs=imaging.DEFAULT_RENDITIONS) -> None
         assert score >= SSIM_MIN, f"{spec.name} {image.size}: SSIM {score:.4f}"
 
 
-@pytest.mark.parametrize("name", REPRESENTATIVE)
 def test_renditions_look_like_a_single_lanczos_resize_of_the_full_image(
-    name: str, corpus_bytes
+    render_row, corpus_bytes
 ) -> None:
-    assert_like_reference(corpus_bytes(name))
+    """Every corpus file that renders, every rendition."""
+    assert_like_reference(corpus_bytes(render_row.file))
 
 
 def test_12mp_jpeg_renditions_look_like_a_single_lanczos_resize(photo_12mp_jpeg: bytes) -> None:
