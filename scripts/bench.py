@@ -462,6 +462,47 @@ def cold_init(runs: int) -> list[tuple[str, float, float]]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Package sizes
+# ---------------------------------------------------------------------------------------------
+
+LAMBDA_UNZIPPED_LIMIT = 250 * 10**6  # function + all its layers, unzipped
+LAMBDA_ZIPPED_UPLOAD_LIMIT = 50 * 10**6  # one zip uploaded directly
+FUNCTION_LAYERS = {
+    "thumbnail": ("pillow", "powertools"),
+    "metadata": ("pillow", "powertools"),
+    "notifier": ("powertools",),
+}
+
+
+def package_sizes() -> None:
+    """Zipped and unzipped size of each function with its layers, for every runtime built."""
+    for build in sorted((ROOT / "build").glob("python3.*-*")):
+        sizes = {}
+        for path in build.glob("*.zip"):
+            with zipfile.ZipFile(path) as archive:
+                sizes[path.stem] = (
+                    path.stat().st_size,
+                    sum(i.file_size for i in archive.infolist()),
+                )
+        if not all(name in sizes for name in FUNCTION_LAYERS) or "pillow" not in sizes:
+            continue
+        print(f"  {build.name}: pillow layer {sizes['pillow'][0] / 1e6:.1f} MB zipped")
+        for function, layers in FUNCTION_LAYERS.items():
+            parts = (function, *layers)
+            zipped = max(sizes[p][0] for p in parts)
+            unzipped = sum(sizes[p][1] for p in parts)
+            verdict = (
+                "within"
+                if unzipped <= LAMBDA_UNZIPPED_LIMIT and zipped <= LAMBDA_ZIPPED_UPLOAD_LIMIT
+                else "OVER"
+            )
+            print(
+                f"    {function:<10} + {' + '.join(layers):<18} {unzipped / 1e6:6.1f} MB unzipped"
+                f" (limit 250 MB), largest zip {zipped / 1e6:.1f} MB (limit 50 MB): {verdict}"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
 
@@ -551,6 +592,9 @@ def main() -> int:
         rows.append(measure(name, data, rss=rss, budget=0.3 if args.quick else 4.0))
     print_table(rows, rss)
     print_targets(rows, rss)
+
+    print("\nPackages (build/<runtime>-<arch>/; make build, or build.py for another runtime):")
+    package_sizes()
 
     if not args.no_cold:
         print("\nCold init (fresh interpreter, median of starts; built zips + layers on sys.path):")
