@@ -5,8 +5,8 @@
 
 Each file goes through the workers' own code (media_pipeline.halves: RenditionsWork.produce for
 the renditions, MetadataWork.produce/store for the metadata record) with the settings the
-Lambdas read from their environment: RENDITIONS, JPEG_QUALITY, WEBP_QUALITY, MAX_UPLOAD_BYTES and
-MAX_PIXELS, whose defaults are the Terraform defaults. Renditions are written to
+Lambdas read from their environment: RENDITIONS, JPEG_QUALITY, WEBP_QUALITY, MAX_UPLOAD_BYTES,
+MAX_PIXELS and INCLUDE_GPS, whose defaults are the Terraform defaults. Renditions are written to
 DIR/<file stem>-<rendition name>.<ext>.
 
 With --json, one JSON line per input on stdout:
@@ -36,6 +36,7 @@ from media_pipeline import imaging
 from media_pipeline.config.env import ConfigError
 from media_pipeline.config.workers import (
     encode_options_from_env,
+    include_gps_from_env,
     limits_from_env,
     renditions_from_env,
 )
@@ -52,7 +53,7 @@ class Renderer:
         self.renditions = RenditionsWork(
             None, "", renditions_from_env(env), limits, encode_options_from_env(env)
         )
-        self.metadata = MetadataWork(limits)
+        self.metadata = MetadataWork(limits, include_gps=include_gps_from_env(env))
         self.out = out
         self._stems: set[str] = set()
 

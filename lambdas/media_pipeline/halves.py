@@ -48,11 +48,12 @@ class MetadataWork:
 
     half = Half.METADATA
 
-    def __init__(self, limits: imaging.Limits) -> None:
+    def __init__(self, limits: imaging.Limits, *, include_gps: bool = False) -> None:
         self._limits = limits
+        self._include_gps = include_gps
 
     def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
-        return imaging.describe(data, limits=self._limits)
+        return imaging.describe(data, limits=self._limits, include_gps=self._include_gps)
 
     def store(self, upload: Upload, result: imaging.Rendered) -> dict[str, Any]:
         return result.info.to_dict()

@@ -68,3 +68,10 @@ def test_metadata_and_notifier_settings():
     )
     with pytest.raises(ConfigError, match="EVENTS_TOPIC_ARN"):
         NotifierSettings.from_env({})
+
+
+def test_metadata_settings_record_gps_only_when_told():
+    assert MetadataSettings.from_env(WORKER_ENV).include_gps is False
+    assert MetadataSettings.from_env({**WORKER_ENV, "INCLUDE_GPS": "True"}).include_gps is True
+    with pytest.raises(ConfigError, match="INCLUDE_GPS"):
+        MetadataSettings.from_env({**WORKER_ENV, "INCLUDE_GPS": "yes please"})

@@ -92,6 +92,17 @@ def encode_options_from_env(env: Mapping[str, str] = os.environ) -> EncodeOption
 
 @dataclass(frozen=True, kw_only=True)
 class MetadataSettings(WorkerSettings):
+    include_gps: bool = False
+    """Record the GPS position (INCLUDE_GPS=true); by default only whether there is one."""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> MetadataSettings:
-        return cls(**cls._common(env))
+        return cls(**cls._common(env), include_gps=include_gps_from_env(env))
+
+
+def include_gps_from_env(env: Mapping[str, str] = os.environ) -> bool:
+    """INCLUDE_GPS: "true" or "false" (the default)."""
+    raw = env.get("INCLUDE_GPS", "").strip().lower()
+    if raw not in ("", "true", "false"):
+        raise ConfigError(f"environment variable INCLUDE_GPS={raw!r} must be true or false")
+    return raw == "true"

@@ -19,7 +19,7 @@ tracer = Tracer()
 metrics = Metrics()
 s3 = client("s3")
 worker = SqsWorker(
-    work=MetadataWork(settings.limits),
+    work=MetadataWork(settings.limits, include_gps=settings.include_gps),
     settings=settings,
     s3=s3,
     dynamodb=client("dynamodb"),

@@ -78,14 +78,21 @@ def render(
             return rejection.outcome()
 
 
-def describe(data: bytes, *, limits: Limits = Limits()) -> Outcome:  # noqa: B008
+def describe(
+    data: bytes,
+    *,
+    limits: Limits = Limits(),  # noqa: B008
+    include_gps: bool = False,
+) -> Outcome:
     """The metadata record only (``renditions`` is empty), with a placeholder and the dominant
-    colour for apps. Rejects exactly what :func:`render` rejects: the first frame is still
-    decoded (JPEG at 1/8 scale, usually)."""
+    colour for apps, and the GPS position if ``include_gps``. Rejects exactly what :func:`render`
+    rejects: the first frame is still decoded (JPEG at 1/8 scale, usually)."""
     with decode.pillow_guard(limits):
         try:
             with _decoded(data, limits, draft_edge=preview.SOURCE_EDGE) as decoded:
                 extra = preview.preview(decoded.image, decoded.orientation)
+                if include_gps and decoded.info.has_gps:
+                    extra["gps"] = metadata.gps_position(metadata.read_exif(decoded.image))
                 return Rendered(replace(decoded.info, **extra))
         except Rejection as rejection:
             return rejection.outcome()

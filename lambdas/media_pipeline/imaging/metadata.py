@@ -1,12 +1,13 @@
 """The metadata record (:class:`ImageInfo`) of a decoded image.
 
 Metadata is best effort: a malformed EXIF block or ICC profile never fails an image that decodes,
-it only leaves the corresponding fields out. GPS coordinates are never read, only whether the
-file carries them.
+it only leaves the corresponding fields out. GPS coordinates are read only when asked for
+(:func:`gps_position`); otherwise the record says only whether the file carries them.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -94,6 +95,51 @@ def selected_exif(exif: Image.Exif) -> dict[str, str]:
             selected["taken_at"] = taken
             break
     return dict(sorted(selected.items()))
+
+
+def gps_position(exif: Image.Exif) -> dict[str, float] | None:
+    """Latitude and longitude in decimal degrees (6 places, about 10 cm) and the altitude in
+    metres when present; None unless both coordinates and their N/S, E/W references are valid."""
+    gps = _ifd(exif, ExifTags.IFD.GPSInfo)
+    latitude = _degrees(
+        gps.get(ExifTags.GPS.GPSLatitude), gps.get(ExifTags.GPS.GPSLatitudeRef), "NS"
+    )
+    longitude = _degrees(
+        gps.get(ExifTags.GPS.GPSLongitude), gps.get(ExifTags.GPS.GPSLongitudeRef), "EW"
+    )
+    if latitude is None or longitude is None or abs(latitude) > 90 or abs(longitude) > 180:
+        return None
+    position = {"latitude": round(latitude, 6), "longitude": round(longitude, 6)}
+    altitude = _number(gps.get(ExifTags.GPS.GPSAltitude))
+    if altitude is not None and math.isfinite(altitude):
+        below = gps.get(ExifTags.GPS.GPSAltitudeRef) in (1, b"\x01")
+        position["altitude"] = round(-altitude if below else altitude, 2)
+    return position
+
+
+def _degrees(value: object, reference: object, references: str) -> float | None:
+    if isinstance(reference, bytes):
+        reference = reference.decode("ascii", "replace")
+    if not isinstance(reference, str):
+        return None
+    reference = reference.strip("\x00 ").upper()
+    if len(reference) != 1 or reference not in references:
+        return None
+    if not isinstance(value, tuple) or len(value) != 3:
+        return None
+    parts = [_number(part) for part in value]
+    if any(part is None or not math.isfinite(part) or part < 0 for part in parts):
+        return None
+    degrees, minutes, seconds = parts
+    total = degrees + minutes / 60 + seconds / 3600  # type: ignore[operator]
+    return -total if reference in ("S", "W") else total
+
+
+def _number(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]  # int, float, IFDRational
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return None
 
 
 def _has_gps(exif: Image.Exif) -> bool:

@@ -83,7 +83,7 @@ class Rendition:
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """The metadata record of a source image. Never carries GPS coordinates."""
+    """The metadata record of a source image. GPS coordinates only when asked for."""
 
     width: int
     """Upright width of the first frame (after the EXIF orientation)."""
@@ -105,13 +105,18 @@ class ImageInfo:
     exif: dict[str, str]
     """Selected EXIF only: camera_make, camera_model, lens_model, taken_at, software."""
     has_gps: bool
-    """The file has a GPS IFD. Only this flag leaves the engine, never the coordinates."""
+    """The file has a GPS IFD. Unless ``describe(include_gps=True)``, only this flag leaves the
+    engine, never the coordinates."""
     sha256: str
     bytes: int
     placeholder: str | None = None
     """A tiny preview for apps to show while a rendition loads: a ``data:image/webp;base64,``
     URI, at most 24 px on the longest side, upright, transparency kept. Set by ``describe()``
     (the metadata record); None in ``render()``'s record."""
+    gps: dict[str, float] | None = None
+    """``latitude``, ``longitude`` (decimal degrees, + north / east) and ``altitude`` (metres,
+    when recorded): only with ``describe(include_gps=True)`` (the metadata worker's INCLUDE_GPS
+    setting, off by default) and a readable position; None otherwise."""
     dominant_color: str | None = None
     """``"#rrggbb"``: the most common colour (of the opaque pixels). Set like ``placeholder``;
     None also for an entirely transparent image."""

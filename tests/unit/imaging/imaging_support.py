@@ -6,6 +6,7 @@ The corpus and its manifest are in tests/support.py, shared with the other tiers
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 from media_pipeline import imaging
@@ -37,7 +38,8 @@ def grey_thumb(image: Image.Image, size: tuple[int, int] = (48, 32)) -> np.ndarr
 def reference_rendition(data: bytes, size: tuple[int, int]) -> Image.Image:
     """The slow, obviously right way: full decode (no JPEG draft), normalise at full size
     (orientation, 8-bit, sRGB), one LANCZOS resize straight to ``size`` (no reduce, no chain)."""
-    with Image.open(io.BytesIO(data)) as image:
+    with Image.open(io.BytesIO(data)) as image, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # bad EXIF in the corpus; the engine ignores it too
         image.load()
         orientation = metadata.orientation_to_apply(metadata.read_exif(image))
         working, source = normalise.prepare(image, orientation)
