@@ -5,9 +5,9 @@
 
 Each file goes through the workers' own code (media_pipeline.halves: RenditionsWork.produce for
 the renditions, MetadataWork.produce/store for the metadata record) with the settings the
-Lambdas read from their environment: RENDITIONS, JPEG_QUALITY, WEBP_QUALITY, MAX_UPLOAD_BYTES,
-MAX_PIXELS and INCLUDE_GPS, whose defaults are the Terraform defaults. Renditions are written to
-DIR/<file stem>-<rendition name>.<ext>.
+Lambdas read from their environment: RENDITIONS, JPEG_QUALITY, WEBP_QUALITY, AVIF_QUALITY,
+OPAQUE_FORMAT, ALPHA_FORMAT, MAX_UPLOAD_BYTES, MAX_PIXELS and INCLUDE_GPS, whose defaults are
+the Terraform defaults. Renditions are written to DIR/<file stem>-<rendition name>.<ext>.
 
 With --json, one JSON line per input on stdout:
   {"file", "outcome", "reason", "message", "renditions": [{"name", "width", "height", "format",

@@ -75,3 +75,12 @@ def test_metadata_settings_record_gps_only_when_told():
     assert MetadataSettings.from_env({**WORKER_ENV, "INCLUDE_GPS": "True"}).include_gps is True
     with pytest.raises(ConfigError, match="INCLUDE_GPS"):
         MetadataSettings.from_env({**WORKER_ENV, "INCLUDE_GPS": "yes please"})
+
+
+def test_rendition_formats_come_from_the_environment():
+    env = {**WORKER_ENV, "RENDITIONS_BUCKET": "r"}
+    settings = ThumbnailSettings.from_env({**env, "OPAQUE_FORMAT": "avif", "ALPHA_FORMAT": "PNG"})
+    assert (settings.encode.opaque_format, settings.encode.alpha_format) == ("AVIF", "PNG")
+    assert ThumbnailSettings.from_env(env).encode.opaque_format == "JPEG"
+    with pytest.raises(ConfigError, match="opaque_format"):
+        ThumbnailSettings.from_env({**env, "OPAQUE_FORMAT": "GIF"})

@@ -83,11 +83,19 @@ def renditions_from_env(env: Mapping[str, str] = os.environ) -> tuple[RenditionS
 
 
 def encode_options_from_env(env: Mapping[str, str] = os.environ) -> EncodeOptions:
-    """JPEG_QUALITY and WEBP_QUALITY (thumbnail worker; also scripts/render.py)."""
-    return EncodeOptions(
-        jpeg_quality=integer(env, "JPEG_QUALITY", EncodeOptions.jpeg_quality),
-        webp_quality=integer(env, "WEBP_QUALITY", EncodeOptions.webp_quality),
-    )
+    """JPEG_QUALITY, WEBP_QUALITY, AVIF_QUALITY, OPAQUE_FORMAT (JPEG, WEBP or AVIF) and
+    ALPHA_FORMAT (WEBP, PNG or AVIF) (thumbnail worker; also scripts/render.py)."""
+    try:
+        return EncodeOptions(
+            jpeg_quality=integer(env, "JPEG_QUALITY", EncodeOptions.jpeg_quality),
+            webp_quality=integer(env, "WEBP_QUALITY", EncodeOptions.webp_quality),
+            avif_quality=integer(env, "AVIF_QUALITY", EncodeOptions.avif_quality),
+            opaque_format=env.get("OPAQUE_FORMAT", "").strip().upper()
+            or EncodeOptions.opaque_format,
+            alpha_format=env.get("ALPHA_FORMAT", "").strip().upper() or EncodeOptions.alpha_format,
+        )
+    except ValueError as error:
+        raise ConfigError(f"environment: {error}") from None
 
 
 @dataclass(frozen=True, kw_only=True)

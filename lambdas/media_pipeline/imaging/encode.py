@@ -1,4 +1,5 @@
-"""Stage 4: encode a finished rendition: JPEG when opaque, WebP (or PNG) when it has alpha.
+"""Stage 4: encode a finished rendition: JPEG (or WebP, AVIF) when opaque, WebP (or PNG, AVIF)
+when it has alpha.
 
 Nothing but pixels is written: no EXIF, GPS, XMP or ICC profile (the pixels are sRGB, which is
 what every viewer assumes without a profile). Same pixels and options -> same bytes.
@@ -16,25 +17,29 @@ WEBP_METHOD = 4
 """libwebp effort (0 fastest - 6 smallest); 4 is libwebp's and libvips' default."""
 PNG_COMPRESS_LEVEL = 6
 """zlib level (zlib's and libvips' default)."""
+AVIF_SPEED = 8
+"""libavif encoder speed (0 slowest - 10 fastest): 8 encodes a 1024 px rendition in ~0.2 s here,
+6 (Pillow's default) in ~0.5 s for a 5% smaller file."""
 
 _TYPES = {
     "JPEG": ("image/jpeg", "jpg"),
     "WEBP": ("image/webp", "webp"),
     "PNG": ("image/png", "png"),
+    "AVIF": ("image/avif", "avif"),
 }
 
 
 def encode(name: str, image: Image.Image, options: EncodeOptions) -> Rendition:
     """Encode one rendition of mode RGB, L (opaque) or RGBA (transparency in use)."""
     buffer = io.BytesIO()
-    if image.mode == "RGBA":
-        image_format = options.alpha_format
-        if image_format == "WEBP":
-            image.save(buffer, "WEBP", quality=options.webp_quality, method=WEBP_METHOD)
-        else:
-            image.save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL)
+    image_format = options.alpha_format if image.mode == "RGBA" else options.opaque_format
+    if image_format == "WEBP":
+        image.save(buffer, "WEBP", quality=options.webp_quality, method=WEBP_METHOD)
+    elif image_format == "PNG":
+        image.save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL)
+    elif image_format == "AVIF":
+        image.save(buffer, "AVIF", quality=options.avif_quality, speed=AVIF_SPEED)
     else:
-        image_format = "JPEG"
         # optimize: Huffman tables fitted to the image, ~10% smaller for ~1 ms per megapixel
         image.save(buffer, "JPEG", quality=options.jpeg_quality, optimize=True, subsampling="4:2:0")
     content_type, extension = _TYPES[image_format]

@@ -45,21 +45,33 @@ DEFAULT_RENDITIONS: tuple[RenditionSpec, ...] = (
 )
 
 
+ALPHA_FORMATS = ("WEBP", "PNG", "AVIF")
+OPAQUE_FORMATS = ("JPEG", "WEBP", "AVIF")
+
+
 @dataclass(frozen=True)
 class EncodeOptions:
-    """How renditions are encoded: JPEG when opaque, ``alpha_format`` when transparent."""
+    """How renditions are encoded: ``opaque_format`` (JPEG) when opaque, ``alpha_format``
+    (WebP) when transparent."""
 
     jpeg_quality: int = 82
     webp_quality: int = 80
     alpha_format: str = "WEBP"
-    """``"WEBP"`` or ``"PNG"``: the format of renditions whose transparency is actually used."""
+    """``"WEBP"``, ``"PNG"`` or ``"AVIF"``: the format of renditions whose transparency is
+    actually used."""
+    opaque_format: str = "JPEG"
+    """``"JPEG"``, ``"WEBP"`` or ``"AVIF"``: the format of opaque renditions."""
+    avif_quality: int = 60
 
     def __post_init__(self) -> None:
-        for name in ("jpeg_quality", "webp_quality"):
+        for name in ("jpeg_quality", "webp_quality", "avif_quality"):
             if not 1 <= getattr(self, name) <= 100:
                 raise ValueError(f"{name} must be 1-100, not {getattr(self, name)}")
-        if self.alpha_format not in ("WEBP", "PNG"):
-            raise ValueError(f'alpha_format must be "WEBP" or "PNG", not {self.alpha_format!r}')
+        for name, allowed in (("alpha_format", ALPHA_FORMATS), ("opaque_format", OPAQUE_FORMATS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}"
+                )
 
 
 @dataclass(frozen=True)
@@ -70,7 +82,7 @@ class Rendition:
     width: int
     height: int
     format: str
-    """``"JPEG"``, ``"WEBP"`` or ``"PNG"``."""
+    """``"JPEG"``, ``"WEBP"``, ``"PNG"`` or ``"AVIF"``."""
     content_type: str
     extension: str
     data: bytes = field(repr=False)

@@ -244,3 +244,26 @@ def test_specs_are_followed_in_their_order(corpus_bytes) -> None:
         ("huge", 1800, 1200),
         ("mid", 300, 200),
     ]
+
+
+@pytest.mark.parametrize(
+    ("options", "name", "expected"),
+    [
+        ({"opaque_format": "AVIF"}, "pillow/hopper_orientation_6.jpg", ("AVIF", "RGB")),
+        ({"opaque_format": "AVIF"}, "pillow/hopper_gray.jpg", ("AVIF", "L")),
+        ({"opaque_format": "WEBP"}, "pillow/hopper_gray.jpg", ("WEBP", "RGB")),
+        ({"alpha_format": "AVIF"}, "pillow/transparent.png", ("AVIF", "RGBA")),
+    ],
+)
+def test_webp_and_avif_out(options: dict, name: str, expected: tuple, corpus_bytes) -> None:
+    result = imaging.render(corpus_bytes(name), options=imaging.EncodeOptions(**options))
+
+    assert isinstance(result, imaging.Rendered), result
+    types = {"AVIF": ("image/avif", "avif"), "WEBP": ("image/webp", "webp")}
+    for spec, rendition in zip(imaging.DEFAULT_RENDITIONS, result.renditions, strict=True):
+        image = decoded(rendition)
+        assert (image.format, image.mode) == expected
+        assert (rendition.content_type, rendition.extension) == types[expected[0]]
+        assert image.size == (rendition.width, rendition.height)
+        assert image.size == expected_size((result.info.width, result.info.height), spec.max_edge)
+        assert not image.getexif()
