@@ -29,6 +29,8 @@ embedded stack (never in tests that use ``mock_aws``).
    matches, ``content-length-range``) and that no form field is left uncovered. Those checks
    are made here, with S3's error codes (AccessDenied, EntityTooLarge, EntityTooSmall). The
    policy's signature is not verified (moto does not know the signer's secret).
+   moto also answers CORS only to preflights (OPTIONS); S3 adds the matching rule's headers to
+   the POST itself, without which a browser cannot read the answer to its upload. Added here.
 """
 
 from __future__ import annotations
@@ -275,7 +277,29 @@ def _enforce_post_policies() -> None:
 
     post = S3Response._bucket_response_post
 
+    def cors_headers(self: S3Response, request: Any, bucket_name: str) -> dict[str, str]:
+        from moto.s3.exceptions import MissingBucket
+        from moto.s3.utils import cors_matches_origin
+
+        origin = request.headers.get("Origin")
+        if not origin:
+            return {}
+        try:
+            rules = self.backend.get_bucket(bucket_name).cors
+        except MissingBucket:  # S3's own error answers
+            return {}
+        for rule in rules:
+            if "POST" in (rule.allowed_methods or []) and cors_matches_origin(
+                origin, rule.allowed_origins or []
+            ):
+                headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+                if rule.exposed_headers:
+                    headers["Access-Control-Expose-Headers"] = ", ".join(rule.exposed_headers)
+                return headers
+        return {}
+
     def post_within_policy(self: S3Response, request: Any, bucket_name: str) -> Any:
+        cors = cors_headers(self, request, bucket_name)
         form = getattr(self, "form_data", None) or {}
         if "policy" in form or "Policy" in form:
             body = self.body if isinstance(self.body, bytes) else str(self.body or "").encode()
@@ -286,7 +310,8 @@ def _enforce_post_policies() -> None:
                     '<?xml version="1.0" encoding="UTF-8"?>\n'
                     f"<Error><Code>{code}</Code><Message>{escape(message)}</Message></Error>"
                 )
-                return status, {"Content-Type": "application/xml"}, xml
-        return post(self, request, bucket_name)
+                return status, {"Content-Type": "application/xml", **cors}, xml
+        status, headers, body = post(self, request, bucket_name)
+        return status, {**headers, **cors}, body
 
     S3Response._bucket_response_post = post_within_policy  # type: ignore[method-assign]
