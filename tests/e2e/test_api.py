@@ -49,7 +49,7 @@ def test_an_app_uploads_through_the_api_and_gets_renditions_that_are_images(clie
     status, text = client.post_file(created["upload"], PHOTO, "photo.jpg")
     assert status == 204, text
     image = client.wait(created["image_id"], timeout=90)
-    record_latency(time.monotonic() - started, "upload over the API -> READY (polling)")
+    record_latency(time.monotonic() - started, "through the upload API, READY seen by polling")
 
     # THEN it is READY, and every rendition URL returns that very image
     assert image["status"] == "READY", image
