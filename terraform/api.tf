@@ -179,6 +179,7 @@ resource "aws_cloudwatch_log_group" "api_access" {
 resource "aws_api_gateway_stage" "api" {
   # checkov:skip=CKV_AWS_120: responses are per request (presigned URLs); caching would serve stale ones
   # checkov:skip=CKV2_AWS_51: clients authenticate with API keys or Cognito tokens, not client certificates
+  # checkov:skip=CKV2_AWS_4: the logging level is set by aws_api_gateway_method_settings.api (var.api.logging_level, default ERROR), which checkov cannot resolve
   # checkov:skip=CKV2_AWS_29: a WAF web ACL is deployment-specific; attach one with aws_wafv2_web_acl_association
   rest_api_id          = aws_api_gateway_rest_api.api.id
   deployment_id        = aws_api_gateway_deployment.api.id
