@@ -87,7 +87,7 @@ def parse_upload_request(body: Any, max_bytes: int) -> UploadRequest:
 def _media_type(content_type: Any) -> str:
     if not isinstance(content_type, str) or not content_type.strip():
         raise _invalid("content_type", "must be a non-empty string such as image/jpeg")
-    media_type = content_type.split(";", 1)[0].strip().lower()
+    media_type = content_type  # exactly as documented: lowercase, no parameters
     if media_type not in ALLOWED_TYPES:
         raise ApiError(
             415,

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from devstack.sandbox import Result
 
-USER_REQUEST = re.compile(r"^/restapis/([^/]+)/([^/]+)/_user_request_(/.*)?$")
+USER_REQUEST = re.compile(r"^/restapis/([^/]+)/([^/]+)/_user_request_(/.*)?$", re.DOTALL)
 _FUNCTION_IN_URI = re.compile(r":lambda:path/2015-03-31/functions/(.+)/invocations$")
 
 
@@ -168,7 +168,7 @@ class LocalGateway:
     # -- requests ---------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Any, body: bytes) -> list[bytes]:
-        match = USER_REQUEST.match(environ.get("PATH_INFO", ""))
+        match = USER_REQUEST.match(_raw_path(environ))
         if match is None:
             return _reply(start_response, 404, {"message": "Not Found"})
         api_id, stage, path = match.group(1), match.group(2), match.group(3) or "/"
@@ -200,7 +200,7 @@ class LocalGateway:
             body,
             headers=headers,
             resource=resource.path,
-            path=path,
+            path=unquote(path),
             path_params=path_params,
             stage=stage,
             api_id=api_id,
@@ -209,6 +209,15 @@ class LocalGateway:
         )
         result = self._invoke(method.function, json.dumps(event).encode(), "apigateway")
         return _proxy_response(start_response, result, request_id)
+
+
+def _raw_path(environ: dict[str, Any]) -> str:
+    """The request path still percent-encoded (so that an encoded ``/`` stays in its segment
+    and parameters are decoded once, as UTF-8)."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        return urlsplit(raw).path
+    return quote(environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace"))
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str]:

@@ -134,7 +134,6 @@ def test_the_key_carries_a_sanitised_file_name(api, lambda_context, filename, ke
         "image/heic",
         "image/heif",
         "image/tiff",
-        "IMAGE/JPEG; charset=binary",
     ],
 )
 def test_every_allowed_type_is_accepted_and_pinned_exactly(api, lambda_context, content_type):
@@ -142,8 +141,7 @@ def test_every_allowed_type_is_accepted_and_pinned_exactly(api, lambda_context, 
         api, lambda_context, "POST", "/uploads", valid(content_type=content_type)
     )
     assert status == 201
-    pinned = content_type.split(";")[0].lower()
-    assert body["upload"]["fields"]["Content-Type"] == pinned
+    assert body["upload"]["fields"]["Content-Type"] == content_type
 
 
 @pytest.mark.parametrize(
@@ -151,6 +149,8 @@ def test_every_allowed_type_is_accepted_and_pinned_exactly(api, lambda_context, 
     [
         (valid(content_type="application/pdf"), 415, "unsupported_media_type", "content_type"),
         (valid(content_type="image/svg+xml"), 415, "unsupported_media_type", "content_type"),
+        (valid(content_type="IMAGE/JPEG"), 415, "unsupported_media_type", "content_type"),
+        (valid(content_type="image/jpeg; q=1"), 415, "unsupported_media_type", "content_type"),
         (valid(size=MAX_BYTES + 1), 413, "too_large", "size"),
         (valid(size=0), 400, "invalid_field", "size"),
         (valid(size=-5), 400, "invalid_field", "size"),
@@ -226,7 +226,9 @@ def test_an_unknown_route_is_a_json_404(api, lambda_context):
     assert (status, body["code"]) == (404, "not_found")
 
 
-@pytest.mark.parametrize("image_id", ["a" * 26, "not-an-id", "A" * 26, "x" * 300])
+@pytest.mark.parametrize(
+    "image_id", ["a" * 26, "not-an-id", "A" * 26, "x" * 300, "\U000c1ded\x03\n\x8cN\x17"]
+)
 def test_an_unknown_image_is_a_404(api, lambda_context, image_id):
     status, _, body = request(api, lambda_context, "GET", f"/images/{image_id}")
     assert (status, body["code"]) == (404, "not_found")

@@ -99,13 +99,14 @@ def api_error(error: ApiError) -> Response:
 @app.not_found
 def not_found(_: NotFoundError) -> Response:
     path = app.current_event.path
+    method = app.current_event.http_method
     for pattern, methods in ROUTES.items():
-        if pattern.match(path):
+        if pattern.match(path) and method not in methods:
             allowed = ", ".join((*methods, "OPTIONS") if cors else methods)
             return _error(
                 405,
                 "method_not_allowed",
-                f"{app.current_event.http_method} is not allowed on {path} (allowed: {allowed})",
+                f"{method} is not allowed on {path} (allowed: {allowed})",
                 Allow=allowed,
             )
     return _error(404, "not_found", f"no route {path}")
