@@ -18,7 +18,7 @@ LAMBDA_ARCH    ?= $(HOST_ARCH)
 AWS_RUNTIME    ?= python3.13
 AWS_ARCH       ?= arm64
 PACKAGES       := build/$(LAMBDA_RUNTIME)-$(LAMBDA_ARCH)
-FUNCTIONS      := thumbnail metadata notifier
+FUNCTIONS      := thumbnail metadata notifier api
 LAYERS         := pillow powertools
 LAMBDA_SOURCES := $(shell find lambdas -name '*.py' -not -path '*/__pycache__/*')
 
@@ -27,7 +27,7 @@ TFVARS ?= terraform/envs/prod.tfvars
 TF_AWS := $(PY) -m devstack tf --
 
 .PHONY: help install lock build up down status demo test test-unit test-integration test-e2e \
-        lint fmt plan deploy clean bench
+        lint fmt plan deploy clean bench web browser
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,11 +74,14 @@ status: ## Show what the local Lambda runtime is running
 demo: build ## Run the product on the local stack: upload the sample images, show what happened (KEEP=1 leaves it up)
 	$(PY) scripts/demo.py $(if $(KEEP),--keep)
 
+web: ## Serve the browser upload demo (web/) for the running local stack (make up first)
+	$(PY) scripts/web.py
+
 # ---------------------------------------------------------------------------------------------
 # Tests and checks
 # ---------------------------------------------------------------------------------------------
 
-test: build ## Run every test tier (unit, integration, e2e on the local stack)
+test: build browser ## Run every test tier (unit, integration, e2e on the local stack)
 	$(PYTEST) tests
 
 test-unit: install ## Unit tests: pure code, no network
@@ -87,11 +90,21 @@ test-unit: install ## Unit tests: pure code, no network
 test-integration: install ## Integration tests: handlers against moto's mock_aws, in process
 	$(PYTEST) tests/integration
 
-test-e2e: build ## End-to-end tests on the local stack (started for the session if not up)
+test-e2e: build browser ## End-to-end tests on the local stack (started for the session if not up)
 	$(PYTEST) tests/e2e
 
 bench: build ## Image engine vs the tutorial way vs libvips, and handler cold init (not a test)
 	$(PY) scripts/bench.py
+browser: node_modules/.package-lock.json ## What the browser test needs: Debian's chromium (installed if root) and playwright-core
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is not installed (apt-get install chromium): the browser test will be skipped"; fi; \
+	fi
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm is not installed: the browser test will be skipped"; fi
 
 lint: install ## ruff, terraform fmt -check and terraform validate
 	$(PY) -m ruff check .

@@ -57,10 +57,22 @@ output "functions" {
     thumbnail = module.thumbnail.function_name
     metadata  = module.metadata.function_name
     notifier  = module.notifier.function_name
+    api       = module.api.function_name
   }
 }
 
 output "max_receive_count" {
   description = "Deliveries of a job before it moves to its DLQ."
   value       = var.max_receive_count
+}
+
+output "api_url" {
+  description = "Base URL of the upload API stage (POST {api_url}/uploads, GET {api_url}/images/{id})."
+  value       = aws_api_gateway_stage.api.invoke_url
+}
+
+output "api_key" {
+  description = "The default API key (send it as X-Api-Key)."
+  value       = aws_api_gateway_api_key.default.value
+  sensitive   = true
 }

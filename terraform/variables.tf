@@ -277,3 +277,55 @@ variable "disposable" {
   type        = bool
   default     = false
 }
+
+# ---------------------------------------------------------------------------------------------
+# Upload API (terraform/api.tf)
+# ---------------------------------------------------------------------------------------------
+
+variable "api" {
+  description = "The upload API: stage, function sizing, presigned URL lifetimes (seconds), usage plan throttle (requests/s, burst) and quota (requests per DAY, WEEK or MONTH), execution logging level (OFF, ERROR, INFO), and whether to set the account's API Gateway CloudWatch role (one per account and region; false if another stack manages it)."
+  type = object({
+    stage_name                  = optional(string, "v1")
+    memory_size                 = optional(number, 256)
+    timeout                     = optional(number, 10)
+    upload_expiry_seconds       = optional(number, 900)
+    download_expiry_seconds     = optional(number, 900)
+    throttle_rate_limit         = optional(number, 50)
+    throttle_burst_limit        = optional(number, 100)
+    quota_limit                 = optional(number, 100000)
+    quota_period                = optional(string, "MONTH")
+    logging_level               = optional(string, "ERROR")
+    manage_account_logging_role = optional(bool, true)
+  })
+  default = {}
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,64}$", var.api.stage_name))
+    error_message = "api.stage_name must be 1-64 letters, digits, hyphens or underscores."
+  }
+  validation {
+    condition     = var.api.upload_expiry_seconds >= 60 && var.api.upload_expiry_seconds <= 3600
+    error_message = "api.upload_expiry_seconds must be between 60 and 3600 (a short-lived presigned POST)."
+  }
+  validation {
+    condition     = var.api.download_expiry_seconds >= 60 && var.api.download_expiry_seconds <= 43200
+    error_message = "api.download_expiry_seconds must be between 60 and 43200 (presigned GETs signed by the function's role cannot outlive its session anyway)."
+  }
+  validation {
+    condition     = contains(["DAY", "WEEK", "MONTH"], var.api.quota_period)
+    error_message = "api.quota_period must be DAY, WEEK or MONTH."
+  }
+  validation {
+    condition     = contains(["OFF", "ERROR", "INFO"], var.api.logging_level)
+    error_message = "api.logging_level must be OFF, ERROR or INFO."
+  }
+  validation {
+    condition     = var.api.throttle_rate_limit > 0 && var.api.throttle_burst_limit >= 1 && var.api.quota_limit >= 1
+    error_message = "api throttle and quota limits must be positive."
+  }
+}
+
+variable "api_cognito_user_pool_arns" {
+  description = "Cognito user pools whose ID tokens the upload API also requires (Authorization header), on top of the API key. Empty: API key only. AWS only (LocalStack community and moto have no Cognito authorizers)."
+  type        = list(string)
+  default     = []
+}

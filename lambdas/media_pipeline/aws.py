@@ -20,5 +20,7 @@ CONFIG = Config(
 )
 
 
-def client(service: str) -> Any:
-    return boto3.client(service, config=CONFIG)  # type: ignore[call-overload]
+def client(service: str, config: Config | None = None) -> Any:
+    """A client with the shared timeouts and retries, plus ``config`` (e.g. a signature version)."""
+    merged = CONFIG.merge(config) if config else CONFIG
+    return boto3.client(service, config=merged)  # type: ignore[call-overload]

@@ -81,6 +81,19 @@ class MediaTable:
         item = response.get("Item")
         return from_item(item) if item else None
 
+    def create(self, item: dict[str, Any]) -> bool:
+        """Put a new item (the upload API's AWAITING_UPLOAD record). False if the id is taken."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={k: to_attribute(v) for k, v in item.items() if v is not None},
+                ConditionExpression="attribute_not_exists(#id)",
+                ExpressionAttributeNames={"#id": "id"},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def claim(self, upload: Upload, half: Half) -> Decision:
         """Take the item for this object version, or learn why not (see ``decide_claim``)."""
         now = now_iso()

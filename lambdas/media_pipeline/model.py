@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
+import secrets
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any
@@ -35,10 +37,33 @@ class Half(Enum):
         self.etag_attribute = f"{attribute}_etag"  # the ETag that result belongs to
 
 
+ID_LENGTH = 26  # lowercase base32 characters (130 bits)
+_ID = rf"[a-z2-7]{{{ID_LENGTH}}}"
+_ID_IN_KEY = re.compile(rf"(?:^|/)({_ID})/[^/]+$")
+
+
+def new_media_id() -> str:
+    """A fresh random item id, in the same alphabet and length as :func:`media_id`."""
+    return base64.b32encode(secrets.token_bytes(20)).decode("ascii")[:ID_LENGTH].lower()
+
+
 def media_id(bucket: str, key: str) -> str:
-    """The item id of an object key: stable, opaque, URL-safe (26 base32 characters)."""
+    """The item id of an object key: stable, opaque, URL-safe (26 base32 characters).
+
+    Keys the upload API hands out have the form ``<prefix><id>/<filename>``: the id is the one
+    the API chose (and created the item under). Any other key (a direct S3 upload) gets a hash
+    of bucket and key.
+    """
+    match = _ID_IN_KEY.search(key)
+    if match:
+        return match.group(1)
     digest = hashlib.sha256(f"{bucket}\0{key}".encode()).digest()
-    return base64.b32encode(digest).decode("ascii")[:26].lower()
+    return base64.b32encode(digest).decode("ascii")[:ID_LENGTH].lower()
+
+
+def is_media_id(value: str) -> bool:
+    """Whether ``value`` has the shape of an item id (26 lowercase base32 characters)."""
+    return re.fullmatch(_ID, value) is not None
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,8 @@ def main() -> int:
             f"  uploads bucket     {outputs['uploads_bucket']} (prefix {outputs['upload_prefix']})"
         )
         print(f"  app events queue   {outputs['app_events_queue_url']}")
+        print(f"  api_url            {outputs['api_url']}")
+        print(f"  api_key            {outputs['api_key']}  (send it as X-Api-Key)")
         print(f"  outputs            {running.outputs_file}")
         print(f"  function logs      {running.state_dir / 'logs'}  (one file per function)")
         return 0

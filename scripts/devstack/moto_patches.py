@@ -24,15 +24,27 @@ embedded stack (never in tests that use ``mock_aws``).
    every object request, over TLS or not. Here ``Bool`` is evaluated, against whether the request
    really came over TLS (``request_context``, set per request), and an unmet condition makes its
    statement not apply.
+6. Presigned POST policies. moto stores whatever a browser-style POST sends, whatever its policy
+   says. S3 checks the policy: its expiration, every condition (exact and ``starts-with``
+   matches, ``content-length-range``) and that no form field is left uncovered. Those checks
+   are made here, with S3's error codes (AccessDenied, EntityTooLarge, EntityTooSmall). The
+   policy's signature is not verified (moto does not know the signer's secret).
+   moto also answers CORS only to preflights (OPTIONS); S3 adds the matching rule's headers to
+   the POST itself, without which a browser cannot read the answer to its upload. Added here.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import threading
 import time
 import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
+from xml.sax.saxutils import escape
 
 _MOTO_PLACEHOLDER_SEQUENCER = "617f08299329d189"
 _MOTO_PLACEHOLDER_EVENT_ID = "17793124-05d4-b198-2fde-7ededc63b103"
@@ -52,6 +64,7 @@ def apply() -> None:
         _keep_queue_attributes()
         _report_eventbridge_configuration()
         _evaluate_secure_transport()
+        _enforce_post_policies()
         _applied = True
 
 
@@ -193,3 +206,112 @@ def _evaluate_secure_transport() -> None:
         )
 
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+
+# Form fields S3 does not require a policy condition for.
+_UNCOVERED_FIELDS = {"policy", "file", "x-amz-signature", "signature", "awsaccesskeyid"}
+
+
+def post_policy_violation(
+    fields: Mapping[str, str], size: int, bucket: str, now: datetime
+) -> tuple[int, str, str] | None:
+    """Why S3 would refuse this presigned POST: (status, error code, message), or None."""
+
+    def denied(message: str) -> tuple[int, str, str]:
+        return 403, "AccessDenied", f"Invalid according to Policy: {message}"
+
+    form = {name.lower(): value for name, value in fields.items()}
+    try:
+        policy = json.loads(base64.b64decode(form["policy"], validate=True))
+        expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+        conditions = policy["conditions"]
+    except (KeyError, ValueError, TypeError, AttributeError, binascii.Error):
+        return denied("Policy could not be parsed.")
+    if expiration <= now:
+        return denied("Policy expired.")
+    values = {**form, "bucket": bucket}
+    covered: set[str] = set()
+    for raw in conditions:
+        condition = raw
+        if isinstance(raw, dict) and len(raw) == 1:
+            ((name, expected),) = raw.items()
+            condition = ["eq", f"${name}", expected]
+        if not isinstance(condition, list) or len(condition) != 3:
+            return denied(f"Policy Condition could not be parsed: {json.dumps(condition)}")
+        operator = str(condition[0]).lower()
+        if operator == "content-length-range":
+            low, high = int(condition[1]), int(condition[2])
+            if size > high:
+                return (
+                    400,
+                    "EntityTooLarge",
+                    "Your proposed upload exceeds the maximum allowed size",
+                )
+            if size < low:
+                return (
+                    400,
+                    "EntityTooSmall",
+                    "Your proposed upload is smaller than the minimum allowed size",
+                )
+            continue
+        name = str(condition[1]).removeprefix("$").lower()
+        covered.add(name)
+        actual, expected = values.get(name), str(condition[2])
+        holds = (
+            actual == expected
+            if operator == "eq"
+            else (operator == "starts-with" and actual is not None and actual.startswith(expected))
+        )
+        if not holds:
+            return denied(f"Policy Condition failed: {json.dumps(condition)}")
+    extra = sorted(
+        n for n in form if n not in covered | _UNCOVERED_FIELDS and not n.startswith("x-ignore-")
+    )
+    if extra:
+        return denied(f"Extra input fields: {', '.join(extra)}")
+    return None
+
+
+def _enforce_post_policies() -> None:
+    from moto.s3.responses import S3Response
+
+    post = S3Response._bucket_response_post
+
+    def cors_headers(self: S3Response, request: Any, bucket_name: str) -> dict[str, str]:
+        from moto.s3.exceptions import MissingBucket
+        from moto.s3.utils import cors_matches_origin
+
+        origin = request.headers.get("Origin")
+        if not origin:
+            return {}
+        try:
+            rules = self.backend.get_bucket(bucket_name).cors
+        except MissingBucket:  # S3's own error answers
+            return {}
+        for rule in rules:
+            if "POST" in (rule.allowed_methods or []) and cors_matches_origin(
+                origin, rule.allowed_origins or []
+            ):
+                headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+                if rule.exposed_headers:
+                    headers["Access-Control-Expose-Headers"] = ", ".join(rule.exposed_headers)
+                return headers
+        return {}
+
+    def post_within_policy(self: S3Response, request: Any, bucket_name: str) -> Any:
+        cors = cors_headers(self, request, bucket_name)
+        form = getattr(self, "form_data", None) or {}
+        if "policy" in form or "Policy" in form:
+            body = self.body if isinstance(self.body, bytes) else str(self.body or "").encode()
+            problem = post_policy_violation(dict(form), len(body), bucket_name, datetime.now(UTC))
+            if problem:
+                status, code, message = problem
+                xml = (
+                    '<?xml version="1.0" encoding="UTF-8"?>\n'
+                    f"<Error><Code>{code}</Code><Message>{escape(message)}</Message></Error>"
+                )
+                return status, {"Content-Type": "application/xml", **cors}, xml
+        status, headers, body = post(self, request, bucket_name)
+        return status, {**headers, **cors}, body
+
+    S3Response._bucket_response_post = post_within_policy  # type: ignore[method-assign]

@@ -21,6 +21,7 @@ import boto3
 from botocore.config import Config
 
 from devstack.functions import CodeStore, FunctionPool, FunctionSpec, RuntimeLibraries
+from devstack.gateway import LocalGateway
 from devstack.pollers import SqsPoller, StreamPoller, _Poller
 from devstack.sandbox import Result
 
@@ -66,8 +67,9 @@ class LocalLambda:
         )
         self._clients = {
             name: session.client(name, endpoint_url=endpoint, config=config, verify=str(ca_bundle))
-            for name in ("lambda", "sqs", "dynamodbstreams")
+            for name in ("lambda", "sqs", "dynamodbstreams", "apigateway")
         }
+        self.gateway = LocalGateway(self._clients["apigateway"], self.invoke)
         # What every execution environment sees besides the function's own variables.
         self._base_env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -133,6 +135,7 @@ class LocalLambda:
         with self._lock:
             self._reconcile_functions(specs)
             self._reconcile_mappings(mappings)
+        self.gateway.refresh()
         self._refreshed.set()
 
     def _reconcile_functions(self, specs: dict[str, FunctionSpec]) -> None:
@@ -276,6 +279,7 @@ class LocalLambda:
                     }
                     for key, (config, poller) in self._pollers.items()
                 },
+                "rest_apis": self.gateway.apis(),
                 # disabled or changed mappings whose pollers are still finishing a batch
                 "stopping": sorted(
                     {config["UUID"] for config, poller in self._stopping if poller.running}

@@ -5,7 +5,8 @@
 Everything is served on one HTTPS port (its certificate from a CA made under .local/tls): moto
 answers the AWS APIs; ``/_devstack/...`` is the stack's
 own control surface (health, status, refresh, faults, shutdown); Lambda's ``Invoke`` API is
-answered by the local runtime, so ``aws lambda invoke`` works as on AWS.
+answered by the local runtime, so ``aws lambda invoke`` works as on AWS; and the REST APIs'
+routes, ``/restapis/<id>/<stage>/_user_request_/...``, by the local API Gateway (gateway.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from werkzeug.serving import make_server
 
 from devstack import moto_patches, tls
 from devstack.faults import FaultInjector, WriteLog
+from devstack.gateway import USER_REQUEST
 from devstack.pythons import host_runtime
 from devstack.runtime import LocalLambda
 
@@ -60,6 +62,8 @@ class DevstackApp:
             start_response(status, [*headers, ("Content-Length", str(len(body)))])
             return [body]
         self._writes.record(environ)
+        if USER_REQUEST.match(path):  # a REST API's route: the local API Gateway
+            return self._runtime.gateway(environ, start_response, _read_body(environ))
         invoke = _INVOKE.match(path)
         if invoke and environ.get("REQUEST_METHOD") == "POST":
             return self._invoke(environ, start_response, unquote(invoke.group(1)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -182,14 +183,40 @@ def up(
             "lambda_runtime": host_runtime(),
             "lambda_architecture": HOST_ARCH,
             "build_dir": str(ROOT / "build"),
+            # the browser demo (make web) uploads from its own origin
+            "cors_allowed_origins": json.dumps(web_origins(port)),
         },
         var_files=[LOCAL_TFVARS],
         log=state_dir / "terraform-apply.log",
     )
     say(f"applied in {time.monotonic() - started:.0f} s (log: {state_dir / 'terraform-apply.log'})")
-    stack.outputs_file.write_text(terraform.output_json(env, tfstate))
+    outputs = json.loads(terraform.output_json(env, tfstate))
+    stack.outputs_file.write_text(json.dumps(served_locally(outputs, stack.endpoint), indent=2))
     wait_until_live(stack)
     return stack
+
+
+def web_origins(port: int) -> list[str]:
+    """Where ``make web`` serves the browser demo for a stack on ``port`` (its CORS origins)."""
+    return [f"http://127.0.0.1:{port + 1}", f"http://localhost:{port + 1}"]
+
+
+_INVOKE_URL = re.compile(r"^https://([^./]+)\.execute-api\.[^/]+/([^/]+)/?$")
+
+
+def served_locally(outputs: dict[str, Any], endpoint: str) -> dict[str, Any]:
+    """``terraform output -json`` with ``api_url`` pointing where this stack serves the API.
+
+    Terraform reports the stage's AWS invoke URL (``https://<id>.execute-api.<region>...``);
+    the local API Gateway answers the same API at ``<endpoint>/restapis/<id>/<stage>/
+    _user_request_`` (LocalStack's URL shape).
+    """
+    api_url = outputs.get("api_url", {}).get("value", "")
+    match = _INVOKE_URL.match(api_url)
+    if match:
+        local = f"{endpoint}/restapis/{match.group(1)}/{match.group(2)}/_user_request_"
+        outputs = {**outputs, "api_url": {**outputs["api_url"], "value": local}}
+    return outputs
 
 
 def wait_until_live(stack: Stack, timeout: float = 60) -> None:
@@ -200,7 +227,8 @@ def wait_until_live(stack: Stack, timeout: float = 60) -> None:
         status = stack.control("refresh", method="POST")
         missing = functions - set(status["functions"])
         idle = [m for m in status["mappings"].values() if not m["running"]]
-        if not missing and not idle and len(status["mappings"]) >= 3:
+        routes = bool(status.get("rest_apis")) or "api_url" not in stack.outputs()
+        if not missing and not idle and len(status["mappings"]) >= 3 and routes:
             return
         if time.monotonic() > deadline:
             raise StackError(

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 from media_pipeline.events import normalise_sequencer
-from media_pipeline.model import Decision, Half, Status, Upload, decide_claim, media_id
+from media_pipeline.model import (
+    Decision,
+    Half,
+    Status,
+    Upload,
+    decide_claim,
+    is_media_id,
+    media_id,
+    new_media_id,
+)
 
 SEQ = normalise_sequencer("0055AED6DCD90281E5")
 NEWER = normalise_sequencer("0055AED6DCD90281F0")
@@ -83,3 +92,30 @@ def test_older_sequencers_never_reach_decide_claim_as_newer():
     # The claim's condition lets a strictly newer sequencer through without asking; an equal or
     # older one lands here. Sanity-check the ordering the condition relies on.
     assert OLDER < SEQ < NEWER
+
+
+def test_new_media_ids_are_random_and_have_the_shape_of_an_id():
+    ids = {new_media_id() for _ in range(100)}
+    assert len(ids) == 100
+    assert all(is_media_id(i) for i in ids)
+    assert is_media_id(media_id("b", "k"))
+    assert not is_media_id("UPPERCASE" + "a" * 17)
+    assert not is_media_id("a" * 25)
+
+
+def test_media_id_of_a_key_handed_out_by_the_api_is_the_id_in_the_key():
+    image_id = new_media_id()
+    assert media_id("b", f"uploads/{image_id}/cat photo.jpg") == image_id
+    assert media_id("other", f"custom/prefix/{image_id}/x.png") == image_id
+
+
+def test_media_id_of_any_other_key_is_a_hash():
+    image_id = new_media_id()
+    for key in (
+        "uploads/0123456789abcdef0123456789abcdef/cat.jpg",  # a uuid, not an id
+        f"uploads/{image_id}/nested/cat.jpg",  # the id must hold the file directly
+        f"uploads/{image_id}",
+        f"uploads/{image_id.upper()}/cat.jpg",
+    ):
+        assert media_id("b", key) != image_id
+        assert is_media_id(media_id("b", key))

@@ -22,3 +22,8 @@ output "log_group_name" {
   description = "CloudWatch log group of the function."
   value       = aws_cloudwatch_log_group.this.name
 }
+
+output "invoke_arn" {
+  description = "ARN for API Gateway integrations to invoke the function."
+  value       = aws_lambda_function.this.invoke_arn
+}

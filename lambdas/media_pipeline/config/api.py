@@ -1,0 +1,44 @@
+"""Settings of the upload API function."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from media_pipeline.config.env import ConfigError, integer, required
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiSettings:
+    media_table: str
+    uploads_bucket: str
+    upload_prefix: str
+    max_upload_bytes: int = 25 * MIB
+    upload_expiry_seconds: int = 15 * 60  # life of a presigned POST
+    download_expiry_seconds: int = 15 * 60  # life of a rendition's presigned GET
+    pending_ttl_seconds: int = 24 * 3600  # an unused upload request is deleted this long after
+    cors_origins: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ApiSettings:
+        prefix = required(env, "UPLOAD_PREFIX")
+        if not prefix.endswith("/"):
+            raise ConfigError(f"environment variable UPLOAD_PREFIX={prefix!r} must end in '/'")
+        origins = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
+        return cls(
+            media_table=required(env, "MEDIA_TABLE"),
+            uploads_bucket=required(env, "UPLOADS_BUCKET"),
+            upload_prefix=prefix,
+            max_upload_bytes=integer(env, "MAX_UPLOAD_BYTES", cls.max_upload_bytes),
+            upload_expiry_seconds=integer(
+                env, "UPLOAD_EXPIRY_SECONDS", cls.upload_expiry_seconds, minimum=10
+            ),
+            download_expiry_seconds=integer(
+                env, "DOWNLOAD_EXPIRY_SECONDS", cls.download_expiry_seconds, minimum=10
+            ),
+            pending_ttl_seconds=integer(env, "PENDING_TTL_SECONDS", cls.pending_ttl_seconds),
+            cors_origins=origins,
+        )

@@ -1,0 +1,119 @@
+"""Upload API: API Gateway (REST, Lambda proxy) -> presigned POSTs in, image status out.
+
+    POST /uploads       {filename, content_type, size} -> 201 {image_id, upload, expires_at, ...}
+    GET  /images/{id}   status, metadata, failure, renditions with presigned GET URLs
+
+Errors are JSON ``{code, message, field?}`` with a precise status (400, 404, 405, 413, 415);
+bad input never produces a 5xx. The contract is docs/openapi.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from http import HTTPStatus
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from media_pipeline.aws import client
+from media_pipeline.config.api import ApiSettings
+from media_pipeline.uploads import ApiError, UploadApi
+
+settings = ApiSettings.from_env()
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+# Presigned URLs with SigV4 (required by KMS-encrypted objects and every newer region).
+s3 = client("s3", Config(signature_version="s3v4"))
+api = UploadApi(settings, s3=s3, dynamodb=client("dynamodb"))
+cors = (
+    CORSConfig(
+        allow_origin=settings.cors_origins[0],
+        extra_origins=list(settings.cors_origins[1:]),
+        allow_headers=["Content-Type", "X-Api-Key", "Authorization"],
+        expose_headers=["Location"],
+        max_age=600,
+    )
+    if settings.cors_origins
+    else None
+)
+app = APIGatewayRestResolver(cors=cors)
+
+# The routes and their methods, for 405 (with Allow) instead of 404 on a known path.
+ROUTES = {
+    re.compile(r"^/uploads/?$"): ("POST",),
+    re.compile(r"^/images/[^/]+/?$"): ("GET",),
+}
+
+
+def _error(status: int, code: str, message: str, field: str | None = None, **headers: str):
+    metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=ApiError(status, code, message, field).body(),
+        headers=headers or None,
+    )
+
+
+@app.post("/uploads")
+@tracer.capture_method
+def create_upload() -> Response:
+    try:
+        body = json.loads(app.current_event.decoded_body or "")
+    except (ValueError, RecursionError) as error:
+        raise ApiError(400, "malformed_body", f"the body is not valid JSON: {error}") from None
+    created = api.create_upload(body)
+    logger.append_keys(image_id=created["image_id"])
+    logger.info("upload requested", max_bytes=created["max_bytes"])
+    metrics.add_metric(name="UploadsRequested", unit=MetricUnit.Count, value=1)
+    return Response(
+        status_code=HTTPStatus.CREATED,
+        content_type="application/json",
+        body=created,
+        headers={"Location": f"/images/{created['image_id']}"},
+    )
+
+
+@app.get("/images/<image_id>")
+@tracer.capture_method
+def get_image(image_id: str) -> dict:
+    logger.append_keys(image_id=image_id)
+    view = api.describe(image_id)
+    metrics.add_metric(name="ImagesDescribed", unit=MetricUnit.Count, value=1)
+    return view
+
+
+@app.exception_handler(ApiError)
+def api_error(error: ApiError) -> Response:
+    logger.info("request refused", status=error.status, code=error.code, field=error.field)
+    return _error(error.status, error.code, error.message, error.field)
+
+
+@app.not_found
+def not_found(_: NotFoundError) -> Response:
+    path = app.current_event.path
+    method = app.current_event.http_method
+    for pattern, methods in ROUTES.items():
+        if pattern.match(path) and method not in methods:
+            allowed = ", ".join((*methods, "OPTIONS") if cors else methods)
+            return _error(
+                405,
+                "method_not_allowed",
+                f"{method} is not allowed on {path} (allowed: {allowed})",
+                Allow=allowed,
+            )
+    return _error(404, "not_found", f"no route {path}")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,240 @@
+"""The upload API's logic: validate an upload request, presign it, describe an image.
+
+Plain Python with its clients passed in; ``handlers/api.py`` maps it onto HTTP. Every bad input
+raises :class:`ApiError` with the HTTP status, a stable code and the field at fault.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from media_pipeline.config.api import ApiSettings
+from media_pipeline.media_store import MediaTable, now_iso
+from media_pipeline.model import Status, is_media_id, new_media_id
+
+# What the pipeline can decode (Pillow + pillow-heif), by the Content-Type an upload must carry.
+ALLOWED_TYPES: dict[str, str] = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "image/avif": ".avif",
+    "image/heic": ".heic",
+    "image/heif": ".heif",
+    "image/tiff": ".tiff",
+}
+MAX_FILENAME_CHARS = 255
+_KEPT_NAME_CHARS = 100
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+REQUEST_FIELDS = ("filename", "content_type", "size")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    filename: str
+    content_type: str
+    size: int
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError(400, "invalid_field", f"{field}: {message}", field)
+
+
+def parse_upload_request(body: Any, max_bytes: int) -> UploadRequest:
+    """Check a decoded JSON body field by field; the first problem found is reported."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "malformed_body", "the body must be a JSON object")
+    for name in body:
+        if name not in REQUEST_FIELDS:
+            raise _invalid(str(name), f"unknown field (expected {', '.join(REQUEST_FIELDS)})")
+    for name in REQUEST_FIELDS:
+        if name not in body:
+            raise ApiError(400, "missing_field", f"{name}: required", name)
+
+    filename = body["filename"]
+    if not isinstance(filename, str) or not filename.strip():
+        raise _invalid("filename", "must be a non-empty string")
+    if len(filename) > MAX_FILENAME_CHARS:
+        raise _invalid("filename", f"must be at most {MAX_FILENAME_CHARS} characters")
+
+    return UploadRequest(
+        filename=filename,
+        content_type=_media_type(body["content_type"]),
+        size=_size(body["size"], max_bytes),
+    )
+
+
+def _media_type(content_type: Any) -> str:
+    if not isinstance(content_type, str) or not content_type.strip():
+        raise _invalid("content_type", "must be a non-empty string such as image/jpeg")
+    media_type = content_type  # exactly as documented: lowercase, no parameters
+    if media_type not in ALLOWED_TYPES:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"content_type: {content_type[:100]!r} is not accepted "
+            f"(allowed: {', '.join(ALLOWED_TYPES)})",
+            "content_type",
+        )
+    return media_type
+
+
+def _size(size: Any, max_bytes: int) -> int:
+    if isinstance(size, float) and size.is_integer():
+        size = int(size)  # 1024.0 is a whole number of bytes; inf, nan and 1.5 are not
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise _invalid("size", "must be an integer number of bytes")
+    if size < 1:
+        raise _invalid("size", "must be at least 1 byte")
+    if size > max_bytes:
+        raise ApiError(
+            413, "too_large", f"size: {size} bytes is over the limit of {max_bytes}", "size"
+        )
+    return size
+
+
+def sanitise_filename(name: str, content_type: str) -> str:
+    """A key-safe file name: the last path segment, ASCII letters, digits, ``._-`` only."""
+    base = re.split(r"[/\\]", name)[-1]
+    ascii_name = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
+    safe = _UNSAFE.sub("_", ascii_name).strip("._-")
+    if not safe:
+        return f"image{ALLOWED_TYPES[content_type]}"
+    stem, dot, extension = safe.rpartition(".")
+    if not dot:
+        return safe[:_KEPT_NAME_CHARS]
+    extension = extension[:10]
+    return f"{stem[: _KEPT_NAME_CHARS - len(extension) - 1]}.{extension}"
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class UploadApi:
+    """Creates upload requests and describes images. Takes its clients as arguments."""
+
+    def __init__(self, settings: ApiSettings, s3: Any, dynamodb: Any) -> None:
+        self._settings = settings
+        self._s3 = s3
+        self._table = MediaTable(dynamodb, settings.media_table)
+
+    def create_upload(self, body: Any) -> dict[str, Any]:
+        settings = self._settings
+        request = parse_upload_request(body, settings.max_upload_bytes)
+        now = time.time()
+        expires = now + settings.upload_expiry_seconds
+        while True:
+            image_id = new_media_id()
+            key = f"{settings.upload_prefix}{image_id}/"
+            key += sanitise_filename(request.filename, request.content_type)
+            created = self._table.create(
+                {
+                    "id": image_id,
+                    "status": Status.AWAITING_UPLOAD.value,
+                    "bucket": settings.uploads_bucket,
+                    "key": key,
+                    "filename": request.filename,
+                    "content_type": request.content_type,
+                    "declared_size": request.size,
+                    "upload_expires_at": iso(expires),
+                    "created_at": now_iso(),
+                    "updated_at": now_iso(),
+                    # DynamoDB TTL (epoch seconds): abandoned requests are deleted; a worker's
+                    # claim removes it once the object arrives.
+                    "expires_at": int(expires + settings.pending_ttl_seconds),
+                }
+            )
+            if created:  # 130 random bits: a collision is practically impossible, but cheap
+                break
+        post = self._s3.generate_presigned_post(
+            Bucket=settings.uploads_bucket,
+            Key=key,
+            Fields={"Content-Type": request.content_type},
+            Conditions=[
+                {"Content-Type": request.content_type},
+                ["content-length-range", 1, settings.max_upload_bytes],
+            ],
+            ExpiresIn=settings.upload_expiry_seconds,
+        )
+        return {
+            "image_id": image_id,
+            "upload": {"url": post["url"], "fields": post["fields"]},
+            "expires_at": iso(expires),
+            "max_bytes": settings.max_upload_bytes,
+        }
+
+    def describe(self, image_id: str) -> dict[str, Any]:
+        item = self._table.get(image_id) if is_media_id(image_id) else None
+        if item is None:
+            raise ApiError(404, "not_found", f"no image with id {image_id[:64]!r}")
+        status = item["status"]
+        view: dict[str, Any] = {
+            "image_id": image_id,
+            "status": status,
+            "filename": item.get("filename"),
+            "content_type": item.get("content_type"),
+            "size": item.get("size", item.get("declared_size")),
+            "created_at": item.get("created_at"),
+            "updated_at": item.get("updated_at"),
+        }
+        if status == Status.AWAITING_UPLOAD:
+            deadline = item.get("upload_expires_at")
+            view["upload_expires_at"] = deadline
+            # DynamoDB deletes expired items eventually (typically within days), not at once.
+            view["upload_expired"] = bool(deadline and deadline < iso(time.time()))
+        for stamp in ("uploaded_at", "ready_at", "failed_at"):
+            if item.get(stamp):
+                view[stamp] = item[stamp]
+        view["metadata"] = item.get("metadata") if status == Status.READY else None
+        view["failure"] = _public_failure(item.get("failure")) if status == Status.FAILED else None
+        view["renditions"] = (
+            self._renditions(item.get("renditions") or {}) if status == Status.READY else {}
+        )
+        return view
+
+    def _renditions(self, renditions: dict[str, Any]) -> dict[str, Any]:
+        expiry = self._settings.download_expiry_seconds
+        expires_at = iso(time.time() + expiry)
+        return {
+            name: {
+                "url": self._s3.generate_presigned_url(
+                    "get_object",
+                    Params={"Bucket": record["bucket"], "Key": record["key"]},
+                    ExpiresIn=expiry,
+                ),
+                "url_expires_at": expires_at,
+                "width": record["width"],
+                "height": record["height"],
+                "format": record["format"],
+                "content_type": record.get("content_type"),
+                "bytes": record["bytes"],
+            }
+            for name, record in sorted(renditions.items())
+        }
+
+
+def _public_failure(failure: Any) -> dict[str, Any] | None:
+    if not isinstance(failure, dict):
+        return None
+    return {k: failure.get(k) for k in ("stage", "reason", "message")}

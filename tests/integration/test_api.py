@@ -1,0 +1,307 @@
+"""The upload API handler against moto (in process): the contract of every route and status code,
+the presigned POST it hands out, and the item the workers then complete."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from media_pipeline.media_store import from_item
+from media_pipeline.model import is_media_id, media_id
+
+from tests.integration.conftest import MEDIA_TABLE, UPLOADS
+from tests.support import s3_event, sqs_record
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+PHOTO = (SAMPLES / "landscape-exif-rotated.jpg").read_bytes()
+ORIGIN = "http://127.0.0.1:4613"
+MAX_BYTES = 1_000_000
+
+
+@pytest.fixture
+def api(aws, load_handler, monkeypatch):
+    monkeypatch.setenv("UPLOADS_BUCKET", UPLOADS)
+    monkeypatch.setenv("UPLOAD_PREFIX", "uploads/")
+    monkeypatch.setenv("MAX_UPLOAD_BYTES", str(MAX_BYTES))
+    monkeypatch.setenv("UPLOAD_EXPIRY_SECONDS", "600")
+    monkeypatch.setenv("CORS_ORIGINS", f"{ORIGIN},https://app.example.com")
+    return load_handler("api")
+
+
+def request(api, lambda_context, method, path, body=None, *, headers=None, raw=None):
+    """Invoke the handler with an API Gateway REST (v1) Lambda proxy event."""
+    resource = "/images/{id}" if path.startswith("/images/") else path
+    event = {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"id": path.rsplit("/", 1)[-1]} if resource != path else None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": method,
+            "path": f"/v1{path}",
+            "stage": "v1",
+            "requestId": "r-1",
+            "identity": {"apiKey": "k", "sourceIp": "127.0.0.1"},
+        },
+        "body": raw if raw is not None else (None if body is None else json.dumps(body)),
+        "isBase64Encoded": False,
+    }
+    response = api.lambda_handler(event, lambda_context)
+    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers[name.lower()] = ", ".join(values)
+    payload = json.loads(response["body"]) if response.get("body") else None
+    return response["statusCode"], headers, payload
+
+
+def valid(**overrides):
+    return {"filename": "cat.jpg", "content_type": "image/jpeg", "size": 1234, **overrides}
+
+
+def stored(aws, image_id):
+    response = aws.dynamodb.get_item(TableName=MEDIA_TABLE, Key={"id": {"S": image_id}})
+    return from_item(response["Item"]) if "Item" in response else None
+
+
+def test_post_uploads_creates_an_awaiting_item_and_a_presigned_post_pinned_to_it(
+    aws, api, lambda_context
+):
+    status, headers, body = request(api, lambda_context, "POST", "/uploads", valid())
+
+    assert status == 201
+    image_id = body["image_id"]
+    assert is_media_id(image_id)
+    assert headers["location"] == f"/images/{image_id}"
+    assert body["max_bytes"] == MAX_BYTES
+    fields = body["upload"]["fields"]
+    assert fields["key"] == f"uploads/{image_id}/cat.jpg"
+    assert media_id(UPLOADS, fields["key"]) == image_id  # the workers land on this item
+    assert fields["Content-Type"] == "image/jpeg"
+
+    policy = json.loads(base64.b64decode(fields["policy"]))
+    conditions = policy["conditions"]
+    assert {"bucket": UPLOADS} in conditions
+    assert {"key": fields["key"]} in conditions
+    assert {"Content-Type": "image/jpeg"} in conditions
+    assert ["content-length-range", 1, MAX_BYTES] in conditions
+    expiration = time.mktime(time.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert 590 <= expiration - time.mktime(time.gmtime()) <= 610
+
+    item = stored(aws, image_id)
+    assert item["status"] == "AWAITING_UPLOAD"
+    assert item["key"] == fields["key"]
+    assert item["declared_size"] == 1234
+    assert item["expires_at"] > time.time() + 600  # the TTL outlives the presigned POST
+    assert body["expires_at"] == item["upload_expires_at"]
+
+
+@pytest.mark.parametrize(
+    ("filename", "key_name"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\photos\\Été 2024 (1).JPG", "Ete_2024_1_.JPG"),
+        ("..", "image.png"),
+        ("ünïcödé/ü.png", "u.png"),
+        ("a" * 200 + ".png", "a" * 96 + ".png"),
+    ],
+)
+def test_the_key_carries_a_sanitised_file_name(api, lambda_context, filename, key_name):
+    status, _, body = request(
+        api, lambda_context, "POST", "/uploads", valid(filename=filename, content_type="image/png")
+    )
+    assert status == 201
+    assert body["upload"]["fields"]["key"] == f"uploads/{body['image_id']}/{key_name}"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "image/avif",
+        "image/heic",
+        "image/heif",
+        "image/tiff",
+    ],
+)
+def test_every_allowed_type_is_accepted_and_pinned_exactly(api, lambda_context, content_type):
+    status, _, body = request(
+        api, lambda_context, "POST", "/uploads", valid(content_type=content_type)
+    )
+    assert status == 201
+    assert body["upload"]["fields"]["Content-Type"] == content_type
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "field"),
+    [
+        (valid(content_type="application/pdf"), 415, "unsupported_media_type", "content_type"),
+        (valid(content_type="image/svg+xml"), 415, "unsupported_media_type", "content_type"),
+        (valid(content_type="IMAGE/JPEG"), 415, "unsupported_media_type", "content_type"),
+        (valid(content_type="image/jpeg; q=1"), 415, "unsupported_media_type", "content_type"),
+        (valid(size=MAX_BYTES + 1), 413, "too_large", "size"),
+        (valid(size=0), 400, "invalid_field", "size"),
+        (valid(size=-5), 400, "invalid_field", "size"),
+        (valid(size=1.5), 400, "invalid_field", "size"),
+        (valid(size="12"), 400, "invalid_field", "size"),
+        (valid(size=True), 400, "invalid_field", "size"),
+        (valid(filename=""), 400, "invalid_field", "filename"),
+        (valid(filename=7), 400, "invalid_field", "filename"),
+        (valid(filename="x" * 256), 400, "invalid_field", "filename"),
+        (valid(content_type=None), 400, "invalid_field", "content_type"),
+        (valid(colour="red"), 400, "invalid_field", "colour"),
+        ({"content_type": "image/png", "size": 3}, 400, "missing_field", "filename"),
+        ({"filename": "a.png", "size": 3}, 400, "missing_field", "content_type"),
+        ({"filename": "a.png", "content_type": "image/png"}, 400, "missing_field", "size"),
+        ([], 400, "malformed_body", None),
+        ("just a string", 400, "malformed_body", None),
+    ],
+)
+def test_bad_upload_requests_get_a_precise_json_error_and_create_nothing(
+    aws, api, lambda_context, body, status, code, field
+):
+    got_status, headers, got = request(api, lambda_context, "POST", "/uploads", body)
+
+    assert (got_status, got["code"], got.get("field")) == (status, code, field)
+    assert headers["content-type"] == "application/json"
+    if field:
+        assert got["message"].startswith(f"{field}:")
+    assert aws.dynamodb.scan(TableName=MEDIA_TABLE)["Count"] == 0
+
+
+@pytest.mark.parametrize("raw", ["", "{", "not json", "\x00", "[" * 100_000])
+def test_a_body_that_is_not_json_is_a_400(api, lambda_context, raw):
+    status, _, body = request(api, lambda_context, "POST", "/uploads", raw=raw)
+    assert (status, body["code"]) == (400, "malformed_body")
+
+
+def test_a_base64_encoded_body_is_decoded(api, lambda_context):
+    event_body = base64.b64encode(json.dumps(valid()).encode()).decode()
+    status, _, _ = request(api, lambda_context, "POST", "/uploads", raw=event_body)
+    assert status == 400  # not flagged as base64: it is not JSON
+    # flagged, it is accepted (API Gateway base64-encodes binary media types)
+    event = {
+        "resource": "/uploads",
+        "path": "/uploads",
+        "httpMethod": "POST",
+        "headers": {},
+        "requestContext": {"stage": "v1", "requestId": "r"},
+        "body": event_body,
+        "isBase64Encoded": True,
+    }
+    assert api.lambda_handler(event, lambda_context)["statusCode"] == 201
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/uploads", "POST"),
+        ("PUT", "/uploads", "POST"),
+        ("DELETE", "/images/abc", "GET"),
+        ("POST", "/images/abc", "GET"),
+    ],
+)
+def test_a_wrong_method_on_a_known_route_is_a_405_with_allow(
+    api, lambda_context, method, path, allowed
+):
+    status, headers, body = request(api, lambda_context, method, path, {})
+    assert (status, body["code"]) == (405, "method_not_allowed")
+    assert headers["allow"].startswith(allowed)
+
+
+def test_an_unknown_route_is_a_json_404(api, lambda_context):
+    status, _, body = request(api, lambda_context, "GET", "/nothing/here")
+    assert (status, body["code"]) == (404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "image_id", ["a" * 26, "not-an-id", "A" * 26, "x" * 300, "\U000c1ded\x03\n\x8cN\x17"]
+)
+def test_an_unknown_image_is_a_404(api, lambda_context, image_id):
+    status, _, body = request(api, lambda_context, "GET", f"/images/{image_id}")
+    assert (status, body["code"]) == (404, "not_found")
+
+
+def test_get_image_while_awaiting_upload_and_after_the_request_expired(aws, api, lambda_context):
+    _, _, created = request(api, lambda_context, "POST", "/uploads", valid())
+    image_id = created["image_id"]
+
+    status, _, body = request(api, lambda_context, "GET", f"/images/{image_id}")
+    assert status == 200
+    assert body["status"] == "AWAITING_UPLOAD"
+    assert body["upload_expired"] is False
+    assert body["renditions"] == {}
+    assert body["failure"] is None
+
+    aws.dynamodb.update_item(
+        TableName=MEDIA_TABLE,
+        Key={"id": {"S": image_id}},
+        UpdateExpression="SET upload_expires_at = :past",
+        ExpressionAttributeValues={":past": {"S": "2020-01-01T00:00:00Z"}},
+    )
+    _, _, body = request(api, lambda_context, "GET", f"/images/{image_id}")
+    assert (body["status"], body["upload_expired"]) == ("AWAITING_UPLOAD", True)
+
+
+def test_an_upload_through_the_api_ends_ready_with_presigned_rendition_urls(
+    aws, api, load_handler, lambda_context
+):
+    # GIVEN an upload request, and the object uploaded under the key it pinned
+    _, _, created = request(api, lambda_context, "POST", "/uploads", valid())
+    image_id, key = created["image_id"], created["upload"]["fields"]["key"]
+    etag = aws.put_upload(key, PHOTO)
+
+    # WHEN both workers process its S3 event
+    event = s3_event(bucket=UPLOADS, key=key, etag=etag, size=len(PHOTO), sequencer="00AB")
+    for worker in ("thumbnail", "metadata"):
+        handler = load_handler(worker)
+        records = {"Records": [sqs_record(event)]}
+        assert handler.lambda_handler(records, lambda_context) == {"batchItemFailures": []}
+
+    # THEN the item the API created is READY, with no TTL left, and GET describes it
+    item = stored(aws, image_id)
+    assert item["status"] == "READY"
+    assert "expires_at" not in item
+    assert item["filename"] == "cat.jpg"
+    status, _, body = request(api, lambda_context, "GET", f"/images/{image_id}")
+    assert status == 200
+    assert body["status"] == "READY"
+    assert body["size"] == len(PHOTO)
+    assert body["metadata"]["width"] > 0
+    assert set(body["renditions"]) == {"large", "medium", "small"}
+    for name, rendition in body["renditions"].items():
+        query = parse_qs(urlsplit(rendition["url"]).query)
+        assert "X-Amz-Signature" in query
+        assert rendition["bytes"] == item["renditions"][name]["bytes"]
+        assert rendition["width"] <= 1024
+        assert rendition["format"] in {"JPEG", "WEBP"}
+
+
+def test_cors_answers_preflight_and_names_only_configured_origins(api, lambda_context):
+    status, headers, _ = request(
+        api,
+        lambda_context,
+        "OPTIONS",
+        "/uploads",
+        headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"},
+    )
+    assert status == 204
+    assert headers["access-control-allow-origin"] == ORIGIN
+    assert "x-api-key" in headers["access-control-allow-headers"].lower()
+
+    _, headers, _ = request(
+        api, lambda_context, "POST", "/uploads", valid(), headers={"Origin": "https://evil.test"}
+    )
+    assert "access-control-allow-origin" not in headers

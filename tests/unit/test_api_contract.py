@@ -1,0 +1,42 @@
+"""docs/openapi.yaml, the handler and terraform/api.tf describe the same API."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from media_pipeline.config.api import ApiSettings
+from media_pipeline.uploads import ALLOWED_TYPES, MAX_FILENAME_CHARS, REQUEST_FIELDS
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+SCHEMAS = SPEC["components"]["schemas"]
+
+
+def test_the_document_lists_the_routes_terraform_creates():
+    terraform = (ROOT / "terraform" / "api.tf").read_text()
+    path_parts = re.findall(r'path_part\s*=\s*"([^"]+)"', terraform)
+    assert path_parts == ["uploads", "images", "{id}"]
+    assert set(SPEC["paths"]) == {"/uploads", "/images/{id}"}
+    assert set(SPEC["paths"]["/uploads"]) == {"post"}
+    assert set(SPEC["paths"]["/images/{id}"]) == {"get"}
+
+
+def test_the_request_schema_is_what_the_handler_accepts():
+    request = SCHEMAS["UploadRequest"]
+    assert tuple(request["required"]) == REQUEST_FIELDS
+    assert request["additionalProperties"] is False
+    assert request["properties"]["content_type"]["enum"] == list(ALLOWED_TYPES)
+    assert request["properties"]["filename"]["maxLength"] == MAX_FILENAME_CHARS
+    assert request["properties"]["size"]["maximum"] == ApiSettings.max_upload_bytes
+
+
+def test_every_error_code_the_code_can_answer_is_documented():
+    source = "".join(
+        (ROOT / "lambdas" / "media_pipeline" / name).read_text()
+        for name in ("uploads.py", "handlers/api.py")
+    )
+    codes = set(re.findall(r'(?:ApiError|_error)\(\s*\d+,\s*"(\w+)"', source))
+    assert codes
+    assert codes == set(SCHEMAS["Error"]["properties"]["code"]["enum"])
