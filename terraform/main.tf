@@ -151,6 +151,7 @@ module "undelivered_events" {
   sender = {
     service     = "events.amazonaws.com"
     source_arns = [aws_cloudwatch_event_rule.object_created.arn]
+    sid         = "AllowOnlyTheUploadsRule"
   }
   depth_alarm   = { description = "EventBridge could not deliver these upload events to a jobs queue." }
   alarm_actions = local.alarm_actions
@@ -387,6 +388,7 @@ module "app_events" {
   sender = {
     service     = "sns.amazonaws.com"
     source_arns = [aws_sns_topic.media_events.arn]
+    sid         = "AllowOnlyTheMediaEventsTopic"
   }
   dead_letter = {
     enabled           = true

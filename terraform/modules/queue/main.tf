@@ -36,7 +36,7 @@ data "aws_iam_policy_document" "this" {
   count = var.sender == null ? 0 : 1
 
   statement {
-    sid       = "AllowOnlyTheConfiguredSender"
+    sid       = var.sender.sid
     actions   = ["sqs:SendMessage"]
     resources = [local.arn]
     principals {

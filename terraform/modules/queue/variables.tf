@@ -40,10 +40,11 @@ variable "dead_letter" {
 }
 
 variable "sender" {
-  description = "Who may send to the queue through its resource policy: an AWS service principal and the exact source ARNs (checked with aws:SourceArn). null: no resource policy (senders need IAM permissions of their own)."
+  description = "Who may send to the queue through its resource policy: an AWS service principal and the exact source ARNs (checked with aws:SourceArn), and the statement's Sid. null: no resource policy (senders need IAM permissions of their own)."
   type = object({
     service     = string
     source_arns = list(string)
+    sid         = optional(string, "AllowOnlyTheConfiguredSender")
   })
   default = null
 }
