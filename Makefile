@@ -22,12 +22,24 @@ FUNCTIONS      := thumbnail metadata notifier api
 LAYERS         := pillow powertools
 LAMBDA_SOURCES := $(shell find lambdas -name '*.py' -not -path '*/__pycache__/*')
 
-# terraform for AWS deployments (make plan / make deploy): a tfvars file of yours.
-TFVARS ?= terraform/envs/prod.tfvars
-TF_AWS := $(PY) -m devstack tf --
+# terraform for AWS deployments (make plan / make deploy ENV=...): terraform/envs/$(ENV).tfvars,
+# and terraform/envs/$(ENV).s3.tfbackend for the remote state (docs/deploy.md).
+ENV         ?= prod
+ENV_TFVARS  := terraform/envs/$(ENV).tfvars
+ENV_BACKEND := terraform/envs/$(ENV).s3.tfbackend
+DEPLOY_DIR  := .local/deploy-$(ENV)
+TF_AWS      := $(PY) -m devstack tf --
+TF_ENV      := $(PY) -m devstack tf --data-dir terraform-$(ENV) --chdir $(CURDIR)/$(DEPLOY_DIR) --
+
+# LocalStack under Docker Compose (docker-compose.yml): its Lambda containers run python3.13 on
+# the Docker host's CPU.
+LOCALSTACK_ENDPOINT ?= http://localhost:4566
+export LOCALSTACK_ENDPOINT
+CHECKOV_VENV := .venv-checkov
 
 .PHONY: help install lock build up down status demo test test-unit test-integration test-e2e \
-        lint fmt plan deploy clean bench web browser
+        lint fmt plan deploy plan-check clean bench web browser localstack-up localstack-down \
+        test-localstack
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -78,6 +90,20 @@ web: ## Serve the browser upload demo (web/) for the running local stack (make u
 	$(PY) scripts/web.py
 
 # ---------------------------------------------------------------------------------------------
+# LocalStack (Docker): the same Terraform, the same e2e tests
+# ---------------------------------------------------------------------------------------------
+
+localstack-up: install ## Start LocalStack (docker compose) and apply the Terraform to it
+	$(MAKE) build LAMBDA_RUNTIME=python3.13 LAMBDA_ARCH=$(HOST_ARCH)
+	$(PY) -m devstack localstack up
+
+localstack-down: install ## Stop LocalStack, remove its volume and its Terraform state
+	$(PY) -m devstack localstack down
+
+test-localstack: install ## The e2e tier against LOCALSTACK_ENDPOINT (skips in one line when none answers)
+	@if $(PY) -m devstack localstack probe; then E2E_BACKEND=localstack $(PYTEST) tests/e2e; fi
+
+# ---------------------------------------------------------------------------------------------
 # Tests and checks
 # ---------------------------------------------------------------------------------------------
 
@@ -95,6 +121,7 @@ test-e2e: build browser ## End-to-end tests on the local stack (started for the 
 
 bench: build ## Image engine vs the tutorial way vs libvips, and handler cold init (not a test)
 	$(PY) scripts/bench.py
+
 browser: node_modules/.package-lock.json ## What the browser test needs: Debian's chromium (installed if root) and playwright-core
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -106,12 +133,23 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error; \
 	else echo "npm is not installed: the browser test will be skipped"; fi
 
-lint: install ## ruff, terraform fmt -check and terraform validate
+lint: install $(CHECKOV_VENV)/.installed ## ruff, terraform fmt -check and validate, checkov (zero failed checks)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	terraform fmt -check -recursive terraform
 	$(TF_AWS) init -input=false -backend=false
 	$(TF_AWS) validate
+	$(CHECKOV_VENV)/bin/checkov --directory terraform --framework terraform --quiet --compact --skip-download
+
+# checkov has a large dependency tree of its own: it lives in its own virtualenv.
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements/checkov.txt
+	@touch $@
+
+plan-check: build ## terraform plan of the production example, without AWS (the embedded stack's endpoints)
+	$(PYTEST) tests/e2e/test_deployments.py
 
 fmt: install ## Format Python and Terraform sources
 	$(PY) -m ruff format .
@@ -122,14 +160,29 @@ fmt: install ## Format Python and Terraform sources
 # AWS
 # ---------------------------------------------------------------------------------------------
 
-plan: ## terraform plan against AWS (TFVARS=your.tfvars; packages for AWS_RUNTIME / AWS_ARCH)
+# Deployments run in .local/deploy-$(ENV): links to the same terraform/ files, plus the
+# environment's backend (S3 with native locking when terraform/envs/$(ENV).s3.tfbackend exists;
+# otherwise a local state file, terraform/envs/$(ENV).tfstate, git-ignored).
+plan: install ## terraform plan for AWS (ENV=prod: terraform/envs/$(ENV).tfvars; packages for AWS_RUNTIME / AWS_ARCH)
+	@test -f $(ENV_TFVARS) || { echo "no $(ENV_TFVARS): copy terraform/envs/prod.tfvars.example to it and edit (docs/deploy.md)"; exit 1; }
 	$(MAKE) build LAMBDA_RUNTIME=$(AWS_RUNTIME) LAMBDA_ARCH=$(AWS_ARCH)
-	$(TF_AWS) init -input=false
-	$(TF_AWS) plan -input=false -var-file=$(abspath $(TFVARS)) \
-	  -var lambda_runtime=$(AWS_RUNTIME) -var lambda_architecture=$(AWS_ARCH) -out=$(CURDIR)/.local/aws.tfplan
+	mkdir -p $(DEPLOY_DIR)
+	ln -sfn $(CURDIR)/terraform/modules $(DEPLOY_DIR)/modules
+	for f in terraform/*.tf; do ln -sfn $(CURDIR)/$$f $(DEPLOY_DIR)/$$(basename $$f); done
+	cp terraform/.terraform.lock.hcl $(DEPLOY_DIR)/
+	if [ -f $(ENV_BACKEND) ]; then \
+	  printf 'terraform {\n  backend "s3" {}\n}\n' > $(DEPLOY_DIR)/backend.tf; \
+	  $(TF_ENV) init -input=false -backend-config=$(CURDIR)/$(ENV_BACKEND); \
+	else \
+	  echo "no $(ENV_BACKEND): the state stays in terraform/envs/$(ENV).tfstate (docs/deploy.md: remote state)"; \
+	  printf 'terraform {\n  backend "local" {\n    path = "%s"\n  }\n}\n' $(CURDIR)/terraform/envs/$(ENV).tfstate > $(DEPLOY_DIR)/backend.tf; \
+	  $(TF_ENV) init -input=false; \
+	fi
+	$(TF_ENV) plan -input=false -var-file=$(CURDIR)/$(ENV_TFVARS) -var build_dir=$(CURDIR)/build \
+	  -var lambda_runtime=$(AWS_RUNTIME) -var lambda_architecture=$(AWS_ARCH) -out=$(CURDIR)/.local/$(ENV).tfplan
 
-deploy: plan ## Apply the plan made by `make plan` to AWS
-	$(TF_AWS) apply -input=false $(CURDIR)/.local/aws.tfplan
+deploy: plan ## Apply the plan made by `make plan ENV=...` to AWS
+	$(TF_ENV) apply -input=false $(CURDIR)/.local/$(ENV).tfplan
 
 clean: down ## Remove build outputs, local stack state and caches (keeps .venv)
 	rm -rf build .local out .pytest_cache .ruff_cache .hypothesis

@@ -8,15 +8,6 @@ locals {
   # Bucket names are global: make them unique per account and region.
   bucket_suffix = "${data.aws_caller_identity.current.account_id}-${var.region}"
 
-  # Queue ARNs follow from their names: policies are set when each queue is created (see the
-  # sqs-worker module for why that matters).
-  queue_arn_prefix = "arn:${data.aws_partition.current.partition}:sqs:${var.region}:${data.aws_caller_identity.current.account_id}"
-  queue_names = {
-    undelivered_events = "${var.name}-undelivered-events"
-    app_events         = "${var.name}-app-events"
-    app_events_dlq     = "${var.name}-app-events-dlq"
-  }
-
   image_layers = [
     aws_lambda_layer_version.pillow.arn,
     coalesce(var.powertools_layer_arn, try(aws_lambda_layer_version.powertools[0].arn, null)),
@@ -148,32 +139,24 @@ resource "aws_cloudwatch_event_target" "jobs" {
 
   # Events EventBridge could not deliver (e.g. a queue policy broken by hand) are kept, not lost.
   dead_letter_config {
-    arn = aws_sqs_queue.undelivered_events.arn
+    arn = module.undelivered_events.arn
   }
 }
 
-data "aws_iam_policy_document" "undelivered_events" {
-  statement {
-    sid       = "AllowOnlyTheUploadsRule"
-    actions   = ["sqs:SendMessage"]
-    resources = ["${local.queue_arn_prefix}:${local.queue_names.undelivered_events}"]
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.object_created.arn]
-    }
-  }
-}
+module "undelivered_events" {
+  source = "./modules/queue"
 
-resource "aws_sqs_queue" "undelivered_events" {
-  name                      = local.queue_names.undelivered_events
-  message_retention_seconds = 1209600
-  sqs_managed_sse_enabled   = true
-  policy                    = data.aws_iam_policy_document.undelivered_events.json
+  name              = "${var.name}-undelivered-events"
+  retention_seconds = 1209600
+  sender = {
+    service     = "events.amazonaws.com"
+    source_arns = [aws_cloudwatch_event_rule.object_created.arn]
+    sid         = "AllowOnlyTheUploadsRule"
+  }
+  depth_alarm   = { description = "EventBridge could not deliver these upload events to a jobs queue." }
+  alarm_actions = local.alarm_actions
+  kms_key_arn   = var.kms_key_arn
+  tags          = var.tags
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -216,9 +199,10 @@ module "thumbnail" {
   batching_window_seconds = var.workers.thumbnail.batching_window
   maximum_concurrency     = var.workers.thumbnail.maximum_concurrency
   max_receive_count       = var.max_receive_count
-  alarm_actions           = var.alarm_actions
+  alarm_actions           = local.alarm_actions
   log_retention_days      = var.log_retention_days
   tracing_mode            = var.tracing_mode
+  kms_key_arn             = var.kms_key_arn
 }
 
 module "metadata" {
@@ -247,9 +231,10 @@ module "metadata" {
   batching_window_seconds = var.workers.metadata.batching_window
   maximum_concurrency     = var.workers.metadata.maximum_concurrency
   max_receive_count       = var.max_receive_count
-  alarm_actions           = var.alarm_actions
+  alarm_actions           = local.alarm_actions
   log_retention_days      = var.log_retention_days
   tracing_mode            = var.tracing_mode
+  kms_key_arn             = var.kms_key_arn
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -335,6 +320,7 @@ module "notifier" {
   })
   log_retention_days = var.log_retention_days
   tracing_mode       = var.tracing_mode
+  kms_key_arn        = var.kms_key_arn
   policy_statements = concat([
     {
       sid       = "ReadMediaStream"
@@ -354,7 +340,7 @@ module "notifier" {
     {
       sid       = "KeepFailedBatches"
       actions   = ["sqs:SendMessage"]
-      resources = [aws_sqs_queue.notifier_dlq.arn]
+      resources = [module.notifier_dlq.arn]
     },
     local.idempotency_statement,
   ], local.kms_statements)
@@ -373,15 +359,21 @@ resource "aws_lambda_event_source_mapping" "notifier" {
 
   destination_config {
     on_failure {
-      destination_arn = aws_sqs_queue.notifier_dlq.arn
+      destination_arn = module.notifier_dlq.arn
     }
   }
 }
 
-resource "aws_sqs_queue" "notifier_dlq" {
-  name                      = "${var.name}-notifier-dlq"
-  message_retention_seconds = 1209600
-  sqs_managed_sse_enabled   = true
+# Only metadata of the stream records the notifier gave up on (docs/operations.md: re-driving).
+module "notifier_dlq" {
+  source = "./modules/queue"
+
+  name              = "${var.name}-notifier-dlq"
+  retention_seconds = 1209600
+  depth_alarm       = { description = "the notifier gave up on these stream records." }
+  alarm_actions     = local.alarm_actions
+  kms_key_arn       = var.kms_key_arn
+  tags              = var.tags
 }
 
 resource "aws_sns_topic" "media_events" {
@@ -389,48 +381,29 @@ resource "aws_sns_topic" "media_events" {
   kms_master_key_id = coalesce(var.kms_key_arn, "alias/aws/sns")
 }
 
-resource "aws_sqs_queue" "app_events_dlq" {
-  name                      = local.queue_names.app_events_dlq
-  message_retention_seconds = 1209600
-  sqs_managed_sse_enabled   = true
-  redrive_allow_policy = jsonencode({
-    redrivePermission = "byQueue"
-    sourceQueueArns   = ["${local.queue_arn_prefix}:${local.queue_names.app_events}"]
-  })
-}
+module "app_events" {
+  source = "./modules/queue"
 
-data "aws_iam_policy_document" "app_events" {
-  statement {
-    sid       = "AllowOnlyTheMediaEventsTopic"
-    actions   = ["sqs:SendMessage"]
-    resources = ["${local.queue_arn_prefix}:${local.queue_names.app_events}"]
-    principals {
-      type        = "Service"
-      identifiers = ["sns.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [aws_sns_topic.media_events.arn]
-    }
+  name = "${var.name}-app-events"
+  sender = {
+    service     = "sns.amazonaws.com"
+    source_arns = [aws_sns_topic.media_events.arn]
+    sid         = "AllowOnlyTheMediaEventsTopic"
   }
-}
-
-resource "aws_sqs_queue" "app_events" {
-  name                      = local.queue_names.app_events
-  message_retention_seconds = 345600
-  sqs_managed_sse_enabled   = true
-  policy                    = data.aws_iam_policy_document.app_events.json
-  redrive_policy = jsonencode({
-    deadLetterTargetArn = aws_sqs_queue.app_events_dlq.arn
-    maxReceiveCount     = var.max_receive_count
-  })
+  dead_letter = {
+    enabled           = true
+    max_receive_count = var.max_receive_count
+  }
+  depth_alarm   = { description = "an app did not consume these media events." }
+  alarm_actions = local.alarm_actions
+  kms_key_arn   = var.kms_key_arn
+  tags          = var.tags
 }
 
 resource "aws_sns_topic_subscription" "app_events" {
   topic_arn            = aws_sns_topic.media_events.arn
   protocol             = "sqs"
-  endpoint             = aws_sqs_queue.app_events.arn
+  endpoint             = module.app_events.arn
   raw_message_delivery = true
   filter_policy        = jsonencode(var.app_events_filter_policy)
   filter_policy_scope  = "MessageAttributes"
@@ -450,24 +423,38 @@ resource "aws_sns_topic_subscription" "https" {
   endpoint  = each.value
 }
 
-resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
-  for_each = {
-    "notifier-dlq"       = aws_sqs_queue.notifier_dlq.name
-    "undelivered-events" = aws_sqs_queue.undelivered_events.name
-    "app-events-dlq"     = aws_sqs_queue.app_events_dlq.name
-  }
+# Where the queues lived before modules/queue (keeps existing deployments in place).
+moved {
+  from = aws_sqs_queue.undelivered_events
+  to   = module.undelivered_events.aws_sqs_queue.this
+}
 
-  alarm_name          = "${var.name}-${each.key}-not-empty"
-  alarm_description   = "Messages in ${each.value}: something was given up on. Inspect and redrive (docs/operations.md)."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = each.value }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
+moved {
+  from = aws_sqs_queue.notifier_dlq
+  to   = module.notifier_dlq.aws_sqs_queue.this
+}
+
+moved {
+  from = aws_sqs_queue.app_events
+  to   = module.app_events.aws_sqs_queue.this
+}
+
+moved {
+  from = aws_sqs_queue.app_events_dlq
+  to   = module.app_events.aws_sqs_queue.dlq[0]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.dlq_depth["undelivered-events"]
+  to   = module.undelivered_events.aws_cloudwatch_metric_alarm.depth[0]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.dlq_depth["notifier-dlq"]
+  to   = module.notifier_dlq.aws_cloudwatch_metric_alarm.depth[0]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.dlq_depth["app-events-dlq"]
+  to   = module.app_events.aws_cloudwatch_metric_alarm.depth[0]
 }

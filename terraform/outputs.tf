@@ -35,7 +35,7 @@ output "events_topic_arn" {
 
 output "app_events_queue_url" {
   description = "SQS queue subscribed to the topic for apps (raw delivery, filtered)."
-  value       = aws_sqs_queue.app_events.id
+  value       = module.app_events.url
 }
 
 output "queues" {
@@ -45,9 +45,9 @@ output "queues" {
     thumbnail_dlq      = module.thumbnail.dlq_url
     metadata_jobs      = module.metadata.queue_url
     metadata_dlq       = module.metadata.dlq_url
-    notifier_dlq       = aws_sqs_queue.notifier_dlq.id
-    undelivered_events = aws_sqs_queue.undelivered_events.id
-    app_events_dlq     = aws_sqs_queue.app_events_dlq.id
+    notifier_dlq       = module.notifier_dlq.url
+    undelivered_events = module.undelivered_events.url
+    app_events_dlq     = module.app_events.dlq_url
   }
 }
 

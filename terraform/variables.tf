@@ -329,3 +329,34 @@ variable "api_cognito_user_pool_arns" {
   type        = list(string)
   default     = []
 }
+
+# ---------------------------------------------------------------------------------------------
+# Production monitoring (monitoring.tf)
+# ---------------------------------------------------------------------------------------------
+
+variable "monitoring" {
+  description = "Production monitoring: an encrypted alarm topic, alarms on function errors and throttles, job backlog age and the notifier's iterator age, and a CloudWatch dashboard. The DLQ alarms exist either way and also notify the topic when this is on."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_emails" {
+  description = "Email addresses subscribed to the alarm topic (monitoring = true; each must confirm)."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for e in var.alarm_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "Each alarm email must be an email address."
+  }
+}
+
+variable "alarm_thresholds" {
+  description = "When the monitoring alarms fire: errors per function in 5 minutes above function_errors; oldest job older than oldest_job_seconds; notifier iterator age above iterator_age_seconds (both sustained for 10 minutes)."
+  type = object({
+    function_errors      = optional(number, 0)
+    oldest_job_seconds   = optional(number, 900)
+    iterator_age_seconds = optional(number, 300)
+  })
+  default  = {}
+  nullable = false
+}

@@ -1,12 +1,36 @@
-"""python -m devstack up | down | status | tf ARGS..."""
+"""python -m devstack up | down | status | tf ARGS... | localstack up|down|probe"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from devstack import stack
+from devstack import localstack, stack
+
+
+def _localstack(action: str) -> int:
+    url = localstack.endpoint()
+    if action == "probe":  # one line, and whether to go on
+        if localstack.health(url) is None:
+            print(f"SKIPPED: {localstack.not_answering(url)}")
+            return 1
+        return 0
+    try:
+        if action == "down":
+            localstack.down()
+            print("LocalStack stopped, its volume and Terraform state removed")
+            return 0
+        outputs = localstack.up()
+    except (localstack.LocalStackError, stack.terraform.TerraformError) as error:
+        print(f"make localstack-{action} failed: {error}", file=sys.stderr)
+        return 1
+    print(f"\nThe stack is applied to LocalStack at {url}")
+    print(f"  export AWS_ENDPOINT_URL={url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test")
+    print(f"  uploads bucket     {outputs['uploads_bucket']} (prefix {outputs['upload_prefix']})")
+    print(f"  outputs            {localstack.outputs_file()}")
+    return 0
 
 
 def main() -> int:
@@ -22,15 +46,21 @@ def main() -> int:
         help="run terraform in terraform/ with this machine's provider set-up (mirror discovery)",
     )
     tf.add_argument("--data-dir", default="terraform-aws", help="TF_DATA_DIR, under .local/")
+    tf.add_argument("--chdir", type=Path, default=stack.terraform.TERRAFORM_DIR)
     tf.add_argument("args", nargs=argparse.REMAINDER)
+    ls = sub.add_parser("localstack", help="the same Terraform on LocalStack (docker-compose.yml)")
+    ls.add_argument("action", choices=["up", "down", "probe"])
     args = parser.parse_args()
+
+    if args.command == "localstack":
+        return _localstack(args.action)
 
     if args.command == "tf":
         stack.STATE_DIR.mkdir(parents=True, exist_ok=True)
         env = stack.terraform.environment(stack.STATE_DIR)
         env["TF_DATA_DIR"] = str(stack.STATE_DIR / args.data_dir)
         try:
-            stack.terraform.run([a for a in args.args if a != "--"], env)
+            stack.terraform.run([a for a in args.args if a != "--"], env, chdir=args.chdir)
         except stack.terraform.TerraformError as error:
             print(error, file=sys.stderr)
             return 1

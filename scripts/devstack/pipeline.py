@@ -76,6 +76,11 @@ class Pipeline:
         )
         return cls(outputs=outputs, session=session, endpoint_url=endpoint, verify=str(ca_bundle))
 
+    @classmethod
+    def for_localstack(cls, outputs: dict[str, Any], session: Any, endpoint: str) -> Pipeline:
+        """Clients from a localstack-client session (it fixes their endpoint and credentials)."""
+        return cls(outputs=outputs, session=session, endpoint_url=endpoint)
+
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url, verify=self.verify)
 

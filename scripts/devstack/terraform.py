@@ -64,9 +64,15 @@ def environment(state_dir: Path, extra: dict[str, str] | None = None) -> dict[st
 
 
 def run(
-    args: list[str], env: dict[str, str], *, capture: bool = False, log: Path | None = None
+    args: list[str],
+    env: dict[str, str],
+    *,
+    capture: bool = False,
+    log: Path | None = None,
+    chdir: Path = TERRAFORM_DIR,
 ) -> str:
-    """Run terraform in terraform/. Its output is returned (capture), written to a log, or shown."""
+    """Run terraform in terraform/ (or chdir). Its output is returned (capture), written to a
+    log, or shown."""
     terraform = shutil.which("terraform")
     if terraform is None:
         raise TerraformError(
@@ -75,7 +81,7 @@ def run(
     if log is not None:
         with log.open("w") as stream:
             process = subprocess.run(
-                [terraform, f"-chdir={TERRAFORM_DIR}", *args],
+                [terraform, f"-chdir={chdir}", *args],
                 env=env,
                 stdout=stream,
                 stderr=subprocess.STDOUT,
@@ -88,7 +94,7 @@ def run(
             )
         return ""
     process = subprocess.run(
-        [terraform, f"-chdir={TERRAFORM_DIR}", *args],
+        [terraform, f"-chdir={chdir}", *args],
         env=env,
         text=True,
         capture_output=capture,
@@ -130,3 +136,23 @@ def output_json(env: dict[str, str], state: Path) -> str:
 def output_values(raw: str) -> dict[str, Any]:
     """The values of ``terraform output -json``, by output name."""
     return {name: output["value"] for name, output in json.loads(raw).items()}
+
+
+def planned_resources(
+    env: dict[str, str], workdir: Path, variables: dict[str, str], var_files: list[Path]
+) -> dict[str, dict[str, Any]]:
+    """``terraform plan`` from an empty state: every managed resource it would create, by address
+    (with its planned values). Nothing is applied; the plan and its empty state stay in workdir."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    plan = workdir / "plan.tfplan"
+    args = ["plan", "-input=false", "-no-color", "-lock=false", f"-out={plan}"]
+    args += [f"-state={workdir / 'empty.tfstate'}"]
+    args += [f"-var-file={f}" for f in var_files]
+    args += [f"-var={name}={value}" for name, value in variables.items()]
+    run(args, env, log=workdir / "plan.log")
+    shown = json.loads(run(["show", "-json", str(plan)], env, capture=True))
+    return {
+        change["address"]: change["change"].get("after") or {}
+        for change in shown.get("resource_changes", [])
+        if change["mode"] == "managed"
+    }

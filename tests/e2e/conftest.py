@@ -1,8 +1,15 @@
-"""The e2e tier: the whole stack from `make up` (Terraform applied to the local emulator, the
-functions run by the local Lambda runtime), driven over HTTP like an app would.
+"""The e2e tier: the whole stack, driven over HTTP like an app would, on either backend.
 
-The session starts the stack if none is running and stops it at the end; a stack that was
-already up (make up) is reused and left running.
+* The embedded stack (default; `make test`): Terraform applied to the local emulator, the
+  functions run by the local Lambda runtime. The session starts the stack if none is running
+  and stops it at the end; a stack that was already up (make up) is reused and left running.
+* LocalStack (`make test-localstack`, E2E_BACKEND=localstack): the stack `make localstack-up`
+  applied at LOCALSTACK_ENDPOINT (default http://localhost:4566), reached through
+  localstack-client sessions. Every test skips, with one reason, when no LocalStack answers.
+
+The tests use `pipeline` and `outputs`, which work on both. Tests that also need the embedded
+stack's control surface (`local_stack`, `faults`, `journal`: fault injection, write counts, the
+invocation journal, log files) skip on LocalStack with that reason.
 """
 
 from __future__ import annotations
@@ -15,14 +22,33 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devstack import stack
+from devstack import localstack, stack
 from devstack.pipeline import Pipeline
+
+ON_LOCALSTACK = os.environ.get("E2E_BACKEND", "embedded") == "localstack"
 
 LATENCIES: dict[str, list[float]] = {}  # upload -> notification, by kind of load
 
 
 @pytest.fixture(scope="session")
+def on_localstack() -> dict[str, Any]:
+    """LocalStack's endpoint and the outputs of the stack applied to it."""
+    url = localstack.endpoint()
+    if localstack.health(url) is None:
+        pytest.skip(localstack.not_answering(url))
+    outputs = localstack.outputs()
+    if outputs is None:
+        pytest.skip(f"LocalStack answers at {url} but nothing is applied: make localstack-up")
+    return {"endpoint": url, "outputs": outputs}
+
+
+@pytest.fixture(scope="session")
 def local_stack() -> Iterator[stack.Stack]:
+    if ON_LOCALSTACK:
+        pytest.skip(
+            "needs the embedded stack's control surface (faults, write counts, invocation "
+            "journal, log files), which LocalStack does not have"
+        )
     was_running = stack.running() is not None
     running = stack.up(watch_pid=os.getpid(), quiet=True)
     yield running
@@ -31,12 +57,18 @@ def local_stack() -> Iterator[stack.Stack]:
 
 
 @pytest.fixture(scope="session")
-def outputs(local_stack: stack.Stack) -> dict[str, Any]:
-    return local_stack.outputs()
+def outputs(request: pytest.FixtureRequest) -> dict[str, Any]:
+    if ON_LOCALSTACK:
+        return request.getfixturevalue("on_localstack")["outputs"]
+    return request.getfixturevalue("local_stack").outputs()
 
 
 @pytest.fixture(scope="session")
-def pipeline(local_stack: stack.Stack, outputs: dict[str, Any]) -> Pipeline:
+def pipeline(request: pytest.FixtureRequest, outputs: dict[str, Any]) -> Pipeline:
+    if ON_LOCALSTACK:
+        url = request.getfixturevalue("on_localstack")["endpoint"]
+        return Pipeline.for_localstack(outputs, localstack.session(url), url)
+    local_stack = request.getfixturevalue("local_stack")
     return Pipeline.for_local_stack(outputs, local_stack.endpoint, local_stack.ca_bundle)
 
 

@@ -265,6 +265,7 @@ def test_new_content_replaces_the_renditions_of_the_old(aws, workers, lambda_con
         ("uploads/a/my%20photo.jpg", "uploads/a/my%20photo.jpg"),  # AWS: a real "%20" in the key
         ("uploads/a/x+y.jpg", "uploads/a/x+y.jpg"),  # AWS: a real "+" (not a space)
         ("uploads/a/x+y.jpg", "uploads/a/x%2By.jpg"),  # LocalStack: the same key, encoded
+        ("uploads/a/my%20photo.jpg", "uploads/a/my%2520photo.jpg"),  # LocalStack: a real "%20"
         ("uploads/a/café.jpg", "uploads/a/caf%C3%A9.jpg"),
     ],
 )

@@ -50,6 +50,8 @@ def test_version_id_is_kept_when_versioning_is_on():
         ("uploads/a/my%20photo.jpg", ("uploads/a/my%20photo.jpg", "uploads/a/my photo.jpg")),
         ("uploads/a/caf%C3%A9.png", ("uploads/a/caf%C3%A9.png", "uploads/a/café.png")),
         ("uploads/a/x%2By.jpg", ("uploads/a/x%2By.jpg", "uploads/a/x+y.jpg")),
+        # A key that really contains "%20", as LocalStack encodes it: decoded once, not twice.
+        ("uploads/a/my%2520photo.jpg", ("uploads/a/my%2520photo.jpg", "uploads/a/my%20photo.jpg")),
     ],
 )
 def test_candidate_keys(raw, candidates):

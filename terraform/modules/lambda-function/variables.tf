@@ -100,6 +100,12 @@ variable "tracing_mode" {
   }
 }
 
+variable "kms_key_arn" {
+  description = "Customer-managed KMS key for the function's environment and log group. null: AWS-managed encryption."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags for every resource of the function."
   type        = map(string)

@@ -113,6 +113,12 @@ variable "tracing_mode" {
   type        = string
 }
 
+variable "kms_key_arn" {
+  description = "Customer-managed KMS key for the queues. null: SQS-managed encryption (SSE-SQS)."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags for every resource of the worker."
   type        = map(string)

@@ -1,0 +1,131 @@
+"""``make localstack-up`` / ``make localstack-down`` / ``make test-localstack``: the same
+Terraform on LocalStack under Docker Compose (docker-compose.yml), beside the embedded stack.
+
+``up`` starts the compose service and waits for its health check, applies the Terraform with
+``aws_endpoint_url`` pointed at LocalStack (its own state in ``.local/localstack/``; packages
+built for python3.13 on the Docker host's architecture, which LocalStack's Lambda containers
+use) and writes ``terraform output -json`` to ``.local/localstack/outputs.json``. ``down`` stops
+the service, removes its volume and forgets the state. The e2e tier reads the outputs and talks
+to LocalStack through ``localstack-client`` sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from localstack_client.session import Session
+
+from devstack import terraform
+from devstack.functions import HOST_ARCH
+
+ROOT = terraform.ROOT
+STATE_DIR = ROOT / ".local" / "localstack"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DEFAULT_ENDPOINT = "http://localhost:4566"
+REGION = "us-east-1"
+# LocalStack's Lambda containers are AWS's base images: the newest runtime this project supports.
+RUNTIME = "python3.13"
+TFVARS = [terraform.TERRAFORM_DIR / "envs" / "local.tfvars"]
+
+
+class LocalStackError(RuntimeError):
+    pass
+
+
+def endpoint() -> str:
+    return os.environ.get("LOCALSTACK_ENDPOINT", DEFAULT_ENDPOINT).rstrip("/")
+
+
+def health(url: str | None = None, timeout: float = 2) -> dict[str, Any] | None:
+    """LocalStack's health document, or None when nothing (or something else) answers there."""
+    health_url = f"{url or endpoint()}/_localstack/health"
+    if urlparse(health_url).scheme not in ("http", "https"):
+        return None
+    try:
+        with urllib.request.urlopen(health_url, timeout=timeout) as r:  # noqa: S310 - http(s) only
+            document = json.loads(r.read())
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) and "services" in document else None
+
+
+def not_answering(url: str | None = None) -> str:
+    where = f"{url or endpoint()}/_localstack/health"
+    return f"no LocalStack answers at {where} (make localstack-up starts one)"
+
+
+def outputs_file() -> Path:
+    return STATE_DIR / "outputs.json"
+
+
+def outputs() -> dict[str, Any] | None:
+    """The applied stack's Terraform outputs, or None if `make localstack-up` has not run."""
+    try:
+        return terraform.output_values(outputs_file().read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def session(url: str | None = None) -> Any:
+    """A boto3-compatible session whose clients all talk to LocalStack."""
+    return Session(
+        aws_access_key_id="test",
+        aws_secret_access_key="test",  # noqa: S106 - LocalStack's fixed credentials
+        aws_session_token=None,
+        region_name=REGION,
+        localstack_host=urlparse(url or endpoint()).netloc,
+    )
+
+
+def _compose(*args: str) -> None:
+    docker = shutil.which("docker")
+    if docker is None:
+        raise LocalStackError("docker is not installed: use `make up` (the embedded stack)")
+    command = [docker, "compose", "-f", str(COMPOSE_FILE), *args]
+    if subprocess.run(command, check=False).returncode != 0:
+        raise LocalStackError(f"`{' '.join(command[1:])}` failed (is the Docker engine running?)")
+
+
+def up() -> dict[str, Any]:
+    url = endpoint()
+    if health(url) is None:
+        _compose("up", "--detach", "--wait")
+    if health(url, timeout=10) is None:
+        raise LocalStackError(not_answering(url))
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    env = terraform.environment(
+        STATE_DIR,
+        {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": REGION},
+    )
+    terraform.init(env)
+    state = STATE_DIR / "terraform.tfstate"
+    terraform.apply(
+        env,
+        state,
+        variables={
+            "aws_endpoint_url": url,
+            "region": REGION,
+            "lambda_runtime": RUNTIME,
+            "lambda_architecture": HOST_ARCH,
+            "build_dir": str(ROOT / "build"),
+        },
+        var_files=TFVARS,
+        log=STATE_DIR / "terraform-apply.log",
+    )
+    raw = terraform.output_json(env, state)
+    outputs_file().write_text(raw)
+    return terraform.output_values(raw)
+
+
+def down() -> None:
+    _compose("down", "--volumes")
+    for stale in ("terraform.tfstate", "terraform.tfstate.backup", "outputs.json"):
+        (STATE_DIR / stale).unlink(missing_ok=True)

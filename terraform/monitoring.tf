@@ -1,0 +1,307 @@
+# Production monitoring (var.monitoring): an alarm topic, alarms on what needs a person, and a
+# dashboard. Off on the local stacks, so what CI applies stays the pipeline itself; the DLQ
+# depth alarms of the queue module exist everywhere and notify this topic when it is on.
+
+locals {
+  alarm_topic_arns = var.monitoring ? [aws_sns_topic.alarms[0].arn] : []
+  alarm_actions    = concat(var.alarm_actions, local.alarm_topic_arns)
+
+  functions = {
+    thumbnail = module.thumbnail.function_name
+    metadata  = module.metadata.function_name
+    notifier  = module.notifier.function_name
+    api       = module.api.function_name
+  }
+  jobs_queues = {
+    thumbnail = module.thumbnail.queue_name
+    metadata  = module.metadata.queue_name
+  }
+
+  # CloudWatch alarms can only publish to a topic whose key lets cloudwatch.amazonaws.com use
+  # it, which the AWS-managed alias/aws/sns does not: without kms_key_arn the topic gets a key
+  # of its own.
+  alarms_key_arn = var.kms_key_arn != null ? var.kms_key_arn : try(aws_kms_key.alarms[0].arn, null)
+}
+
+data "aws_iam_policy_document" "alarms_key" {
+  count = var.monitoring && var.kms_key_arn == null ? 1 : 0
+
+  statement {
+    sid       = "AccountAdministersTheKey"
+    actions   = ["kms:*"]
+    resources = ["*"] # in a key policy "*" means this key
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchPublishesAlarms"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"] # in a key policy "*" means this key
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+
+resource "aws_kms_key" "alarms" {
+  count = var.monitoring && var.kms_key_arn == null ? 1 : 0
+
+  description             = "${var.name}: encrypts the alarm topic (CloudWatch may publish to it)"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.alarms_key[0].json
+}
+
+resource "aws_sns_topic" "alarms" {
+  count = var.monitoring ? 1 : 0
+
+  name              = "${var.name}-alarms"
+  kms_master_key_id = local.alarms_key_arn
+}
+
+data "aws_iam_policy_document" "alarms_topic" {
+  count = var.monitoring ? 1 : 0
+
+  statement {
+    sid       = "OnlyThisAccountsAlarmsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alarms[0].arn]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alarms[0].arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "alarms" {
+  count = var.monitoring ? 1 : 0
+
+  arn    = aws_sns_topic.alarms[0].arn
+  policy = data.aws_iam_policy_document.alarms_topic[0].json
+}
+
+resource "aws_sns_topic_subscription" "alarm_emails" {
+  for_each = var.monitoring ? toset(var.alarm_emails) : toset([])
+
+  topic_arn = aws_sns_topic.alarms[0].arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+# A function raised (a bug, or a dependency down): records are retried, then dead-lettered.
+# Bad images do not count here: they end FAILED without an error.
+resource "aws_cloudwatch_metric_alarm" "function_errors" {
+  for_each = var.monitoring ? local.functions : {}
+
+  alarm_name          = "${each.value}-errors"
+  alarm_description   = "${each.value} raised errors in ${var.alarm_thresholds.function_errors + 1}+ invocations within 5 minutes. Read its log group (docs/operations.md)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_thresholds.function_errors
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# Invocations refused for lack of concurrency (account limit or reserved concurrency).
+resource "aws_cloudwatch_metric_alarm" "function_throttles" {
+  for_each = var.monitoring ? local.functions : {}
+
+  alarm_name          = "${each.value}-throttles"
+  alarm_description   = "${each.value} was throttled within 5 minutes: raise its concurrency or the account limit (docs/operations.md)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# Work is waiting longer than it should: the workers are behind, failing or stopped.
+resource "aws_cloudwatch_metric_alarm" "oldest_job" {
+  for_each = var.monitoring ? local.jobs_queues : {}
+
+  alarm_name          = "${each.value}-backlog"
+  alarm_description   = "The oldest message in ${each.value} is older than ${var.alarm_thresholds.oldest_job_seconds} s for 10 minutes: the ${each.key} worker is behind or failing (docs/operations.md)."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = each.value }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 2
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_thresholds.oldest_job_seconds
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# Notifications lag behind the table: the notifier is failing or too slow for the stream.
+resource "aws_cloudwatch_metric_alarm" "stream_iterator_age" {
+  count = var.monitoring ? 1 : 0
+
+  alarm_name          = "${module.notifier.function_name}-iterator-age"
+  alarm_description   = "The notifier reads media table changes more than ${var.alarm_thresholds.iterator_age_seconds} s after they happened, for 10 minutes: notifications are late (docs/operations.md)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "IteratorAge"
+  dimensions          = { FunctionName = module.notifier.function_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 2
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_thresholds.iterator_age_seconds * 1000
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# The upload API answered with a 5xx: bad input never does (it gets a 4xx), so any 5xx is a
+# fault of ours or of a dependency (the function, DynamoDB, throttling at the account limit).
+resource "aws_cloudwatch_metric_alarm" "api_server_errors" {
+  count = var.monitoring ? 1 : 0
+
+  alarm_name          = "${aws_api_gateway_rest_api.api.name}-5xx"
+  alarm_description   = "The upload API answered 5xx within 5 minutes: read the API function's log group and the stage's access log (docs/operations.md)."
+  namespace           = "AWS/ApiGateway"
+  metric_name         = "5XXError"
+  dimensions          = { ApiName = aws_api_gateway_rest_api.api.name, Stage = aws_api_gateway_stage.api.stage_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  count = var.monitoring ? 1 : 0
+
+  dashboard_name = var.name
+  dashboard_body = jsonencode({
+    widgets = [
+      {
+        type = "metric", x = 0, y = 0, width = 12, height = 6
+        properties = {
+          title   = "Jobs waiting", region = var.region, stat = "Maximum", period = 60
+          metrics = [for q in values(local.jobs_queues) : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 0, width = 12, height = 6
+        properties = {
+          title   = "Age of the oldest job (s)", region = var.region, stat = "Maximum", period = 60
+          metrics = [for q in values(local.jobs_queues) : ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", q]]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 6, width = 8, height = 6
+        properties = {
+          title   = "Invocations", region = var.region, stat = "Sum", period = 300
+          metrics = [for f in values(local.functions) : ["AWS/Lambda", "Invocations", "FunctionName", f]]
+        }
+      },
+      {
+        type = "metric", x = 8, y = 6, width = 8, height = 6
+        properties = {
+          title = "Errors and throttles", region = var.region, stat = "Sum", period = 300
+          metrics = concat(
+            [for f in values(local.functions) : ["AWS/Lambda", "Errors", "FunctionName", f]],
+            [for f in values(local.functions) : ["AWS/Lambda", "Throttles", "FunctionName", f]],
+          )
+        }
+      },
+      {
+        type = "metric", x = 16, y = 6, width = 8, height = 6
+        properties = {
+          title   = "Duration p95 (ms)", region = var.region, stat = "p95", period = 300
+          metrics = [for f in values(local.functions) : ["AWS/Lambda", "Duration", "FunctionName", f]]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 12, width = 12, height = 6
+        properties = {
+          title   = "Dead-letter queues (messages given up on)", region = var.region, stat = "Maximum", period = 60
+          metrics = [for q in local.dead_letter_queues : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 12, width = 12, height = 6
+        properties = {
+          title   = "Notifier iterator age (ms)", region = var.region, stat = "Maximum", period = 60
+          metrics = [["AWS/Lambda", "IteratorAge", "FunctionName", module.notifier.function_name]]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 18, width = 12, height = 6
+        properties = {
+          title = "Upload API requests and errors", region = var.region, stat = "Sum", period = 300
+          metrics = [
+            ["AWS/ApiGateway", "Count", "ApiName", aws_api_gateway_rest_api.api.name, "Stage", aws_api_gateway_stage.api.stage_name],
+            ["AWS/ApiGateway", "4XXError", "ApiName", aws_api_gateway_rest_api.api.name, "Stage", aws_api_gateway_stage.api.stage_name],
+            ["AWS/ApiGateway", "5XXError", "ApiName", aws_api_gateway_rest_api.api.name, "Stage", aws_api_gateway_stage.api.stage_name],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 18, width = 12, height = 6
+        properties = {
+          title   = "Upload API latency p95 (ms)", region = var.region, stat = "p95", period = 300
+          metrics = [["AWS/ApiGateway", "Latency", "ApiName", aws_api_gateway_rest_api.api.name, "Stage", aws_api_gateway_stage.api.stage_name]]
+        }
+      },
+    ]
+  })
+}
+
+locals {
+  dead_letter_queues = [
+    module.thumbnail.dlq_name,
+    module.metadata.dlq_name,
+    module.notifier_dlq.name,
+    module.undelivered_events.name,
+    module.app_events.dlq_name,
+  ]
+}

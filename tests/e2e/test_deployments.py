@@ -1,0 +1,101 @@
+"""The production example plans cleanly without an AWS account, and holds exactly what the
+local stack runs plus the production extras.
+
+`terraform plan` of terraform/envs/prod.tfvars.example runs against the embedded stack's
+endpoints (credentials, account and region answered by the emulator; nothing is applied), from
+an empty state, beside a plan of the local configuration. The packages are the ones built for
+this host: a package's architecture changes attribute values, not which resources exist.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from devstack import stack, terraform
+
+ENVS = terraform.TERRAFORM_DIR / "envs"
+PROD_EXAMPLE = ENVS / "prod.tfvars.example"
+MONITORING = terraform.TERRAFORM_DIR / "monitoring.tf"
+
+
+def declared(path: Path) -> set[str]:
+    """type.name of every resource a Terraform file declares."""
+    return {
+        f"{t}.{n}" for t, n in re.findall(r'^resource "([^"]+)" "([^"]+)"', path.read_text(), re.M)
+    }
+
+
+def base_address(address: str) -> str:
+    return re.sub(r"\[[^\]]*\]", "", address)
+
+
+@pytest.fixture(scope="module")
+def plans(local_stack: stack.Stack, tmp_path_factory: pytest.TempPathFactory):
+    env = terraform.environment(
+        local_stack.state_dir,
+        {
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_CA_BUNDLE": str(local_stack.ca_bundle),
+        },
+    )
+    host = {
+        "aws_endpoint_url": local_stack.endpoint,
+        "lambda_runtime": stack.host_runtime(),
+        "lambda_architecture": stack.HOST_ARCH,
+        "build_dir": str(stack.ROOT / "build"),
+    }
+    work = tmp_path_factory.mktemp("plans")
+    return {
+        "local": terraform.planned_resources(
+            env, work / "local", {**host, "region": stack.REGION}, [ENVS / "local.tfvars"]
+        ),
+        "prod": terraform.planned_resources(env, work / "prod", host, [PROD_EXAMPLE]),
+    }
+
+
+def test_the_production_plan_is_the_local_stack_plus_only_the_monitoring_extras(plans):
+    local, prod = set(plans["local"]), set(plans["prod"])
+    # The example also lets a browser app upload (cors_allowed_origins): the bucket's CORS rule.
+    extras = declared(MONITORING) | {"module.uploads_bucket.aws_s3_bucket_cors_configuration.this"}
+
+    # Production adds resources only from monitoring.tf ...
+    assert prod - local
+    assert {base_address(a) for a in prod - local} <= extras, sorted(prod - local)
+    # ... and lacks only the Powertools layer, which it takes from AWS's published ARN.
+    assert local - prod == {"aws_lambda_layer_version.powertools[0]"}
+    # The local stacks carry none of the extras (what CI applies is the pipeline itself).
+    assert not {base_address(a) for a in local} & extras
+
+
+def test_the_production_example_alarms_on_what_needs_a_person(plans):
+    prod = plans["prod"]
+    alarms = {
+        values["metric_name"]
+        for address, values in prod.items()
+        if address.startswith(("aws_cloudwatch_metric_alarm.", "module."))
+        and "metric_name" in values
+    }
+    assert {
+        "ApproximateNumberOfMessagesVisible",  # DLQ depth
+        "Errors",
+        "Throttles",
+        "ApproximateAgeOfOldestMessage",
+        "IteratorAge",
+    } <= alarms
+    assert "aws_cloudwatch_dashboard.this[0]" in prod
+    functions = [v for a, v in prod.items() if a.endswith("aws_lambda_function.this")]
+    assert len(functions) == 3
+    assert all(f["tracing_config"] == [{"mode": "Active"}] for f in functions)
+    log_groups = [v for a, v in prod.items() if a.endswith("aws_cloudwatch_log_group.this")]
+    assert {g["retention_in_days"] for g in log_groups} == {90}
+    # The alarm topic is encrypted with a key CloudWatch may use (not alias/aws/sns, which it
+    # may not): its own, planned with it.
+    assert "aws_sns_topic.alarms[0]" in prod
+    assert prod["aws_kms_key.alarms[0]"]["enable_key_rotation"] is True
+    # nothing deletable by accident in production
+    tables = [v for a, v in prod.items() if a.startswith("aws_dynamodb_table.")]
+    assert len(tables) == 2
+    assert all(t["deletion_protection_enabled"] for t in tables)
