@@ -25,6 +25,7 @@ from localstack_client.session import Session
 
 from devstack import terraform
 from devstack.functions import HOST_ARCH
+from devstack.stack import served_locally
 
 ROOT = terraform.ROOT
 STATE_DIR = ROOT / ".local" / "localstack"
@@ -120,7 +121,9 @@ def up() -> dict[str, Any]:
         var_files=TFVARS,
         log=STATE_DIR / "terraform-apply.log",
     )
-    raw = terraform.output_json(env, state)
+    # LocalStack serves the REST API at <endpoint>/restapis/<id>/<stage>/_user_request_, not at
+    # the AWS invoke URL Terraform reports.
+    raw = json.dumps(served_locally(json.loads(terraform.output_json(env, state)), url), indent=2)
     outputs_file().write_text(raw)
     return terraform.output_values(raw)
 

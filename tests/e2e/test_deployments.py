@@ -84,10 +84,11 @@ def test_the_production_example_alarms_on_what_needs_a_person(plans):
         "Throttles",
         "ApproximateAgeOfOldestMessage",
         "IteratorAge",
+        "5XXError",  # the upload API
     } <= alarms
     assert "aws_cloudwatch_dashboard.this[0]" in prod
     functions = [v for a, v in prod.items() if a.endswith("aws_lambda_function.this")]
-    assert len(functions) == 3
+    assert len(functions) == 4  # thumbnail, metadata, notifier and the upload API
     assert all(f["tracing_config"] == [{"mode": "Active"}] for f in functions)
     log_groups = [v for a, v in prod.items() if a.endswith("aws_cloudwatch_log_group.this")]
     assert {g["retention_in_days"] for g in log_groups} == {90}
