@@ -12,6 +12,11 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+# What X-Ray traces: every AWS call goes through botocore, and the functions make no other
+# network calls. Left to itself, Powertools' Tracer patches every library the X-Ray SDK supports
+# (requests, sqlite3, httplib, database drivers...), importing each one found at cold start.
+TRACED_MODULES = ("botocore",)
+
 CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 2},
     connect_timeout=3,

@@ -21,13 +21,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from media_pipeline.aws import client
+from media_pipeline.aws import TRACED_MODULES, client
 from media_pipeline.config.api import ApiSettings
 from media_pipeline.uploads import ApiError, UploadApi
 
 settings = ApiSettings.from_env()
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 # Presigned URLs with SigV4 (required by KMS-encrypted objects and every newer region).
 s3 = client("s3", Config(signature_version="s3v4"))

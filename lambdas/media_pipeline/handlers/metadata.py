@@ -8,14 +8,14 @@ half is in too. Partial batch failures: one bad record never fails the others.
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from media_pipeline.aws import client
+from media_pipeline.aws import TRACED_MODULES, client
 from media_pipeline.config.workers import MetadataSettings
 from media_pipeline.halves import MetadataWork
 from media_pipeline.sqs_worker import SqsWorker
 
 settings = MetadataSettings.from_env()
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 s3 = client("s3")
 worker = SqsWorker(

@@ -21,12 +21,12 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from media_pipeline import notifications
-from media_pipeline.aws import client
+from media_pipeline.aws import TRACED_MODULES, client
 from media_pipeline.config.notifier import NotifierSettings
 
 settings = NotifierSettings.from_env()
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 processor = BatchProcessor(
     event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False

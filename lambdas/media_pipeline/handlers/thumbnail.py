@@ -8,14 +8,14 @@ metadata worker's half is in too. Partial batch failures: one bad record never f
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from media_pipeline.aws import client
+from media_pipeline.aws import TRACED_MODULES, client
 from media_pipeline.config.workers import ThumbnailSettings
 from media_pipeline.halves import RenditionsWork
 from media_pipeline.sqs_worker import SqsWorker
 
 settings = ThumbnailSettings.from_env()
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 s3 = client("s3")
 worker = SqsWorker(

@@ -1,0 +1,65 @@
+"""What a handler's cold start imports: only what it uses (the time it takes is make bench's job).
+
+Each handler is imported in a fresh interpreter set up like Lambda's (LAMBDA_TASK_ROOT and
+function name set, so Powertools' Tracer is on and the X-Ray SDK samples locally), and the
+modules it pulled in are checked: tracing patches botocore and nothing else, and no HTTP or
+database library of the X-Ray SDK's list is imported as a side effect.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = ("thumbnail", "metadata", "notifier", "api")
+ENV = {
+    "AWS_REGION": "eu-west-1",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_LAMBDA_FUNCTION_NAME": "cold-start",
+    "POWERTOOLS_SERVICE_NAME": "cold-start",
+    "POWERTOOLS_METRICS_NAMESPACE": "media-pipeline",
+    "MEDIA_TABLE": "media",
+    "IDEMPOTENCY_TABLE": "idempotency",
+    "RENDITIONS_BUCKET": "renditions",
+    "UPLOADS_BUCKET": "uploads",
+    "UPLOAD_PREFIX": "uploads/",
+    "EVENTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:media-events",
+}
+PROBE = """
+import json, sys
+import media_pipeline.handlers.{handler} as handler
+print(json.dumps({{
+    "tracing": not handler.tracer.disabled,
+    "patched": sorted(handler.tracer._config["patch_modules"] or ["<all>"]),
+    "modules": sorted(sys.modules),
+}}))
+"""
+# Libraries the X-Ray SDK patches when told to patch everything (those this interpreter has).
+NOT_WANTED = ("requests", "sqlite3", "httpx", "aiobotocore", "pymysql", "psycopg2", "sqlalchemy")
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_a_cold_start_traces_aws_calls_and_imports_nothing_else_for_it(handler, tmp_path):
+    env = {**ENV, "LAMBDA_TASK_ROOT": str(tmp_path), "PYTHONPATH": str(ROOT / "lambdas")}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(handler=handler)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    probe = json.loads(done.stdout.splitlines()[-1])
+    assert probe["tracing"] is True
+    assert probe["patched"] == ["botocore"]
+    assert "aws_xray_sdk.ext.botocore.patch" in probe["modules"]
+    assert not [m for m in probe["modules"] if m.split(".")[0] in NOT_WANTED]
