@@ -183,6 +183,9 @@ module "thumbnail" {
       RENDITIONS              = join(",", [for name, px in var.renditions : "${name}:${px}"])
       JPEG_QUALITY            = tostring(var.jpeg_quality)
       WEBP_QUALITY            = tostring(var.webp_quality)
+      AVIF_QUALITY            = tostring(var.avif_quality)
+      OPAQUE_FORMAT           = var.rendition_formats.opaque
+      ALPHA_FORMAT            = var.rendition_formats.alpha
     })
     policy_statements = concat(local.worker_statements, [{
       sid       = "WriteRenditions"
@@ -219,8 +222,11 @@ module "metadata" {
     memory_size          = var.workers.metadata.memory_size
     timeout              = var.workers.metadata.timeout
     reserved_concurrency = var.workers.metadata.reserved_concurrency
-    environment          = merge(local.worker_env, { POWERTOOLS_SERVICE_NAME = "metadata" })
-    policy_statements    = local.worker_statements
+    environment = merge(local.worker_env, {
+      POWERTOOLS_SERVICE_NAME = "metadata"
+      INCLUDE_GPS             = tostring(var.include_gps)
+    })
+    policy_statements = local.worker_statements
   }
 
   sender = {

@@ -148,6 +148,40 @@ variable "webp_quality" {
   }
 }
 
+variable "rendition_formats" {
+  description = "Encoding of renditions: opaque images as JPEG, WEBP or AVIF; images with transparency as WEBP, PNG or AVIF."
+  type = object({
+    opaque = optional(string, "JPEG")
+    alpha  = optional(string, "WEBP")
+  })
+  default  = {}
+  nullable = false
+  validation {
+    condition     = contains(["JPEG", "WEBP", "AVIF"], var.rendition_formats.opaque)
+    error_message = "rendition_formats.opaque must be JPEG, WEBP or AVIF."
+  }
+  validation {
+    condition     = contains(["WEBP", "PNG", "AVIF"], var.rendition_formats.alpha)
+    error_message = "rendition_formats.alpha must be WEBP, PNG or AVIF (formats that keep transparency)."
+  }
+}
+
+variable "avif_quality" {
+  description = "AVIF quality of renditions when a rendition format is AVIF (1-100)."
+  type        = number
+  default     = 60
+  validation {
+    condition     = var.avif_quality >= 1 && var.avif_quality <= 100
+    error_message = "avif_quality must be between 1 and 100."
+  }
+}
+
+variable "include_gps" {
+  description = "Record an image's GPS position in its metadata. Off by default: only whether it has one (a privacy choice; renditions never carry EXIF either way)."
+  type        = bool
+  default     = false
+}
+
 # ---------------------------------------------------------------------------------------------
 # Workers
 # ---------------------------------------------------------------------------------------------
