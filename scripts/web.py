@@ -25,6 +25,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from devstack.processes import alive
+
 ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "web"
 STATE_DIR = Path(os.environ.get("DEVSTACK_STATE_DIR", ROOT / ".local"))
@@ -62,16 +64,6 @@ class Handler(SimpleHTTPRequestHandler):
         sys.stderr.write(f"web: {format % args}\n")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -88,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         while True:
             time.sleep(0.5)
-            if args.watch_pid and not _alive(args.watch_pid):
+            if args.watch_pid and not alive(args.watch_pid):
                 break
             if args.exit_after and time.monotonic() - started > args.exit_after:
                 break

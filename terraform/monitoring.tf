@@ -119,98 +119,65 @@ resource "aws_sns_topic_subscription" "alarm_emails" {
   endpoint  = each.value
 }
 
-# A function raised (a bug, or a dependency down): records are retried, then dead-lettered.
-# Bad images do not count here: they end FAILED without an error.
-resource "aws_cloudwatch_metric_alarm" "function_errors" {
-  for_each = var.monitoring ? local.functions : {}
-
-  alarm_name          = "${each.value}-errors"
-  alarm_description   = "${each.value} raised errors in ${var.alarm_thresholds.function_errors + 1}+ invocations within 5 minutes. Read its log group (docs/operations.md)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.alarm_thresholds.function_errors
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
+# What needs a person, one alarm each; all compare a 5-minute statistic with a threshold.
+locals {
+  monitoring_alarms = merge(
+    # A function raised (a bug, or a dependency down): records are retried, then dead-lettered.
+    # Bad images do not count here: they end FAILED without an error.
+    { for key, name in local.functions : "${key}-errors" => {
+      name        = "${name}-errors"
+      description = "${name} raised errors in ${var.alarm_thresholds.function_errors + 1}+ invocations within 5 minutes. Read its log group (docs/operations.md)."
+      namespace   = "AWS/Lambda", metric = "Errors", dimensions = { FunctionName = name }
+      statistic   = "Sum", periods = 1, threshold = var.alarm_thresholds.function_errors
+    } },
+    # Invocations refused for lack of concurrency (account limit or reserved concurrency).
+    { for key, name in local.functions : "${key}-throttles" => {
+      name        = "${name}-throttles"
+      description = "${name} was throttled within 5 minutes: raise its concurrency or the account limit (docs/operations.md)."
+      namespace   = "AWS/Lambda", metric = "Throttles", dimensions = { FunctionName = name }
+      statistic   = "Sum", periods = 1, threshold = 0
+    } },
+    # Work is waiting longer than it should: the workers are behind, failing or stopped.
+    { for key, queue in local.jobs_queues : "${key}-backlog" => {
+      name        = "${queue}-backlog"
+      description = "The oldest message in ${queue} is older than ${var.alarm_thresholds.oldest_job_seconds} s for 10 minutes: the ${key} worker is behind or failing (docs/operations.md)."
+      namespace   = "AWS/SQS", metric = "ApproximateAgeOfOldestMessage", dimensions = { QueueName = queue }
+      statistic   = "Maximum", periods = 2, threshold = var.alarm_thresholds.oldest_job_seconds
+    } },
+    {
+      # Notifications lag behind the table: the notifier is failing or too slow for the stream.
+      notifier-iterator-age = {
+        name        = "${module.notifier.function_name}-iterator-age"
+        description = "The notifier reads media table changes more than ${var.alarm_thresholds.iterator_age_seconds} s after they happened, for 10 minutes: notifications are late (docs/operations.md)."
+        namespace   = "AWS/Lambda", metric = "IteratorAge", dimensions = { FunctionName = module.notifier.function_name }
+        statistic   = "Maximum", periods = 2, threshold = var.alarm_thresholds.iterator_age_seconds * 1000
+      }
+      # The upload API answered with a 5xx: bad input never does (it gets a 4xx), so any 5xx is
+      # a fault of ours or of a dependency (the function, DynamoDB, the account's concurrency).
+      api-5xx = {
+        name        = "${aws_api_gateway_rest_api.api.name}-5xx"
+        description = "The upload API answered 5xx within 5 minutes: read the API function's log group and the stage's access log (docs/operations.md)."
+        namespace   = "AWS/ApiGateway", metric = "5XXError"
+        dimensions  = { ApiName = aws_api_gateway_rest_api.api.name, Stage = aws_api_gateway_stage.api.stage_name }
+        statistic   = "Sum", periods = 1, threshold = 0
+      }
+    },
+  )
 }
 
-# Invocations refused for lack of concurrency (account limit or reserved concurrency).
-resource "aws_cloudwatch_metric_alarm" "function_throttles" {
-  for_each = var.monitoring ? local.functions : {}
+resource "aws_cloudwatch_metric_alarm" "monitoring" {
+  for_each = { for key, alarm in local.monitoring_alarms : key => alarm if var.monitoring }
 
-  alarm_name          = "${each.value}-throttles"
-  alarm_description   = "${each.value} was throttled within 5 minutes: raise its concurrency or the account limit (docs/operations.md)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Throttles"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Sum"
+  alarm_name          = each.value.name
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
   period              = 300
-  evaluation_periods  = 1
+  evaluation_periods  = each.value.periods
   comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-# Work is waiting longer than it should: the workers are behind, failing or stopped.
-resource "aws_cloudwatch_metric_alarm" "oldest_job" {
-  for_each = var.monitoring ? local.jobs_queues : {}
-
-  alarm_name          = "${each.value}-backlog"
-  alarm_description   = "The oldest message in ${each.value} is older than ${var.alarm_thresholds.oldest_job_seconds} s for 10 minutes: the ${each.key} worker is behind or failing (docs/operations.md)."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateAgeOfOldestMessage"
-  dimensions          = { QueueName = each.value }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 2
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.alarm_thresholds.oldest_job_seconds
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-# Notifications lag behind the table: the notifier is failing or too slow for the stream.
-resource "aws_cloudwatch_metric_alarm" "stream_iterator_age" {
-  count = var.monitoring ? 1 : 0
-
-  alarm_name          = "${module.notifier.function_name}-iterator-age"
-  alarm_description   = "The notifier reads media table changes more than ${var.alarm_thresholds.iterator_age_seconds} s after they happened, for 10 minutes: notifications are late (docs/operations.md)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "IteratorAge"
-  dimensions          = { FunctionName = module.notifier.function_name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 2
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.alarm_thresholds.iterator_age_seconds * 1000
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-# The upload API answered with a 5xx: bad input never does (it gets a 4xx), so any 5xx is a
-# fault of ours or of a dependency (the function, DynamoDB, throttling at the account limit).
-resource "aws_cloudwatch_metric_alarm" "api_server_errors" {
-  count = var.monitoring ? 1 : 0
-
-  alarm_name          = "${aws_api_gateway_rest_api.api.name}-5xx"
-  alarm_description   = "The upload API answered 5xx within 5 minutes: read the API function's log group and the stage's access log (docs/operations.md)."
-  namespace           = "AWS/ApiGateway"
-  metric_name         = "5XXError"
-  dimensions          = { ApiName = aws_api_gateway_rest_api.api.name, Stage = aws_api_gateway_stage.api.stage_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
+  threshold           = each.value.threshold
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions

@@ -30,6 +30,7 @@ from werkzeug.serving import make_server
 from devstack import moto_patches, tls
 from devstack.faults import FaultInjector, WriteLog
 from devstack.gateway import USER_REQUEST
+from devstack.processes import alive
 from devstack.pythons import host_runtime
 from devstack.runtime import LocalLambda
 
@@ -176,16 +177,6 @@ def _json(start_response: Any, value: Any, status: str = "200 OK") -> list[bytes
     return _reply(start_response, status, json.dumps(value, indent=1).encode())
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -257,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: shutdown.set())
     while not shutdown.wait(1.0):
-        if args.watch_pid and not _pid_alive(args.watch_pid):
+        if args.watch_pid and not alive(args.watch_pid):
             log.info("process %d is gone: stopping", args.watch_pid)
             break
     log.info("stopping")

@@ -26,6 +26,7 @@ from typing import Any
 
 from devstack import terraform
 from devstack.functions import HOST_ARCH
+from devstack.processes import alive
 from devstack.pythons import host_runtime
 
 ROOT = terraform.ROOT
@@ -250,23 +251,11 @@ def down(state_dir: Path = STATE_DIR) -> bool:
     except OSError:
         os.kill(stack.pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
-    while _alive(stack.pid) and time.monotonic() < deadline:
+    while alive(stack.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    if _alive(stack.pid):
+    if alive(stack.pid):
         os.killpg(stack.pid, signal.SIGKILL)
     record.unlink(missing_ok=True)
     for stale in (state_dir / "terraform.tfstate", state_dir / "terraform.tfstate.backup"):
         stale.unlink(missing_ok=True)
     return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie child of ours counts as gone
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return True

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 
 import pytest
 from devstack.faults import Fault, FaultInjector, request_service
 from devstack.moto_patches import next_sequencer
 from devstack.pollers import failed_items
+from devstack.processes import alive
 from devstack.sandbox import Result
 from devstack.server import _read_body
 
@@ -126,3 +130,16 @@ def test_a_refused_request_body_is_read_to_its_end(environ):
     stream = io.BytesIO(b"hello world")
     assert _read_body({**environ, "wsgi.input": stream}) == b"hello world"
     assert stream.read() == b""
+
+
+def test_a_process_is_alive_until_it_exits_and_a_zombie_counts_as_gone():
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    assert alive(os.getpid())
+    assert alive(child.pid)
+    child.stdin.close()  # it exits; not reaped yet, it is a zombie
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+    assert not alive(child.pid)
+    child.wait()
+    assert not alive(child.pid)
