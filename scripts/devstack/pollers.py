@@ -5,7 +5,8 @@
   ``ReportBatchItemFailures``, everything but the reported items (an invalid report fails the
   whole batch). Failed messages are not touched: they come back after the visibility timeout and
   move to the DLQ after ``maxReceiveCount`` receives. ``ScalingConfig.MaximumConcurrency`` bounds
-  the concurrent batches.
+  the concurrent batches. A mapping's threads take turns to receive, so a batch is filled from
+  what is waiting instead of split between threads racing in the emulator's receive.
 * :class:`StreamPoller`: reads each shard of a DynamoDB stream in order, one batch at a time;
   on a function error it retries (``MaximumRetryAttempts``, ``MaximumRecordAgeInSeconds``),
   bisects the batch when ``BisectBatchOnFunctionError`` is on, resumes from the first reported
@@ -118,11 +119,16 @@ class _Poller:
 
 
 class SqsPoller(_Poller):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._receiving = threading.Lock()
+
     def _run(self) -> None:
         sqs = self._clients["sqs"]
         url = queue_url_from_arn(sqs, self.mapping["EventSourceArn"])
         while not self._stop.is_set():
-            messages = self._receive(sqs, url)
+            with self._receiving:  # one batch fills at a time; the invocations run concurrently
+                messages = self._receive(sqs, url)
             if messages:
                 self._dispatch(sqs, url, messages)
 

@@ -6,11 +6,13 @@ import io
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 from devstack.faults import Fault, FaultInjector, request_service
 from devstack.moto_patches import next_sequencer
-from devstack.pollers import failed_items
+from devstack.pollers import SqsPoller, failed_items
 from devstack.processes import alive
 from devstack.sandbox import Result
 from devstack.server import _read_body
@@ -143,3 +145,59 @@ def test_a_process_is_alive_until_it_exits_and_a_zombie_counts_as_gone():
     assert not alive(child.pid)
     child.wait()
     assert not alive(child.pid)
+
+
+class _SlowQueue:
+    """An SQS client whose receive takes a moment, the way the emulator's does under load."""
+
+    def __init__(self, waiting: int) -> None:
+        self.waiting = [f"m{i}" for i in range(waiting)]
+        self.lock = threading.Lock()
+        self.inside = 0
+        self.most_inside = 0
+
+    def get_queue_url(self, **_: object) -> dict[str, str]:
+        return {"QueueUrl": "https://queue"}
+
+    def receive_message(self, **request: object) -> dict[str, list]:
+        count = int(request["MaxNumberOfMessages"])  # type: ignore[call-overload]
+        with self.lock:
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+        time.sleep(0.05)
+        with self.lock:
+            self.inside -= 1
+            taken, self.waiting = self.waiting[:count], self.waiting[count:]
+        return {"Messages": [{"MessageId": m, "ReceiptHandle": m, "Body": "{}"} for m in taken]}
+
+    def delete_message_batch(self, **_: object) -> None:
+        pass
+
+
+def test_a_mappings_threads_take_turns_to_fill_a_batch():
+    queue = _SlowQueue(waiting=12)
+    batches: list[list[str]] = []
+
+    def invoke(function: str, payload: bytes, source: str, items: list[str]) -> Result:
+        batches.append(items)
+        return result(b"null")
+
+    poller = SqsPoller(
+        {
+            "UUID": "u",
+            "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:f",
+            "EventSourceArn": "arn:aws:sqs:us-east-1:123456789012:q",
+            "BatchSize": 5,
+        },
+        invoke,
+        {"sqs": queue},
+        "us-east-1",
+    )
+    poller.start(threads=4)
+    deadline = time.monotonic() + 10
+    while sum(map(len, batches)) < 12 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    poller.stop()
+
+    assert queue.most_inside == 1
+    assert sorted(map(len, batches), reverse=True) == [5, 5, 2]
