@@ -183,83 +183,59 @@ resource "aws_cloudwatch_metric_alarm" "monitoring" {
   ok_actions          = local.alarm_actions
 }
 
+locals {
+  api_dimensions = ["ApiName", aws_api_gateway_rest_api.api.name, "Stage", aws_api_gateway_stage.api.stage_name]
+
+  # The dashboard's metric widgets, each with its place on CloudWatch's 24-column grid.
+  dashboard_widgets = [
+    {
+      x       = 0, y = 0, width = 12, title = "Jobs waiting", stat = "Maximum", period = 60
+      metrics = [for q in values(local.jobs_queues) : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q]]
+    },
+    {
+      x       = 12, y = 0, width = 12, title = "Age of the oldest job (s)", stat = "Maximum", period = 60
+      metrics = [for q in values(local.jobs_queues) : ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", q]]
+    },
+    {
+      x       = 0, y = 6, width = 8, title = "Invocations", stat = "Sum", period = 300
+      metrics = [for f in values(local.functions) : ["AWS/Lambda", "Invocations", "FunctionName", f]]
+    },
+    {
+      x       = 8, y = 6, width = 8, title = "Errors and throttles", stat = "Sum", period = 300
+      metrics = [for pair in setproduct(["Errors", "Throttles"], values(local.functions)) : ["AWS/Lambda", pair[0], "FunctionName", pair[1]]]
+    },
+    {
+      x       = 16, y = 6, width = 8, title = "Duration p95 (ms)", stat = "p95", period = 300
+      metrics = [for f in values(local.functions) : ["AWS/Lambda", "Duration", "FunctionName", f]]
+    },
+    {
+      x       = 0, y = 12, width = 12, title = "Dead-letter queues (messages given up on)", stat = "Maximum", period = 60
+      metrics = [for q in local.dead_letter_queues : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q]]
+    },
+    {
+      x       = 12, y = 12, width = 12, title = "Notifier iterator age (ms)", stat = "Maximum", period = 60
+      metrics = [["AWS/Lambda", "IteratorAge", "FunctionName", module.notifier.function_name]]
+    },
+    {
+      x       = 0, y = 18, width = 12, title = "Upload API requests and errors", stat = "Sum", period = 300
+      metrics = [for metric in ["Count", "4XXError", "5XXError"] : concat(["AWS/ApiGateway", metric], local.api_dimensions)]
+    },
+    {
+      x       = 12, y = 18, width = 12, title = "Upload API latency p95 (ms)", stat = "p95", period = 300
+      metrics = [concat(["AWS/ApiGateway", "Latency"], local.api_dimensions)]
+    },
+  ]
+}
+
 resource "aws_cloudwatch_dashboard" "this" {
   count = var.monitoring ? 1 : 0
 
   dashboard_name = var.name
   dashboard_body = jsonencode({
-    widgets = [
-      {
-        type = "metric", x = 0, y = 0, width = 12, height = 6
-        properties = {
-          title   = "Jobs waiting", region = var.region, stat = "Maximum", period = 60
-          metrics = [for q in values(local.jobs_queues) : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q]]
-        }
-      },
-      {
-        type = "metric", x = 12, y = 0, width = 12, height = 6
-        properties = {
-          title   = "Age of the oldest job (s)", region = var.region, stat = "Maximum", period = 60
-          metrics = [for q in values(local.jobs_queues) : ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", q]]
-        }
-      },
-      {
-        type = "metric", x = 0, y = 6, width = 8, height = 6
-        properties = {
-          title   = "Invocations", region = var.region, stat = "Sum", period = 300
-          metrics = [for f in values(local.functions) : ["AWS/Lambda", "Invocations", "FunctionName", f]]
-        }
-      },
-      {
-        type = "metric", x = 8, y = 6, width = 8, height = 6
-        properties = {
-          title = "Errors and throttles", region = var.region, stat = "Sum", period = 300
-          metrics = concat(
-            [for f in values(local.functions) : ["AWS/Lambda", "Errors", "FunctionName", f]],
-            [for f in values(local.functions) : ["AWS/Lambda", "Throttles", "FunctionName", f]],
-          )
-        }
-      },
-      {
-        type = "metric", x = 16, y = 6, width = 8, height = 6
-        properties = {
-          title   = "Duration p95 (ms)", region = var.region, stat = "p95", period = 300
-          metrics = [for f in values(local.functions) : ["AWS/Lambda", "Duration", "FunctionName", f]]
-        }
-      },
-      {
-        type = "metric", x = 0, y = 12, width = 12, height = 6
-        properties = {
-          title   = "Dead-letter queues (messages given up on)", region = var.region, stat = "Maximum", period = 60
-          metrics = [for q in local.dead_letter_queues : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q]]
-        }
-      },
-      {
-        type = "metric", x = 12, y = 12, width = 12, height = 6
-        properties = {
-          title   = "Notifier iterator age (ms)", region = var.region, stat = "Maximum", period = 60
-          metrics = [["AWS/Lambda", "IteratorAge", "FunctionName", module.notifier.function_name]]
-        }
-      },
-      {
-        type = "metric", x = 0, y = 18, width = 12, height = 6
-        properties = {
-          title = "Upload API requests and errors", region = var.region, stat = "Sum", period = 300
-          metrics = [
-            ["AWS/ApiGateway", "Count", "ApiName", aws_api_gateway_rest_api.api.name, "Stage", aws_api_gateway_stage.api.stage_name],
-            ["AWS/ApiGateway", "4XXError", "ApiName", aws_api_gateway_rest_api.api.name, "Stage", aws_api_gateway_stage.api.stage_name],
-            ["AWS/ApiGateway", "5XXError", "ApiName", aws_api_gateway_rest_api.api.name, "Stage", aws_api_gateway_stage.api.stage_name],
-          ]
-        }
-      },
-      {
-        type = "metric", x = 12, y = 18, width = 12, height = 6
-        properties = {
-          title   = "Upload API latency p95 (ms)", region = var.region, stat = "p95", period = 300
-          metrics = [["AWS/ApiGateway", "Latency", "ApiName", aws_api_gateway_rest_api.api.name, "Stage", aws_api_gateway_stage.api.stage_name]]
-        }
-      },
-    ]
+    widgets = [for w in local.dashboard_widgets : {
+      type       = "metric", x = w.x, y = w.y, width = w.width, height = 6
+      properties = { title = w.title, region = var.region, stat = w.stat, period = w.period, metrics = w.metrics }
+    }]
   })
 }
 
