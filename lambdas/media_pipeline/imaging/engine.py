@@ -90,9 +90,11 @@ def describe(
     with decode.pillow_guard(limits):
         try:
             with _decoded(data, limits, draft_edge=preview.SOURCE_EDGE) as decoded:
-                extra = preview.preview(decoded.image, decoded.orientation)
+                source = RenditionSpec("preview", preview.SOURCE_EDGE)
+                _, small = next(_chain(decoded, (source,)))
+                extra = preview.preview(small)
                 if include_gps and decoded.info.has_gps:
-                    extra["gps"] = metadata.gps_position(metadata.read_exif(decoded.image))
+                    extra["gps"] = metadata.gps_position(decoded.exif)
                 return Rendered(replace(decoded.info, **extra))
         except Rejection as rejection:
             return rejection.outcome()
@@ -153,6 +155,7 @@ class _Decoded:
     """Its size as stored in the file (before any DCT scaling)."""
     orientation: int
     """EXIF orientation still to apply (1 = none)."""
+    exif: Image.Exif
     info: ImageInfo
 
 
@@ -177,7 +180,7 @@ def _decoded(data: bytes, limits: Limits, *, draft_edge: int) -> Iterator[_Decod
             sha256=digest if isinstance(digest, str) else digest.result(),
             size=len(data),
         )
-        yield _Decoded(image, header_size, metadata.orientation_to_apply(exif), info)
+        yield _Decoded(image, header_size, metadata.orientation_to_apply(exif), exif, info)
     finally:
         image.close()
 

@@ -1,6 +1,7 @@
 """What an app shows before a rendition has loaded: a tiny inline placeholder (LQIP) and the
 dominant colour, both of the upright, sRGB first frame. Part of the metadata record only
-(:func:`media_pipeline.imaging.describe`), so the thumbnail path never pays for them.
+(:func:`media_pipeline.imaging.describe`, which makes their source as a rendition of
+``SOURCE_EDGE``), so the thumbnail path never pays for them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from typing import Any
 
 from PIL import Image
 
-from media_pipeline.imaging import normalise
 from media_pipeline.imaging.resize import fit, shrink
 
 PLACEHOLDER_EDGE = 24
@@ -24,13 +24,11 @@ _PALETTE = 8  # colours the picture is reduced to before the most common one is 
 _OPAQUE = 128  # pixels at least this opaque count towards the dominant colour
 
 
-def preview(image: Image.Image, orientation: int) -> dict[str, Any]:
+def preview(small: Image.Image) -> dict[str, Any]:
     """``placeholder`` (a ``data:image/webp;base64,...`` URI of at most 24 px on the longest
     side; transparency kept) and ``dominant_color`` (``"#rrggbb"``, None when the image is
-    entirely transparent) of a decoded first frame still in stored orientation."""
-    working, source = normalise.prepare(image, orientation)
-    small = shrink(working, fit(working.size, SOURCE_EDGE))
-    small = normalise.finish(small.copy() if small is working else small, source)
+    entirely transparent) of the first frame, given as a finished rendition of ``SOURCE_EDGE``
+    (upright, sRGB, 8-bit)."""
     tiny = shrink(small, fit(small.size, PLACEHOLDER_EDGE))
     buffer = io.BytesIO()
     tiny.save(buffer, "WEBP", quality=PLACEHOLDER_QUALITY, method=6)
