@@ -7,6 +7,7 @@ can never overwrite a newer upload's record, and READY is set exactly once.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,8 +22,13 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
+def iso(epoch: float, timespec: str = "seconds") -> str:
+    """A UTC instant as ISO 8601 with ``Z``, e.g. ``2026-11-23T10:00:00Z``."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(time.time(), "milliseconds")
 
 
 def to_attribute(value: Any) -> dict[str, Any]:

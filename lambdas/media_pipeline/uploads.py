@@ -10,11 +10,10 @@ import re
 import time
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from media_pipeline.config.api import ApiSettings
-from media_pipeline.media_store import MediaTable, now_iso
+from media_pipeline.media_store import MediaTable, iso, now_iso
 from media_pipeline.model import Status, is_media_id, new_media_id
 
 # What the pipeline can decode (Pillow + pillow-heif), by the Content-Type an upload must carry.
@@ -87,8 +86,7 @@ def parse_upload_request(body: Any, max_bytes: int) -> UploadRequest:
 def _media_type(content_type: Any) -> str:
     if not isinstance(content_type, str) or not content_type.strip():
         raise _invalid("content_type", "must be a non-empty string such as image/jpeg")
-    media_type = content_type  # exactly as documented: lowercase, no parameters
-    if media_type not in ALLOWED_TYPES:
+    if content_type not in ALLOWED_TYPES:  # exactly as documented: lowercase, no parameters
         raise ApiError(
             415,
             "unsupported_media_type",
@@ -96,7 +94,7 @@ def _media_type(content_type: Any) -> str:
             f"(allowed: {', '.join(ALLOWED_TYPES)})",
             "content_type",
         )
-    return media_type
+    return content_type
 
 
 def _size(size: Any, max_bytes: int) -> int:
@@ -127,10 +125,6 @@ def sanitise_filename(name: str, content_type: str) -> str:
     return f"{stem[: _KEPT_NAME_CHARS - len(extension) - 1]}.{extension}"
 
 
-def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 class UploadApi:
     """Creates upload requests and describes images. Takes its clients as arguments."""
 
@@ -142,12 +136,13 @@ class UploadApi:
     def create_upload(self, body: Any) -> dict[str, Any]:
         settings = self._settings
         request = parse_upload_request(body, settings.max_upload_bytes)
-        now = time.time()
-        expires = now + settings.upload_expiry_seconds
+        expires = time.time() + settings.upload_expiry_seconds
+        upload_expires_at = iso(expires)
+        created_at = now_iso()
+        name = sanitise_filename(request.filename, request.content_type)
         while True:
             image_id = new_media_id()
-            key = f"{settings.upload_prefix}{image_id}/"
-            key += sanitise_filename(request.filename, request.content_type)
+            key = f"{settings.upload_prefix}{image_id}/{name}"
             created = self._table.create(
                 {
                     "id": image_id,
@@ -157,9 +152,9 @@ class UploadApi:
                     "filename": request.filename,
                     "content_type": request.content_type,
                     "declared_size": request.size,
-                    "upload_expires_at": iso(expires),
-                    "created_at": now_iso(),
-                    "updated_at": now_iso(),
+                    "upload_expires_at": upload_expires_at,
+                    "created_at": created_at,
+                    "updated_at": created_at,
                     # DynamoDB TTL (epoch seconds): abandoned requests are deleted; a worker's
                     # claim removes it once the object arrives.
                     "expires_at": int(expires + settings.pending_ttl_seconds),
@@ -180,7 +175,7 @@ class UploadApi:
         return {
             "image_id": image_id,
             "upload": {"url": post["url"], "fields": post["fields"]},
-            "expires_at": iso(expires),
+            "expires_at": upload_expires_at,
             "max_bytes": settings.max_upload_bytes,
         }
 
@@ -206,11 +201,10 @@ class UploadApi:
         for stamp in ("uploaded_at", "ready_at", "failed_at"):
             if item.get(stamp):
                 view[stamp] = item[stamp]
-        view["metadata"] = item.get("metadata") if status == Status.READY else None
+        ready = status == Status.READY
+        view["metadata"] = item.get("metadata") if ready else None
         view["failure"] = _public_failure(item.get("failure")) if status == Status.FAILED else None
-        view["renditions"] = (
-            self._renditions(item.get("renditions") or {}) if status == Status.READY else {}
-        )
+        view["renditions"] = self._renditions(item.get("renditions") or {}) if ready else {}
         return view
 
     def _renditions(self, renditions: dict[str, Any]) -> dict[str, Any]:

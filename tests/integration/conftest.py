@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from media_pipeline.media_store import from_item
 from moto import mock_aws
 
 REGION = "us-east-1"
@@ -32,6 +33,11 @@ class Aws:
         return self.s3.put_object(Bucket=UPLOADS, Key=key, Body=data, ContentType=content_type)[
             "ETag"
         ].strip('"')
+
+    def media_item(self, image_id: str) -> dict[str, Any] | None:
+        """The media table's item for an image, as the handlers read it; None if there is none."""
+        response = self.dynamodb.get_item(TableName=MEDIA_TABLE, Key={"id": {"S": image_id}})
+        return from_item(response["Item"]) if "Item" in response else None
 
     def notifications(self) -> list[dict[str, Any]]:
         messages = []

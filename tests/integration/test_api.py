@@ -10,7 +10,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from media_pipeline.media_store import from_item
 from media_pipeline.model import is_media_id, media_id
 
 from tests.integration.conftest import MEDIA_TABLE, UPLOADS
@@ -68,11 +67,6 @@ def valid(**overrides):
     return {"filename": "cat.jpg", "content_type": "image/jpeg", "size": 1234, **overrides}
 
 
-def stored(aws, image_id):
-    response = aws.dynamodb.get_item(TableName=MEDIA_TABLE, Key={"id": {"S": image_id}})
-    return from_item(response["Item"]) if "Item" in response else None
-
-
 def test_post_uploads_creates_an_awaiting_item_and_a_presigned_post_pinned_to_it(
     aws, api, lambda_context
 ):
@@ -97,7 +91,7 @@ def test_post_uploads_creates_an_awaiting_item_and_a_presigned_post_pinned_to_it
     expiration = time.mktime(time.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ"))
     assert 590 <= expiration - time.mktime(time.gmtime()) <= 610
 
-    item = stored(aws, image_id)
+    item = aws.media_item(image_id)
     assert item["status"] == "AWAITING_UPLOAD"
     assert item["key"] == fields["key"]
     assert item["declared_size"] == 1234
@@ -271,7 +265,7 @@ def test_an_upload_through_the_api_ends_ready_with_presigned_rendition_urls(
         assert handler.lambda_handler(records, lambda_context) == {"batchItemFailures": []}
 
     # THEN the item the API created is READY, with no TTL left, and GET describes it
-    item = stored(aws, image_id)
+    item = aws.media_item(image_id)
     assert item["status"] == "READY"
     assert "expires_at" not in item
     assert item["filename"] == "cat.jpg"

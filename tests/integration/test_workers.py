@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 from media_pipeline.events import normalise_sequencer
-from media_pipeline.media_store import from_item
 from media_pipeline.model import media_id
 from PIL import Image
 
@@ -33,11 +32,9 @@ def invoke(handler, lambda_context, *bodies, receive_count: int = 1) -> dict:
 
 
 def item(aws, key: str) -> dict:
-    return from_item(
-        aws.dynamodb.get_item(TableName=MEDIA_TABLE, Key={"id": {"S": media_id(UPLOADS, key)}})[
-            "Item"
-        ]
-    )
+    found = aws.media_item(media_id(UPLOADS, key))
+    assert found is not None, f"no media item for {key}"
+    return found
 
 
 @pytest.fixture

@@ -52,12 +52,12 @@ ROUTES = {
 }
 
 
-def _error(status: int, code: str, message: str, field: str | None = None, **headers: str):
+def _error(error: ApiError, **headers: str) -> Response:
     metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
     return Response(
-        status_code=status,
+        status_code=error.status,
         content_type="application/json",
-        body=ApiError(status, code, message, field).body(),
+        body=error.body(),
         headers=headers or None,
     )
 
@@ -93,7 +93,7 @@ def get_image(image_id: str) -> dict:
 @app.exception_handler(ApiError)
 def api_error(error: ApiError) -> Response:
     logger.info("request refused", status=error.status, code=error.code, field=error.field)
-    return _error(error.status, error.code, error.message, error.field)
+    return _error(error)
 
 
 @app.not_found
@@ -104,12 +104,14 @@ def not_found(_: NotFoundError) -> Response:
         if pattern.match(path) and method not in methods:
             allowed = ", ".join((*methods, "OPTIONS") if cors else methods)
             return _error(
-                405,
-                "method_not_allowed",
-                f"{method} is not allowed on {path} (allowed: {allowed})",
+                ApiError(
+                    405,
+                    "method_not_allowed",
+                    f"{method} is not allowed on {path} (allowed: {allowed})",
+                ),
                 Allow=allowed,
             )
-    return _error(404, "not_found", f"no route {path}")
+    return _error(ApiError(404, "not_found", f"no route {path}"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
