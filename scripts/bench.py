@@ -52,7 +52,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))
 
 import numpy as np
 import pyvips
+from devstack.functions import HOST_ARCH
+from devstack.pythons import host_runtime
 from media_pipeline import imaging
 from media_pipeline.imaging import metadata, normalise
 from media_pipeline.imaging.engine import rendition_images
@@ -78,7 +80,6 @@ LENS_BLUR = 0.8
 0.988: the limit of decoding at 1/2 DCT scale with a remaining LANCZOS factor of 1.95."""
 JPEG_QUALITY = imaging.EncodeOptions.jpeg_quality
 WEBP_QUALITY = imaging.EncodeOptions.webp_quality
-APPROACHES = ("engine", "tutorial", "pyvips")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,27 +168,29 @@ def engine_images(data: bytes) -> list[Image.Image]:
     return list(result[1])
 
 
-def tutorial_images(data: bytes) -> list[Image.Image]:
-    images = []
+def _tutorial_thumbnails(data: bytes) -> Iterator[Image.Image]:
+    """The tutorial way: open the file again for each size, thumbnail(LANCZOS)."""
     for size in SIZES:
         image = Image.open(io.BytesIO(data))
         image.thumbnail((size, size), Image.Resampling.LANCZOS)
-        images.append(image)
-    return images
+        yield image
+
+
+def _pil_save(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    if image.has_transparency_data:
+        image.save(buffer, "WEBP", quality=WEBP_QUALITY)
+    else:
+        image.convert("RGB").save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    return buffer.getvalue()
+
+
+def tutorial_images(data: bytes) -> list[Image.Image]:
+    return list(_tutorial_thumbnails(data))
 
 
 def tutorial(data: bytes) -> list[bytes]:
-    out = []
-    for size in SIZES:
-        image = Image.open(io.BytesIO(data))
-        image.thumbnail((size, size), Image.Resampling.LANCZOS)
-        buffer = io.BytesIO()
-        if image.has_transparency_data:
-            image.save(buffer, "WEBP", quality=WEBP_QUALITY)
-        else:
-            image.convert("RGB").save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)
-        out.append(buffer.getvalue())
-    return out
+    return [_pil_save(image) for image in _tutorial_thumbnails(data)]
 
 
 def _vips_save(image: pyvips.Image) -> bytes:
@@ -382,12 +385,26 @@ def measure(name: str, data: bytes, *, rss: bool, budget: float) -> Row:
 # Cold init
 # ---------------------------------------------------------------------------------------------
 
-HANDLERS = {
-    "thumbnail": ("media_pipeline.handlers.thumbnail", ("s3", "dynamodb")),
-    "metadata": ("media_pipeline.handlers.metadata", ("s3", "dynamodb")),
-    "notifier": ("media_pipeline.handlers.notifier", ("sns", "dynamodb")),
-    "api": ("media_pipeline.handlers.api", ("s3", "dynamodb")),
+
+@dataclass(frozen=True)
+class Function:
+    clients: tuple[str, ...]  # the boto3 clients its module creates at import
+    layers: tuple[str, ...]  # as in terraform/main.tf
+
+
+FUNCTIONS = {
+    "thumbnail": Function(("s3", "dynamodb"), ("pillow", "powertools")),
+    "metadata": Function(("s3", "dynamodb"), ("pillow", "powertools")),
+    "notifier": Function(("sns", "dynamodb"), ("powertools",)),
+    "api": Function(("s3", "dynamodb"), ("powertools",)),
 }
+LAYERS = sorted({layer for function in FUNCTIONS.values() for layer in function.layers})
+
+
+def handler_module(name: str) -> str:
+    return f"media_pipeline.handlers.{name}"
+
+
 LAMBDA_ENV = {
     "AWS_REGION": "eu-west-1",
     "AWS_DEFAULT_REGION": "eu-west-1",
@@ -425,7 +442,7 @@ def started_in_ms(body: str, path: list[str], service: str, task: Path) -> float
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.pathsep.join(path), **LAMBDA_ENV}
     env["POWERTOOLS_SERVICE_NAME"] = service
     env["LAMBDA_TASK_ROOT"] = str(task)
-    env["_HANDLER"] = f"{HANDLERS[service][0]}.lambda_handler"
+    env["_HANDLER"] = f"{handler_module(service)}.lambda_handler"
     done = subprocess.run(
         [sys.executable, "-S", "-c", TIMER.format(body=body)],
         capture_output=True,
@@ -438,29 +455,33 @@ def started_in_ms(body: str, path: list[str], service: str, task: Path) -> float
 
 
 def cold_init(runs: int) -> list[tuple[str, float, float]]:
-    host = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    arch = os.uname().machine.replace("aarch64", "arm64").replace("amd64", "x86_64")
-    build = ROOT / "build" / f"{host}-{arch}"
-    missing = [z for z in (*HANDLERS, "pillow", "powertools") if not (build / f"{z}.zip").is_file()]
+    build = ROOT / "build" / f"{host_runtime()}-{HOST_ARCH}"
+    missing = [z for z in (*FUNCTIONS, *LAYERS) if not (build / f"{z}.zip").is_file()]
     if missing:
         raise SystemExit(f"cold init needs `make build` first ({', '.join(missing)} missing)")
     boto = runtime_site_packages()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         layers = []
-        for layer in ("pillow", "powertools"):
+        for layer in LAYERS:
             with zipfile.ZipFile(build / f"{layer}.zip") as archive:
                 archive.extractall(Path(tmp) / layer)
             layers.append(str(Path(tmp) / layer / "python"))
-        for handler, (module, clients) in HANDLERS.items():
+        for handler, function in FUNCTIONS.items():
             task = Path(tmp) / handler
             with zipfile.ZipFile(build / f"{handler}.zip") as archive:
                 archive.extractall(task)
+            clients = function.clients
             baseline = "import boto3; " + "; ".join(f"boto3.client({c!r})" for c in clients)
             handler_times, boto_times = [], []
             for _ in range(runs):  # interleaved, so machine noise hits both alike
                 handler_times.append(
-                    started_in_ms(f"import {module}", [str(task), *layers, boto], handler, task)
+                    started_in_ms(
+                        f"import {handler_module(handler)}",
+                        [str(task), *layers, boto],
+                        handler,
+                        task,
+                    )
                 )
                 boto_times.append(started_in_ms(baseline, [boto], handler, task))
             results.append(
@@ -475,12 +496,6 @@ def cold_init(runs: int) -> list[tuple[str, float, float]]:
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 10**6  # function + all its layers, unzipped
 LAMBDA_ZIPPED_UPLOAD_LIMIT = 50 * 10**6  # one zip uploaded directly
-FUNCTION_LAYERS = {
-    "thumbnail": ("pillow", "powertools"),
-    "metadata": ("pillow", "powertools"),
-    "notifier": ("powertools",),
-    "api": ("powertools",),
-}
 
 
 def package_sizes() -> None:
@@ -493,10 +508,11 @@ def package_sizes() -> None:
                     path.stat().st_size,
                     sum(i.file_size for i in archive.infolist()),
                 )
-        if not all(name in sizes for name in FUNCTION_LAYERS) or "pillow" not in sizes:
+        if not all(name in sizes for name in (*FUNCTIONS, *LAYERS)):
             continue
         print(f"  {build.name}: pillow layer {sizes['pillow'][0] / 1e6:.1f} MB zipped")
-        for function, layers in FUNCTION_LAYERS.items():
+        for function, spec in FUNCTIONS.items():
+            layers = spec.layers
             parts = (function, *layers)
             zipped = max(sizes[p][0] for p in parts)
             unzipped = sum(sizes[p][1] for p in parts)
