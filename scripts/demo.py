@@ -111,13 +111,11 @@ def run_demo(running: stack.Stack, timeout: float, started: float) -> int:
         )
         return 1
     print("\nEvery image ended as expected.")
-    outputs = running.outputs()
-    if "api_url" in outputs:
-        port = int(running.endpoint.rsplit(":", 1)[1])
+    if "api_url" in pipeline.outputs:
         print(
             "\nThe same, the way apps do it (the upload API; make demo KEEP=1 keeps the stack):"
             f"\n  .venv/bin/python scripts/upload.py samples/flower.webp    # CLI"
-            f"\n  make web    # then open {stack.web_origins(port)[0]}/    (browser demo)"
+            f"\n  make web    # then open {stack.web_origins(running.port)[0]}/    (browser demo)"
         )
     return 0
 

@@ -26,10 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack import stack
 from devstack.api_client import ApiError, UploadClient, content_type_of
-
-ROOT = Path(__file__).resolve().parents[1]
-STATE_DIR = Path(os.environ.get("DEVSTACK_STATE_DIR", ROOT / ".local"))
 
 
 @dataclass
@@ -60,9 +58,9 @@ def settings(args: argparse.Namespace) -> tuple[str, str, str | None]:
     key = args.api_key or os.environ.get("MEDIA_API_KEY")
     ca = args.ca_bundle or os.environ.get("MEDIA_API_CA_BUNDLE")
     if not (url and key):
-        outputs_file = STATE_DIR / "outputs.json"
+        outputs_file = stack.STATE_DIR / "outputs.json"
         try:
-            outputs = {k: v["value"] for k, v in json.loads(outputs_file.read_text()).items()}
+            outputs = stack.read_outputs()
         except (OSError, ValueError) as error:
             raise SystemExit(
                 "upload.py: no API given (--api-url/--api-key or MEDIA_API_URL/MEDIA_API_KEY) "
@@ -71,7 +69,7 @@ def settings(args: argparse.Namespace) -> tuple[str, str, str | None]:
         if "api_url" not in outputs:
             raise SystemExit(f"upload.py: {outputs_file} has no api_url; run `make up` again")
         url, key = url or outputs["api_url"], key or outputs["api_key"]
-        local_ca = STATE_DIR / "tls" / "ca.pem"
+        local_ca = stack.ca_file()
         if ca is None and local_ca.is_file():
             ca = str(local_ca)
     return url, key, ca
@@ -117,12 +115,13 @@ def upload(client: UploadClient, path: Path) -> Outcome:
     progress = Progress(path.name, len(data))
     outcome.started = time.monotonic()
     status, text = client.post_file(created["upload"], data, path.name, progress=progress)
-    progress.finish("uploaded" if status in (200, 201, 204) else f"S3 said {status}")
-    if status not in (200, 201, 204):
+    uploaded = status in (200, 201, 204)
+    progress.finish("uploaded" if uploaded else f"S3 said {status}")
+    if uploaded:
+        outcome.status = "UPLOADED"
+    else:
         outcome.status, outcome.error = "REFUSED", f"S3 answered {status}: {text[:300]}"
         outcome.image_id = None
-    else:
-        outcome.status = "UPLOADED"
     return outcome
 
 

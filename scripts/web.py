@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
@@ -25,17 +24,16 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from devstack import stack
 from devstack.processes import alive
 
-ROOT = Path(__file__).resolve().parents[1]
-WEB = ROOT / "web"
-STATE_DIR = Path(os.environ.get("DEVSTACK_STATE_DIR", ROOT / ".local"))
-DEFAULT_PORT = int(os.environ.get("DEVSTACK_PORT", "4599")) + 1
+WEB = stack.ROOT / "web"
+DEFAULT_PORT = stack.web_port(stack.DEFAULT_PORT)
 
 
 def page_config(state_dir: Path) -> dict[str, Any]:
-    outputs = json.loads((state_dir / "outputs.json").read_text())
-    return {"api_url": outputs["api_url"]["value"], "api_key": outputs["api_key"]["value"]}
+    outputs = stack.read_outputs(state_dir)
+    return {"api_url": outputs["api_url"], "api_key": outputs["api_key"]}
 
 
 class Handler(SimpleHTTPRequestHandler):
@@ -44,7 +42,7 @@ class Handler(SimpleHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.split("?", 1)[0] == "/config.json":
             try:
-                body = json.dumps(page_config(STATE_DIR)).encode()
+                body = json.dumps(page_config(stack.STATE_DIR)).encode()
             except (OSError, KeyError, ValueError) as error:
                 self.send_error(503, f"no local stack outputs ({error}); run make up")
                 return

@@ -186,7 +186,7 @@ class LocalGateway:
         resource, path_params = routed
 
         headers = _headers(environ)
-        api_key = next((v for k, v in headers.items() if k.lower() == "x-api-key"), None)
+        api_key = headers.get("X-Api-Key")  # _headers title-cases every name
         if method.api_key_required and api_key not in api.keys.get(stage, set()):
             return _reply(start_response, 403, {"message": "Forbidden"})
         if method.authorization not in ("NONE", "AWS_IAM"):

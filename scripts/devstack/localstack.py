@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -23,18 +22,15 @@ from urllib.parse import urlparse
 
 from localstack_client.session import Session
 
-from devstack import terraform
-from devstack.functions import HOST_ARCH
-from devstack.stack import served_locally
+from devstack import stack, terraform
 
 ROOT = terraform.ROOT
 STATE_DIR = ROOT / ".local" / "localstack"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DEFAULT_ENDPOINT = "http://localhost:4566"
-REGION = "us-east-1"
+REGION = stack.REGION
 # LocalStack's Lambda containers are AWS's base images: the newest runtime this project supports.
 RUNTIME = "python3.13"
-TFVARS = [terraform.TERRAFORM_DIR / "envs" / "local.tfvars"]
 
 
 class LocalStackError(RuntimeError):
@@ -70,7 +66,7 @@ def outputs_file() -> Path:
 def outputs() -> dict[str, Any] | None:
     """The applied stack's Terraform outputs, or None if `make localstack-up` has not run."""
     try:
-        return terraform.output_values(outputs_file().read_text())
+        return stack.read_outputs(STATE_DIR)
     except (OSError, ValueError):
         return None
 
@@ -102,30 +98,10 @@ def up() -> dict[str, Any]:
     if health(url, timeout=10) is None:
         raise LocalStackError(not_answering(url))
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    env = terraform.environment(
-        STATE_DIR,
-        {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": REGION},
-    )
-    terraform.init(env)
-    state = STATE_DIR / "terraform.tfstate"
-    terraform.apply(
-        env,
-        state,
-        variables={
-            "aws_endpoint_url": url,
-            "region": REGION,
-            "lambda_runtime": RUNTIME,
-            "lambda_architecture": HOST_ARCH,
-            "build_dir": str(ROOT / "build"),
-        },
-        var_files=TFVARS,
-        log=STATE_DIR / "terraform-apply.log",
-    )
     # LocalStack serves the REST API at <endpoint>/restapis/<id>/<stage>/_user_request_, not at
-    # the AWS invoke URL Terraform reports.
-    raw = json.dumps(served_locally(json.loads(terraform.output_json(env, state)), url), indent=2)
-    outputs_file().write_text(raw)
-    return terraform.output_values(raw)
+    # the AWS invoke URL Terraform reports: the outputs say so.
+    stack.apply_local_config(url, STATE_DIR, runtime=RUNTIME)
+    return stack.read_outputs(STATE_DIR)
 
 
 def down() -> None:

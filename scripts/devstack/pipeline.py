@@ -7,7 +7,6 @@ Shared by ``make demo`` and the end-to-end tests. Works against any deployment w
 from __future__ import annotations
 
 import json
-import mimetypes
 import time
 import uuid
 from collections import defaultdict
@@ -20,18 +19,7 @@ from botocore.config import Config
 from media_pipeline.media_store import from_item
 from media_pipeline.model import media_id
 
-# Types Python's mimetypes may not know on every platform.
-EXTRA_TYPES = {
-    ".heic": "image/heic",
-    ".heif": "image/heif",
-    ".avif": "image/avif",
-    ".webp": "image/webp",
-}
-
-
-def content_type_of(name: str) -> str:
-    suffix = Path(name).suffix.lower()
-    return EXTRA_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+from devstack.api_client import content_type_of
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,21 @@ class StackError(RuntimeError):
     pass
 
 
+def ca_file(state_dir: Path = STATE_DIR) -> Path:
+    """The CA that signs the stack's certificate (for AWS_CA_BUNDLE / verify=)."""
+    return state_dir / "tls" / "ca.pem"
+
+
+def read_outputs(state_dir: Path = STATE_DIR) -> dict[str, Any]:
+    """The values of the stack's ``outputs.json`` (``terraform output -json``), by name."""
+    return terraform.output_values((state_dir / "outputs.json").read_text())
+
+
+def web_port(port: int) -> int:
+    """Where ``make web`` serves the browser demo for a stack on ``port``."""
+    return port + 1
+
+
 @dataclass(frozen=True)
 class Stack:
     """A running embedded stack, as recorded in ``.local/devstack.json``."""
@@ -50,20 +65,23 @@ class Stack:
 
     @property
     def ca_bundle(self) -> Path:
-        """The CA that signed the stack's certificate (for AWS_CA_BUNDLE / verify=)."""
-        return self.state_dir / "tls" / "ca.pem"
+        return ca_file(self.state_dir)
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint.rsplit(":", 1)[1])
 
     @property
     def http_endpoint(self) -> str:
         """The same APIs over plain HTTP, where TLS-only policies refuse requests."""
-        return f"http://127.0.0.1:{int(self.endpoint.rsplit(':', 1)[1]) - 1}"
+        return f"http://127.0.0.1:{self.port - 1}"
 
     @property
     def outputs_file(self) -> Path:
         return self.state_dir / "outputs.json"
 
     def outputs(self) -> dict[str, Any]:
-        return terraform.output_values(self.outputs_file.read_text())
+        return read_outputs(self.state_dir)
 
     def control(
         self, route: str, method: str = "GET", body: Any = None, timeout: float = 30
@@ -162,44 +180,68 @@ def up(
     else:
         say(f"reusing the stack already running on {stack.endpoint} (pid {stack.pid})")
 
-    env = terraform.environment(
-        state_dir,
-        {
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_REGION": REGION,
-            "AWS_CA_BUNDLE": str(stack.ca_bundle),
-        },
-    )
-    say("terraform init")
-    terraform.init(env)
-    say("terraform apply (the same configuration as AWS, endpoints pointed at the emulator)")
+    say("terraform init and apply (the same configuration as AWS, endpoints at the emulator)")
     started = time.monotonic()
-    terraform.apply(
-        env,
-        tfstate,
-        variables={
-            "aws_endpoint_url": stack.endpoint,
-            "region": REGION,
-            "lambda_runtime": host_runtime(),
-            "lambda_architecture": HOST_ARCH,
-            "build_dir": str(ROOT / "build"),
-            # the browser demo (make web) uploads from its own origin
-            "cors_allowed_origins": json.dumps(web_origins(port)),
-        },
-        var_files=[LOCAL_TFVARS],
-        log=state_dir / "terraform-apply.log",
+    apply_local_config(
+        stack.endpoint,
+        state_dir,
+        runtime=host_runtime(),
+        ca_bundle=stack.ca_bundle,
+        # the browser demo (make web) uploads from its own origin
+        variables={"cors_allowed_origins": json.dumps(web_origins(port))},
     )
     say(f"applied in {time.monotonic() - started:.0f} s (log: {state_dir / 'terraform-apply.log'})")
-    outputs = json.loads(terraform.output_json(env, tfstate))
-    stack.outputs_file.write_text(json.dumps(served_locally(outputs, stack.endpoint), indent=2))
     wait_until_live(stack)
     return stack
 
 
+def target_variables(endpoint: str, runtime: str) -> dict[str, str]:
+    """The Terraform variables that point the configuration at an emulator's ``endpoint``, with
+    the packages ``make build`` made for this host (``runtime``)."""
+    return {
+        "aws_endpoint_url": endpoint,
+        "lambda_runtime": runtime,
+        "lambda_architecture": HOST_ARCH,
+        "build_dir": str(ROOT / "build"),
+    }
+
+
+def apply_local_config(
+    endpoint: str,
+    state_dir: Path,
+    *,
+    runtime: str,
+    ca_bundle: Path | None = None,
+    variables: dict[str, str] | None = None,
+) -> None:
+    """``terraform init`` + ``apply`` of the local configuration (``envs/local.tfvars``) to the
+    emulator at ``endpoint``, state in ``state_dir``; writes its outputs to
+    ``state_dir/outputs.json`` with ``api_url`` where that emulator serves the API."""
+    credentials = {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": REGION,
+    }
+    if ca_bundle is not None:
+        credentials["AWS_CA_BUNDLE"] = str(ca_bundle)
+    env = terraform.environment(state_dir, credentials)
+    terraform.init(env)
+    tfstate = state_dir / "terraform.tfstate"
+    terraform.apply(
+        env,
+        tfstate,
+        variables={**target_variables(endpoint, runtime), "region": REGION, **(variables or {})},
+        var_files=[LOCAL_TFVARS],
+        log=state_dir / "terraform-apply.log",
+    )
+    outputs = served_locally(json.loads(terraform.output_json(env, tfstate)), endpoint)
+    (state_dir / "outputs.json").write_text(json.dumps(outputs, indent=2))
+
+
 def web_origins(port: int) -> list[str]:
     """Where ``make web`` serves the browser demo for a stack on ``port`` (its CORS origins)."""
-    return [f"http://127.0.0.1:{port + 1}", f"http://localhost:{port + 1}"]
+    web = web_port(port)
+    return [f"http://127.0.0.1:{web}", f"http://localhost:{web}"]
 
 
 _INVOKE_URL = re.compile(r"^https://([^./]+)\.execute-api\.[^/]+/([^/]+)/?$")
@@ -222,13 +264,15 @@ def served_locally(outputs: dict[str, Any], endpoint: str) -> dict[str, Any]:
 
 def wait_until_live(stack: Stack, timeout: float = 60) -> None:
     """Until the runtime runs every deployed function and polls every mapping."""
-    functions = set(stack.outputs()["functions"].values())
+    outputs = stack.outputs()
+    functions = set(outputs["functions"].values())
+    needs_routes = "api_url" in outputs
     deadline = time.monotonic() + timeout
     while True:
         status = stack.control("refresh", method="POST")
         missing = functions - set(status["functions"])
         idle = [m for m in status["mappings"].values() if not m["running"]]
-        routes = bool(status.get("rest_apis")) or "api_url" not in stack.outputs()
+        routes = bool(status.get("rest_apis")) or not needs_routes
         if not missing and not idle and len(status["mappings"]) >= 3 and routes:
             return
         if time.monotonic() > deadline:

@@ -97,7 +97,7 @@ def test_the_api_key_is_required(client, api_key):
 
 
 def test_cors_preflight_needs_no_key_and_allows_the_web_demo_origin(client, local_stack):
-    origin = web_origins(int(local_stack.endpoint.rsplit(":", 1)[1]))[0]
+    origin = web_origins(local_stack.port)[0]
     response = client.call(
         "OPTIONS",
         "/uploads",

@@ -41,12 +41,7 @@ def plans(local_stack: stack.Stack, tmp_path_factory: pytest.TempPathFactory):
             "AWS_CA_BUNDLE": str(local_stack.ca_bundle),
         },
     )
-    host = {
-        "aws_endpoint_url": local_stack.endpoint,
-        "lambda_runtime": stack.host_runtime(),
-        "lambda_architecture": stack.HOST_ARCH,
-        "build_dir": str(stack.ROOT / "build"),
-    }
+    host = stack.target_variables(local_stack.endpoint, stack.host_runtime())
     work = tmp_path_factory.mktemp("plans")
     return {
         "local": terraform.planned_resources(

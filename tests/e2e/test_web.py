@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from devstack import stack
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +32,7 @@ def web_page(local_stack):
         pytest.skip(f"no browser: {CHROMIUM} or node missing (run `make browser`)")
     if not (ROOT / "node_modules" / "playwright-core").is_dir():
         pytest.skip("playwright-core is not installed (run `make browser`)")
-    port = int(local_stack.endpoint.rsplit(":", 1)[1]) + 1
+    port = stack.web_port(local_stack.port)
     env = {**os.environ, "DEVSTACK_STATE_DIR": str(local_stack.state_dir)}
     server = subprocess.Popen(
         [
