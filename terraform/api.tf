@@ -29,7 +29,7 @@ module "api" {
   handler      = "media_pipeline.handlers.api.lambda_handler"
   runtime      = var.lambda_runtime
   architecture = var.lambda_architecture
-  layers       = [coalesce(var.powertools_layer_arn, try(aws_lambda_layer_version.powertools[0].arn, null))]
+  layers       = [local.powertools_layer]
   memory_size  = var.api.memory_size
   timeout      = var.api.timeout
   environment = merge(local.powertools_env, {

@@ -8,10 +8,9 @@ locals {
   # Bucket names are global: make them unique per account and region.
   bucket_suffix = "${data.aws_caller_identity.current.account_id}-${var.region}"
 
-  image_layers = [
-    aws_lambda_layer_version.pillow.arn,
-    coalesce(var.powertools_layer_arn, try(aws_lambda_layer_version.powertools[0].arn, null)),
-  ]
+  # AWS's published Powertools layer where given, else the one built from layers/powertools.
+  powertools_layer = coalesce(var.powertools_layer_arn, try(aws_lambda_layer_version.powertools[0].arn, null))
+  image_layers     = [aws_lambda_layer_version.pillow.arn, local.powertools_layer]
 
   powertools_env = {
     POWERTOOLS_METRICS_NAMESPACE = var.name
@@ -156,7 +155,6 @@ module "undelivered_events" {
   depth_alarm   = { description = "EventBridge could not deliver these upload events to a jobs queue." }
   alarm_actions = local.alarm_actions
   kms_key_arn   = var.kms_key_arn
-  tags          = var.tags
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -316,7 +314,7 @@ module "notifier" {
   handler      = "media_pipeline.handlers.notifier.lambda_handler"
   runtime      = var.lambda_runtime
   architecture = var.lambda_architecture
-  layers       = [coalesce(var.powertools_layer_arn, try(aws_lambda_layer_version.powertools[0].arn, null))]
+  layers       = [local.powertools_layer]
   memory_size  = var.notifier.memory_size
   timeout      = var.notifier.timeout
   environment = merge(local.powertools_env, {
@@ -379,7 +377,6 @@ module "notifier_dlq" {
   depth_alarm       = { description = "the notifier gave up on these stream records." }
   alarm_actions     = local.alarm_actions
   kms_key_arn       = var.kms_key_arn
-  tags              = var.tags
 }
 
 resource "aws_sns_topic" "media_events" {
@@ -403,7 +400,6 @@ module "app_events" {
   depth_alarm   = { description = "an app did not consume these media events." }
   alarm_actions = local.alarm_actions
   kms_key_arn   = var.kms_key_arn
-  tags          = var.tags
 }
 
 resource "aws_sns_topic_subscription" "app_events" {

@@ -3,8 +3,7 @@
 # depth alarms of the queue module exist everywhere and notify this topic when it is on.
 
 locals {
-  alarm_topic_arns = var.monitoring ? [aws_sns_topic.alarms[0].arn] : []
-  alarm_actions    = concat(var.alarm_actions, local.alarm_topic_arns)
+  alarm_actions = concat(var.alarm_actions, aws_sns_topic.alarms[*].arn)
 
   functions = {
     thumbnail = module.thumbnail.function_name
@@ -158,7 +157,7 @@ locals {
         name        = "${aws_api_gateway_rest_api.api.name}-5xx"
         description = "The upload API answered 5xx within 5 minutes: read the API function's log group and the stage's access log (docs/operations.md)."
         namespace   = "AWS/ApiGateway", metric = "5XXError"
-        dimensions  = { ApiName = aws_api_gateway_rest_api.api.name, Stage = aws_api_gateway_stage.api.stage_name }
+        dimensions  = local.api_dimensions
         statistic   = "Sum", periods = 1, threshold = 0
       }
     },
@@ -184,7 +183,9 @@ resource "aws_cloudwatch_metric_alarm" "monitoring" {
 }
 
 locals {
-  api_dimensions = ["ApiName", aws_api_gateway_rest_api.api.name, "Stage", aws_api_gateway_stage.api.stage_name]
+  api_dimensions = { ApiName = aws_api_gateway_rest_api.api.name, Stage = aws_api_gateway_stage.api.stage_name }
+  # A metric widget names dimensions as a flat list: ApiName, name, Stage, stage (keys in order).
+  api_dimension_list = flatten([for name, value in local.api_dimensions : [name, value]])
 
   # The dashboard's metric widgets, each with its place on CloudWatch's 24-column grid.
   dashboard_widgets = [
@@ -218,11 +219,11 @@ locals {
     },
     {
       x       = 0, y = 18, width = 12, title = "Upload API requests and errors", stat = "Sum", period = 300
-      metrics = [for metric in ["Count", "4XXError", "5XXError"] : concat(["AWS/ApiGateway", metric], local.api_dimensions)]
+      metrics = [for metric in ["Count", "4XXError", "5XXError"] : concat(["AWS/ApiGateway", metric], local.api_dimension_list)]
     },
     {
       x       = 12, y = 18, width = 12, title = "Upload API latency p95 (ms)", stat = "p95", period = 300
-      metrics = [concat(["AWS/ApiGateway", "Latency"], local.api_dimensions)]
+      metrics = [concat(["AWS/ApiGateway", "Latency"], local.api_dimension_list)]
     },
   ]
 }

@@ -53,12 +53,7 @@ output "queues" {
 
 output "functions" {
   description = "Lambda function names, by role."
-  value = {
-    thumbnail = module.thumbnail.function_name
-    metadata  = module.metadata.function_name
-    notifier  = module.notifier.function_name
-    api       = module.api.function_name
-  }
+  value       = local.functions
 }
 
 output "max_receive_count" {
