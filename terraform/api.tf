@@ -44,6 +44,7 @@ module "api" {
   })
   log_retention_days = var.log_retention_days
   tracing_mode       = var.tracing_mode
+  kms_key_arn        = var.kms_key_arn
   # Presigned URLs are signed with this role: it needs exactly what the URLs allow.
   policy_statements = concat([
     {

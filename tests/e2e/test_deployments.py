@@ -18,6 +18,7 @@ from devstack import stack, terraform
 ENVS = terraform.TERRAFORM_DIR / "envs"
 PROD_EXAMPLE = ENVS / "prod.tfvars.example"
 MONITORING = terraform.TERRAFORM_DIR / "monitoring.tf"
+KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-4000-8000-000000000000"
 
 
 def declared(path: Path) -> set[str]:
@@ -48,6 +49,9 @@ def plans(local_stack: stack.Stack, tmp_path_factory: pytest.TempPathFactory):
             env, work / "local", {**host, "region": stack.REGION}, [ENVS / "local.tfvars"]
         ),
         "prod": terraform.planned_resources(env, work / "prod", host, [PROD_EXAMPLE]),
+        "prod_kms": terraform.planned_resources(
+            env, work / "prod-kms", {**host, "kms_key_arn": KMS_KEY}, [PROD_EXAMPLE]
+        ),
     }
 
 
@@ -95,3 +99,20 @@ def test_the_production_example_alarms_on_what_needs_a_person(plans):
     tables = [v for a, v in prod.items() if a.startswith("aws_dynamodb_table.")]
     assert len(tables) == 2
     assert all(t["deletion_protection_enabled"] for t in tables)
+
+
+def test_a_customer_managed_key_reaches_every_function_log_group_and_store(plans):
+    planned = plans["prod_kms"]
+
+    def by_type(kind: str) -> dict[str, dict]:
+        return {a: v for a, v in planned.items() if base_address(a).endswith(kind)}
+
+    functions = by_type("aws_lambda_function.this")
+    assert len(functions) == 4
+    assert {a: v["kms_key_arn"] for a, v in functions.items()} == dict.fromkeys(functions, KMS_KEY)
+    log_groups = by_type("aws_cloudwatch_log_group.this")
+    assert {a: v["kms_key_id"] for a, v in log_groups.items()} == dict.fromkeys(log_groups, KMS_KEY)
+    queues = by_type("aws_sqs_queue.this") | by_type("aws_sqs_queue.dlq")
+    assert {v["kms_master_key_id"] for v in queues.values()} == {KMS_KEY}
+    tables = by_type("aws_dynamodb_table.media") | by_type("aws_dynamodb_table.idempotency")
+    assert [t["server_side_encryption"][0]["kms_key_arn"] for t in tables.values()] == [KMS_KEY] * 2
