@@ -18,7 +18,7 @@ LAMBDA_ARCH    ?= $(HOST_ARCH)
 AWS_RUNTIME    ?= python3.13
 AWS_ARCH       ?= arm64
 PACKAGES       := build/$(LAMBDA_RUNTIME)-$(LAMBDA_ARCH)
-FUNCTIONS      := thumbnail metadata notifier api
+FUNCTIONS      := thumbnail metadata notifier api reconciler
 LAYERS         := pillow powertools
 LAMBDA_SOURCES := $(shell find lambdas -name '*.py' -not -path '*/__pycache__/*')
 

@@ -397,6 +397,7 @@ FUNCTIONS = {
     "metadata": Function(("s3", "dynamodb"), ("pillow", "powertools")),
     "notifier": Function(("sns", "dynamodb"), ("powertools",)),
     "api": Function(("s3", "dynamodb"), ("powertools",)),
+    "reconciler": Function(("s3", "sqs", "dynamodb"), ("powertools",)),
 }
 LAYERS = sorted({layer for function in FUNCTIONS.values() for layer in function.layers})
 

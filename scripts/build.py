@@ -34,7 +34,7 @@ from devstack.pythons import find_python, pip_install_for, runtime_version
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "lambdas"
 PACKAGE = "media_pipeline"
-FUNCTIONS = ("thumbnail", "metadata", "notifier", "api")
+FUNCTIONS = ("thumbnail", "metadata", "notifier", "api", "reconciler")
 EPOCH = (1980, 1, 1, 0, 0, 0)
 MANYLINUX = ("manylinux_2_34", "manylinux_2_28", "manylinux2014")
 

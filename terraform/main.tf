@@ -258,6 +258,25 @@ resource "aws_dynamodb_table" "media" {
     type = "S"
   }
 
+  attribute {
+    name = "pending"
+    type = "S"
+  }
+
+  attribute {
+    name = "updated_at"
+    type = "S"
+  }
+
+  # Sparse: only items still waiting for a worker (AWAITING_UPLOAD, PROCESSING) carry `pending`,
+  # so the reconciler finds the stuck ones with a Query, not a Scan of every image.
+  global_secondary_index {
+    name            = "pending"
+    hash_key        = "pending"
+    range_key       = "updated_at"
+    projection_type = "ALL"
+  }
+
   # Upload requests that are never used expire (the API sets expires_at on AWAITING_UPLOAD).
   ttl {
     attribute_name = "expires_at"
@@ -299,6 +318,97 @@ resource "aws_dynamodb_table" "idempotency" {
     enabled     = true
     kms_key_arn = var.kms_key_arn
   }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Reconciler: settles what reached a DLQ, re-enqueues what is stuck (docs/operations.md)
+# ---------------------------------------------------------------------------------------------
+
+locals {
+  # A job is still legitimately being retried for up to max_receive_count visibility timeouts;
+  # only past that (and a margin) is an item stuck.
+  job_retry_window = var.max_receive_count * max(module.thumbnail.visibility_timeout_seconds, module.metadata.visibility_timeout_seconds)
+  stuck_after      = coalesce(var.reconciler.stuck_after_seconds, local.job_retry_window + 300)
+}
+
+module "reconciler" {
+  source = "./modules/lambda-function"
+
+  name         = "${var.name}-reconciler"
+  description  = "Settles jobs that reached a DLQ and re-enqueues uploads stuck or never announced"
+  zip_file     = "${local.package_dir}/reconciler.zip"
+  handler      = "media_pipeline.handlers.reconciler.lambda_handler"
+  runtime      = var.lambda_runtime
+  architecture = var.lambda_architecture
+  layers       = [local.powertools_layer]
+  memory_size  = var.reconciler.memory_size
+  timeout      = var.reconciler.timeout
+  environment = merge(local.powertools_env, {
+    POWERTOOLS_SERVICE_NAME = "reconciler"
+    MEDIA_TABLE             = aws_dynamodb_table.media.name
+    UPLOADS_BUCKET          = module.uploads_bucket.name
+    UPLOAD_PREFIX           = var.upload_prefix
+    THUMBNAIL_QUEUE_URL     = module.thumbnail.queue_url
+    THUMBNAIL_DLQ_URL       = module.thumbnail.dlq_url
+    METADATA_QUEUE_URL      = module.metadata.queue_url
+    METADATA_DLQ_URL        = module.metadata.dlq_url
+    STUCK_AFTER_SECONDS     = tostring(local.stuck_after)
+    MAX_REQUEUES            = tostring(var.reconciler.max_requeues)
+  })
+  log_retention_days = var.log_retention_days
+  tracing_mode       = var.tracing_mode
+  kms_key_arn        = var.kms_key_arn
+  policy_statements = concat([
+    {
+      sid       = "ReadDeadLetters"
+      actions   = ["sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"]
+      resources = [module.thumbnail.dlq_arn, module.metadata.dlq_arn]
+    },
+    {
+      sid       = "EnqueueJobs"
+      actions   = ["sqs:SendMessage"]
+      resources = [module.thumbnail.queue_arn, module.metadata.queue_arn]
+    },
+    {
+      sid       = "FindPendingItems"
+      actions   = ["dynamodb:Query"]
+      resources = ["${aws_dynamodb_table.media.arn}/index/pending"]
+    },
+    {
+      sid       = "SettleMediaItems"
+      actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+      resources = [aws_dynamodb_table.media.arn]
+    },
+    {
+      sid       = "ReadUploads"
+      actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+      resources = ["${module.uploads_bucket.arn}/${var.upload_prefix}*"]
+    },
+    {
+      sid       = "ListUploads"
+      actions   = ["s3:ListBucket"]
+      resources = [module.uploads_bucket.arn]
+    },
+  ], local.kms_statements)
+}
+
+resource "aws_cloudwatch_event_rule" "reconcile" {
+  name                = "${var.name}-reconcile"
+  description         = "Runs the reconciler: dead letters settled, stuck items re-enqueued"
+  schedule_expression = var.reconciler.schedule
+}
+
+resource "aws_cloudwatch_event_target" "reconcile" {
+  rule = aws_cloudwatch_event_rule.reconcile.name
+  arn  = module.reconciler.function_arn
+}
+
+resource "aws_lambda_permission" "reconcile" {
+  statement_id  = "RunOnSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = module.reconciler.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.reconcile.arn
 }
 
 # ---------------------------------------------------------------------------------------------

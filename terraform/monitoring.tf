@@ -6,10 +6,11 @@ locals {
   alarm_actions = concat(var.alarm_actions, aws_sns_topic.alarms[*].arn)
 
   functions = {
-    thumbnail = module.thumbnail.function_name
-    metadata  = module.metadata.function_name
-    notifier  = module.notifier.function_name
-    api       = module.api.function_name
+    thumbnail  = module.thumbnail.function_name
+    metadata   = module.metadata.function_name
+    notifier   = module.notifier.function_name
+    api        = module.api.function_name
+    reconciler = module.reconciler.function_name
   }
   jobs_queues = {
     thumbnail = module.thumbnail.queue_name

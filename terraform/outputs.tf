@@ -56,6 +56,16 @@ output "functions" {
   value       = local.functions
 }
 
+output "job_retry_window_seconds" {
+  description = "How long a failing job is retried before it reaches its DLQ (max_receive_count x the longest visibility timeout)."
+  value       = local.job_retry_window
+}
+
+output "stuck_after_seconds" {
+  description = "How long an item may wait for a worker before the reconciler settles or re-enqueues it."
+  value       = local.stuck_after
+}
+
 output "max_receive_count" {
   description = "Deliveries of a job before it moves to its DLQ."
   value       = var.max_receive_count

@@ -219,6 +219,30 @@ variable "max_receive_count" {
   }
 }
 
+variable "reconciler" {
+  description = "The scheduled reconciler: how often it runs, when an item counts as stuck (default: the jobs' whole retry window plus 5 minutes), how often a stuck item's jobs are re-sent before it is FAILED, and its sizing."
+  type = object({
+    schedule            = optional(string, "rate(5 minutes)")
+    stuck_after_seconds = optional(number)
+    max_requeues        = optional(number, 2)
+    memory_size         = optional(number, 256)
+    timeout             = optional(number, 120)
+  })
+  default = {}
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.reconciler.schedule))
+    error_message = "reconciler.schedule must be an EventBridge schedule expression: rate(...) or cron(...)."
+  }
+  validation {
+    condition     = var.reconciler.stuck_after_seconds == null || try(var.reconciler.stuck_after_seconds >= 60, false)
+    error_message = "reconciler.stuck_after_seconds must be at least 60 (or unset for the derived default)."
+  }
+  validation {
+    condition     = var.reconciler.max_requeues >= 0 && var.reconciler.max_requeues <= 10
+    error_message = "reconciler.max_requeues must be between 0 and 10."
+  }
+}
+
 # ---------------------------------------------------------------------------------------------
 # Notifications
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,7 +17,16 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from media_pipeline.model import Decision, Failure, Half, Status, Upload, decide_claim
+from media_pipeline.model import (
+    PENDING_ATTRIBUTE,
+    PENDING_INDEX,
+    Decision,
+    Failure,
+    Half,
+    Status,
+    Upload,
+    decide_claim,
+)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -73,6 +83,12 @@ class Completed:
     previous: Any = None  # the half's previous value (e.g. an older version's renditions)
 
 
+def _settled(status: Status, now: str) -> dict[str, Any]:
+    """The attributes that settle a version READY or FAILED."""
+    stamp = "ready_at" if status is Status.READY else "failed_at"
+    return {"status": status.value, stamp: now, "updated_at": now}
+
+
 class MediaTable:
     """Reads and conditional writes of media items. Takes its DynamoDB client as an argument."""
 
@@ -115,11 +131,12 @@ class MediaTable:
                     "size": upload.size,
                     "content_type": upload.content_type,
                     "status": Status.PROCESSING.value,
+                    PENDING_ATTRIBUTE: Status.PROCESSING.value,
                     "uploaded_at": upload.uploaded_at or now,
                     "updated_at": now,
                 },
                 set_if_absent={"created_at": now},
-                remove=("failure", "expires_at", "ready_at", "failed_at"),
+                remove=("failure", "expires_at", "ready_at", "failed_at", "reconciled"),
                 condition="attribute_not_exists(#sequencer) OR #sequencer < :sequencer",
             )
         except self._client.exceptions.ConditionalCheckFailedException as error:
@@ -134,7 +151,11 @@ class MediaTable:
         """Move a version that this half had given up on back to PROCESSING (DLQ redrive)."""
         self._update(
             upload.id,
-            set_={"status": Status.PROCESSING.value, "updated_at": now_iso()},
+            set_={
+                "status": Status.PROCESSING.value,
+                PENDING_ATTRIBUTE: Status.PROCESSING.value,
+                "updated_at": now_iso(),
+            },
             remove=("failure", "failed_at"),
             condition=(
                 "#etag = :etag AND #status = :failed AND #failure.#stage = :stage"
@@ -149,42 +170,67 @@ class MediaTable:
         )
 
     def complete(self, upload: Upload, half: Half, result: Any) -> Completed:
-        """Record this half's result for the version; mark READY if both halves are in."""
+        """Record this half's result for the version, and mark it READY if that completes it.
+
+        When the other half is already in, the half and READY go in one conditional write, so
+        no crash can leave a complete version PROCESSING. Otherwise the half is recorded alone;
+        if the other half arrived meanwhile (both workers finishing together), READY follows in
+        a second write, and a worker dying between the two is covered by :meth:`finish`, which
+        any redelivery (``Decision.FINISH``) or the reconciler runs.
+        """
+        other = next(h for h in Half if h is not half)
+        now = now_iso()
+        recorded = {half.attribute: result, half.etag_attribute: upload.etag, "updated_at": now}
         try:
             old = self._update(
                 upload.id,
-                set_={
-                    half.attribute: result,
-                    half.etag_attribute: upload.etag,
-                    "updated_at": now_iso(),
-                },
+                set_={**recorded, **_settled(Status.READY, now)},
+                remove=(PENDING_ATTRIBUTE,),
+                condition=(
+                    f"#etag = :etag AND #status = :processing AND #{other.etag_attribute} = :etag"
+                ),
+                values={":etag": upload.etag, ":processing": Status.PROCESSING.value},
+                return_values="ALL_OLD",
+            )
+            return Completed(Completion.READY, old.get(half.attribute))
+        except self._client.exceptions.ConditionalCheckFailedException as error:
+            existing = from_item(error.response.get("Item") or {})
+            if existing.get("etag") != upload.etag:
+                return Completed(Completion.SUPERSEDED)
+
+        try:
+            old = self._update(
+                upload.id,
+                set_=recorded,
                 condition="#etag = :etag",
                 values={":etag": upload.etag},
                 return_values="ALL_OLD",
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             return Completed(Completion.SUPERSEDED)
-
-        new = {**old, half.attribute: result, half.etag_attribute: upload.etag}
-        both_in = all(new.get(h.etag_attribute) == upload.etag for h in Half)
-        if both_in and new.get("status") == Status.PROCESSING and self._mark_ready(upload):
+        if old.get(other.etag_attribute) == upload.etag and self.finish(upload.id, upload.etag):
             return Completed(Completion.READY, old.get(half.attribute))
         return Completed(Completion.PARTIAL, old.get(half.attribute))
 
-    def _mark_ready(self, upload: Upload) -> bool:
+    def finish(self, image_id: str, etag: str) -> bool:
+        """Mark the version READY if both halves are in and it is still PROCESSING.
+
+        True if this call made it READY. Safe to call any number of times, from any worker.
+        """
         now = now_iso()
         try:
             self._update(
-                upload.id,
-                set_={"status": Status.READY.value, "ready_at": now, "updated_at": now},
+                image_id,
+                set_=_settled(Status.READY, now),
+                remove=(PENDING_ATTRIBUTE,),
                 condition=(
                     "#etag = :etag AND #status = :processing"
                     " AND #renditions_etag = :etag AND #metadata_etag = :etag"
                 ),
-                values={":etag": upload.etag, ":processing": Status.PROCESSING.value},
+                values={":etag": etag, ":processing": Status.PROCESSING.value},
             )
         except self._client.exceptions.ConditionalCheckFailedException:
-            return False  # the other worker got there first, or a newer upload took over
+            return False  # not complete, already settled, or a newer upload took over
         return True
 
     def fail(self, upload: Upload, failure: Failure) -> bool:
@@ -202,13 +248,45 @@ class MediaTable:
         try:
             self._update(
                 upload.id,
-                set_={
-                    "status": Status.FAILED.value,
-                    "failure": failure.to_dict(),
-                    "failed_at": now,
-                    "updated_at": now,
-                },
+                set_={**_settled(Status.FAILED, now), "failure": failure.to_dict()},
+                remove=(PENDING_ATTRIBUTE,),
                 condition=condition,
+                values=values,
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def pending(self, status: Status, updated_before: str) -> Iterator[dict[str, Any]]:
+        """Items still waiting in ``status`` (AWAITING_UPLOAD or PROCESSING) whose last change is
+        older than ``updated_before`` (ISO 8601), oldest first, from the sparse pending index."""
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._table,
+            IndexName=PENDING_INDEX,
+            KeyConditionExpression="#pending = :status AND #updated_at < :before",
+            ExpressionAttributeNames={"#pending": PENDING_ATTRIBUTE, "#updated_at": "updated_at"},
+            ExpressionAttributeValues={
+                ":status": {"S": status.value},
+                ":before": {"S": updated_before},
+            },
+        ):
+            for item in page.get("Items", []):
+                yield from_item(item)
+
+    def mark_reconciled(
+        self, image_id: str, etag: str | None, status: Status, attempt: int
+    ) -> bool:
+        """Record that the reconciler re-enqueued this version's work (``attempt`` times so far),
+        which also restarts its clock. ``etag`` is None for an upload request (no object yet).
+        False if the item moved on meanwhile."""
+        same_version = "#etag = :etag" if etag is not None else "attribute_not_exists(#etag)"
+        values = {":status": status.value} | ({":etag": etag} if etag is not None else {})
+        try:
+            self._update(
+                image_id,
+                set_={"reconciled": attempt, "updated_at": now_iso()},
+                condition=f"{same_version} AND #status = :status",
                 values=values,
             )
         except self._client.exceptions.ConditionalCheckFailedException:

@@ -24,6 +24,18 @@ class Status(StrEnum):
     READY = "READY"
     FAILED = "FAILED"
 
+    @property
+    def settled(self) -> bool:
+        """READY and FAILED are final for an object version; the others wait for a worker."""
+        return self in (Status.READY, Status.FAILED)
+
+
+# While an item waits for a worker (AWAITING_UPLOAD, PROCESSING) it carries ``pending`` (= its
+# status), the partition key of the sparse ``pending`` index the reconciler queries to find items
+# stuck past a bound; settling (READY, FAILED) removes it, so the index holds only open work.
+PENDING_ATTRIBUTE = "pending"
+PENDING_INDEX = "pending"
+
 
 class Half(Enum):
     """The two independent pieces of work done for every object version."""
@@ -105,7 +117,8 @@ class Decision(StrEnum):
 
     WORK = "work"  # do this half for this version
     REOPEN_AND_WORK = "reopen"  # this half had given up on a transient error: reopen the item
-    DUPLICATE = "duplicate"  # this half is already done (or the version is READY): skip
+    DUPLICATE = "duplicate"  # this half is already done and the version settled: skip
+    FINISH = "finish"  # this half is already done, the version is not settled: re-check READY
     STALE = "stale"  # a newer upload of the key owns the item: skip
     ABANDONED = "abandoned"  # the version already FAILED permanently: nothing left to do
 
@@ -120,11 +133,13 @@ def decide_claim(existing: dict[str, Any], upload: Upload, half: Half) -> Decisi
     if sequencer > upload.sequencer or existing.get("etag") != upload.etag:
         # A newer upload (or, with an equal sequencer, a different ETag, which S3 never emits).
         return Decision.STALE
-    if existing.get(half.etag_attribute) == upload.etag:
-        return Decision.DUPLICATE
     status = existing.get("status")
     if status == Status.READY:
         return Decision.DUPLICATE
+    if existing.get(half.etag_attribute) == upload.etag:
+        # Done before, by a worker that may have died before it could mark the version READY:
+        # while the version is PROCESSING, a duplicate delivery re-checks whether READY is due.
+        return Decision.FINISH if status == Status.PROCESSING else Decision.DUPLICATE
     if status == Status.FAILED:
         failure = existing.get("failure") or {}
         if not failure.get("retryable"):

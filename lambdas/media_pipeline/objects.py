@@ -26,6 +26,11 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+def is_not_found(error: ClientError) -> bool:
+    """Whether S3 answered that the key (or version) does not exist."""
+    return _code(error) in _NOT_FOUND
+
+
 def locate(s3: Any, event: ObjectCreated) -> Upload:
     """Resolve the event's key against S3 and confirm the object version still exists.
 

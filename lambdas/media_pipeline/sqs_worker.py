@@ -7,6 +7,7 @@ deliver the same event twice as two different messages.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -36,10 +37,28 @@ _METRIC_NAMES = {
     "partial": "HalvesCompleted",
     "rejected": "ImagesRejected",
     "duplicate": "DuplicateEvents",
+    "finish": "HalvesFinished",
     "stale": "StaleEvents",
     "superseded": "SupersededEvents",
     "abandoned": "AbandonedEvents",
 }
+
+
+class NotEnoughTime(Exception):
+    """Too little of the invocation is left to process this record: it is given back to SQS
+    untouched (a partial batch failure) instead of being cut off when Lambda kills the worker."""
+
+
+def suspects_last(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The batch with its records in order of receive count, fewest first (stable).
+
+    A record that has come back may be the one that took its last batch down (a timeout or a
+    crash kills the whole invocation); processing the fresh records first means such an image
+    cannot take the others down with it again.
+    """
+    return sorted(
+        records, key=lambda r: int((r.get("attributes") or {}).get("ApproximateReceiveCount", 1))
+    )
 
 
 class SqsWorker:
@@ -82,10 +101,20 @@ class SqsWorker:
             event_type=EventType.SQS, raise_on_entire_batch_failure=False
         )
         self._traced_handle = tracer.capture_method(self.handle)
+        self._context: LambdaContext | None = None
+        self._slowest_ms = 0.0
 
     def process_batch(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        """A handler's whole job: every record of the SQS batch, failures reported one by one."""
+        """A handler's whole job: every record of the SQS batch, failures reported one by one.
+
+        Records are processed fresh ones first (:func:`suspects_last`), and a record is only
+        started while enough of the invocation is left for it (:meth:`_check_time`); the ones
+        given back return to the queue after their visibility timeout, untouched.
+        """
         self.register_context(context)
+        self._context = context
+        self._slowest_ms = 0.0
+        event = {**event, "Records": suspects_last(list(event.get("Records") or []))}
         return process_partial_response(
             event=event,
             record_handler=self._traced_handle,
@@ -93,11 +122,38 @@ class SqsWorker:
             context=context,
         )
 
+    def _check_time(self) -> None:
+        """Refuse to start a record that would likely outlive the invocation.
+
+        The reserve is twice the slowest record of this invocation so far, and at least the
+        configured minimum (``MIN_REMAINING_TIME_MS``); the first record always starts.
+        """
+        if self._context is None or self._slowest_ms == 0.0:
+            return
+        remaining = self._context.get_remaining_time_in_millis()
+        reserve = max(self._settings.min_remaining_time_ms, 2 * self._slowest_ms)
+        if remaining < reserve:
+            self._metrics.add_metric(name="RecordsDeferred", unit=MetricUnit.Count, value=1)
+            raise NotEnoughTime(
+                f"{remaining} ms left, {reserve:.0f} ms reserved: given back to the queue"
+            )
+
     def register_context(self, context: LambdaContext) -> None:
         """Let idempotency expire in-progress records when the invocation would time out."""
         self._idempotency.register_lambda_context(context)
 
     def handle(self, record: SQSRecord) -> dict[str, Any]:
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        if receive_count < self._settings.max_receive_count:
+            # A last delivery is always tried: giving it back would send it to the DLQ.
+            self._check_time()
+        started = time.monotonic()
+        try:
+            return self._handle(record)
+        finally:
+            self._slowest_ms = max(self._slowest_ms, (time.monotonic() - started) * 1000)
+
+    def _handle(self, record: SQSRecord) -> dict[str, Any]:
         event = parse_object_created(record.body)
         receive_count = int(record.attributes.approximate_receive_count or 1)
         with self._logger.append_context_keys(

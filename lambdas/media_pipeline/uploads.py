@@ -14,7 +14,7 @@ from typing import Any
 
 from media_pipeline.config.api import ApiSettings
 from media_pipeline.media_store import MediaTable, iso, now_iso
-from media_pipeline.model import Status, is_media_id, new_media_id
+from media_pipeline.model import PENDING_ATTRIBUTE, Status, is_media_id, new_media_id
 
 # What the pipeline can decode (Pillow + pillow-heif), by the Content-Type an upload must carry.
 ALLOWED_TYPES: dict[str, str] = {
@@ -147,6 +147,7 @@ class UploadApi:
                 {
                     "id": image_id,
                     "status": Status.AWAITING_UPLOAD.value,
+                    PENDING_ATTRIBUTE: Status.AWAITING_UPLOAD.value,
                     "bucket": settings.uploads_bucket,
                     "key": key,
                     "filename": request.filename,

@@ -84,6 +84,10 @@ def _process_located(
     upload: Upload, *, work: HalfWork, s3: Any, table: MediaTable, limits: Limits
 ) -> Result:
     decision = table.claim(upload, work.half)
+    if decision is Decision.FINISH:
+        # This half was recorded by a worker that may have died before READY: settle it now.
+        finished = table.finish(upload.id, upload.etag)
+        return Result("ready" if finished else "duplicate", upload.id)
     if decision not in (Decision.WORK, Decision.REOPEN_AND_WORK):
         return Result(decision.value, upload.id)
 

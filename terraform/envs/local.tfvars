@@ -1,19 +1,25 @@
-# The embedded local stack (`make up`, `make demo`, the e2e tests). scripts/devstack sets
-# aws_endpoint_url, region, lambda_runtime and lambda_architecture (the host's Python and CPU).
+# The embedded local stack (`make up`, `make demo`, `make load`, the e2e tests). scripts/devstack
+# sets aws_endpoint_url, region, lambda_runtime and lambda_architecture (the host's Python/CPU).
 
 name       = "media-pipeline"
 disposable = true
 
-# Short timeouts keep the retry clock (visibility timeout = 6x timeout) fast on a laptop:
-# a job that keeps failing moves to its DLQ after max_receive_count x 30 s.
+# Sized from `make load` on 2 shared cores (docs/operations.md, "Sizing"): a batch must fit its
+# timeout with room to spare under a burst, or the runtime kills it and every record in it comes
+# back. Workers also give back records they cannot finish in time. Short-ish timeouts keep the
+# retry clock (visibility timeout = 6x timeout) fast on a laptop: a job that keeps failing moves
+# to its DLQ after max_receive_count x 6 x timeout.
 max_receive_count = 3
 workers = {
-  thumbnail = { timeout = 5, batch_size = 5, maximum_concurrency = 2 }
-  metadata  = { timeout = 5, batch_size = 5, maximum_concurrency = 2 }
+  thumbnail = { timeout = 10, batch_size = 2, maximum_concurrency = 2 }
+  metadata  = { timeout = 10, batch_size = 2, maximum_concurrency = 2 }
 }
 notifier = {
   timeout                = 10
   maximum_retry_attempts = 3
+}
+reconciler = {
+  schedule = "rate(1 minute)"
 }
 
 log_retention_days = 1

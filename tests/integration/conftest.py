@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from media_pipeline.media_store import from_item
+from media_pipeline.model import PENDING_ATTRIBUTE, PENDING_INDEX, Half
 from moto import mock_aws
 
 REGION = "us-east-1"
@@ -68,6 +69,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         "MEDIA_TABLE": MEDIA_TABLE,
         "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
         "RENDITIONS_BUCKET": RENDITIONS,
+        "UPLOADS_BUCKET": UPLOADS,
         "MAX_RECEIVE_COUNT": "3",
     }.items():
         monkeypatch.setenv(name, value)
@@ -80,7 +82,20 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         dynamodb.create_table(
             TableName=MEDIA_TABLE,
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"}
+                for name in ("id", PENDING_ATTRIBUTE, "updated_at")
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": PENDING_INDEX,
+                    "KeySchema": [
+                        {"AttributeName": PENDING_ATTRIBUTE, "KeyType": "HASH"},
+                        {"AttributeName": "updated_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
             BillingMode="PAY_PER_REQUEST",
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         )
@@ -93,6 +108,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         sns = boto3.client("sns", region_name=REGION)
         topic_arn = sns.create_topic(Name="media-events")["TopicArn"]
         sqs = boto3.client("sqs", region_name=REGION)
+        for half in Half:  # the job queues and their DLQs, for the reconciler
+            for suffix, variable in (("jobs", "QUEUE_URL"), ("dlq", "DLQ_URL")):
+                url = sqs.create_queue(QueueName=f"{half.stage}-{suffix}")["QueueUrl"]
+                monkeypatch.setenv(f"{half.stage.upper()}_{variable}", url)
         queue_url = sqs.create_queue(QueueName="app-events")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"

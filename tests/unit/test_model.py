@@ -60,10 +60,22 @@ def test_an_equal_sequencer_with_another_etag_is_not_trusted():
     assert decide_claim(item(etag="other"), UPLOAD, Half.RENDITIONS) is Decision.STALE
 
 
-def test_this_half_already_done_is_a_duplicate():
-    existing = item(renditions_etag="e1")
+def test_this_half_already_done_on_a_processing_version_rechecks_ready():
+    # The worker that recorded it may have died before READY: the redelivery must finish it.
+    existing = item(renditions_etag="e1", metadata_etag="e1")
+    assert decide_claim(existing, UPLOAD, Half.RENDITIONS) is Decision.FINISH
+    half_done = item(renditions_etag="e1")
+    assert decide_claim(half_done, UPLOAD, Half.RENDITIONS) is Decision.FINISH
+    assert decide_claim(half_done, UPLOAD, Half.METADATA) is Decision.WORK
+
+
+def test_this_half_already_done_on_a_settled_version_is_a_duplicate():
+    existing = item(
+        status=Status.FAILED,
+        renditions_etag="e1",
+        failure={"stage": "metadata", "reason": "processing_error", "retryable": True},
+    )
     assert decide_claim(existing, UPLOAD, Half.RENDITIONS) is Decision.DUPLICATE
-    assert decide_claim(existing, UPLOAD, Half.METADATA) is Decision.WORK
 
 
 def test_a_ready_version_is_a_duplicate_for_both_halves():

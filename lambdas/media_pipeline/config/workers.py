@@ -41,6 +41,9 @@ class WorkerSettings:
     idempotency_table: str
     max_receive_count: int
     limits: Limits = field(default_factory=Limits)
+    min_remaining_time_ms: int = 2000
+    """A record is not started with less of the invocation left than this (or twice the
+    slowest record so far): it goes back to the queue instead of being cut off."""
 
     @classmethod
     def _common(cls, env: Mapping[str, str]) -> dict:
@@ -49,6 +52,7 @@ class WorkerSettings:
             "idempotency_table": required(env, "IDEMPOTENCY_TABLE"),
             "max_receive_count": integer(env, "MAX_RECEIVE_COUNT", 5),
             "limits": limits_from_env(env),
+            "min_remaining_time_ms": integer(env, "MIN_REMAINING_TIME_MS", 2000),
         }
 
 

@@ -1,0 +1,121 @@
+"""Every upload ends READY or FAILED, whatever order of crashes, kills and timeouts the workers
+meet: READY is derived from what is stored, and a worker gives back what it cannot finish."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from media_pipeline.model import media_id
+from media_pipeline.sqs_worker import suspects_last
+
+from tests.integration.conftest import MEDIA_TABLE, count_calls
+from tests.integration.test_workers import PHOTO, event_for, invoke, item
+from tests.support import sqs_record
+
+KEY = "uploads/a/photo.jpg"
+
+
+def record_half_without_ready(aws, key: str, attribute: str, etag: str) -> None:
+    """What a worker killed between recording its half and marking READY leaves behind."""
+    aws.dynamodb.update_item(
+        TableName=MEDIA_TABLE,
+        Key={"id": {"S": media_id("uploads-bucket", key)}},
+        UpdateExpression="SET #half = :value, #half_etag = :etag",
+        ExpressionAttributeNames={"#half": attribute, "#half_etag": f"{attribute}_etag"},
+        ExpressionAttributeValues={":value": {"M": {}}, ":etag": {"S": etag}},
+    )
+
+
+def test_a_redelivery_finishes_a_version_whose_worker_died_before_ready(
+    aws, load_handler, lambda_context
+):
+    # GIVEN the thumbnail half done, and the metadata worker killed after writing its half
+    thumbnail, metadata = load_handler("thumbnail"), load_handler("metadata")
+    etag = aws.put_upload(KEY, PHOTO)
+    event = event_for(aws, KEY, etag)
+    invoke(thumbnail, lambda_context, event)
+    record_half_without_ready(aws, KEY, "metadata", etag)
+    assert item(aws, KEY)["status"] == "PROCESSING"
+
+    # WHEN its message comes back (the invocation died, so it was never deleted)
+    assert invoke(metadata, lambda_context, event, receive_count=2) == {"batchItemFailures": []}
+
+    # THEN the version is READY, without the half being done again
+    assert item(aws, KEY)["status"] == "READY"
+    assert item(aws, KEY)["metadata"] == {}
+
+
+def test_the_last_half_and_ready_are_one_write(aws, load_handler, lambda_context):
+    thumbnail, metadata = load_handler("thumbnail"), load_handler("metadata")
+    etag = aws.put_upload(KEY, PHOTO)
+    event = event_for(aws, KEY, etag)
+    invoke(thumbnail, lambda_context, event)
+    updates = count_calls(metadata.worker._table._client, "UpdateItem")
+
+    invoke(metadata, lambda_context, event)
+
+    writes_of_the_half = [
+        u for u in updates if "#metadata_etag = :metadata_etag" in u["UpdateExpression"]
+    ]
+    assert len(writes_of_the_half) == 1
+    assert writes_of_the_half[0]["ExpressionAttributeValues"][":status"] == {"S": "READY"}
+    assert item(aws, KEY)["status"] == "READY"
+
+
+@dataclass
+class ShrinkingContext:
+    """A Lambda context whose remaining time runs down by ``step_ms`` at every look."""
+
+    remaining_ms: int
+    step_ms: int
+    function_name: str = "thumbnail"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:thumbnail"
+    aws_request_id: str = "request"
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.remaining_ms = max(0, self.remaining_ms - self.step_ms)
+        return self.remaining_ms
+
+
+def test_records_that_would_outlive_the_invocation_are_given_back_untouched(aws, load_handler):
+    thumbnail = load_handler("thumbnail")
+    keys = [f"uploads/{n}/photo.jpg" for n in range(3)]
+    records = [sqs_record(event_for(aws, k, aws.put_upload(k, PHOTO))) for k in keys]
+
+    # 2.5 s left after the first record: less than the 2 s minimum plus the record's own time
+    response = thumbnail.lambda_handler(
+        {"Records": records}, ShrinkingContext(remaining_ms=4000, step_ms=1500)
+    )
+
+    given_back = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+    assert given_back == {records[1]["messageId"], records[2]["messageId"]}
+    assert item(aws, keys[0])["renditions_etag"]
+    assert aws.media_item(media_id("uploads-bucket", keys[1])) is None  # not even claimed
+    assert aws.media_item(media_id("uploads-bucket", keys[2])) is None
+
+
+def test_a_last_delivery_is_tried_however_little_time_is_left(aws, load_handler):
+    thumbnail = load_handler("thumbnail")
+    keys = [f"uploads/{n}/photo.jpg" for n in range(2)]
+    records = [
+        sqs_record(event_for(aws, k, aws.put_upload(k, PHOTO)), receive_count=3) for k in keys
+    ]
+
+    response = thumbnail.lambda_handler(
+        {"Records": records}, ShrinkingContext(remaining_ms=2000, step_ms=500)
+    )
+
+    assert response == {"batchItemFailures": []}
+    assert all(item(aws, k)["renditions_etag"] for k in keys)
+
+
+def test_records_that_came_back_are_processed_after_the_fresh_ones():
+    fresh, again, fresh_too, third_time = (
+        sqs_record("a", receive_count=1),
+        sqs_record("b", receive_count=2),
+        sqs_record("c", receive_count=1),
+        sqs_record("d", receive_count=3),
+    )
+    ordered = suspects_last([third_time, fresh, again, fresh_too])
+    assert [r["body"] for r in ordered] == ["a", "c", "b", "d"]
