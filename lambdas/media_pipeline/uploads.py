@@ -1,7 +1,9 @@
 """The upload API's logic: validate an upload request, presign it, describe an image.
 
 Plain Python with its clients passed in; ``handlers/api.py`` maps it onto HTTP. Every bad input
-raises :class:`ApiError` with the HTTP status, a stable code and the field at fault.
+raises :class:`ApiError` with the HTTP status, a stable code and the field at fault: a request
+that passes :func:`parse_upload_request` can be stored (DynamoDB) and signed (the presigned POST)
+as it is, so nothing a client sends can end in a 5xx.
 """
 
 from __future__ import annotations
@@ -13,8 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from media_pipeline.config.api import ApiSettings
+from media_pipeline.config.env import ConfigError
 from media_pipeline.media_store import MediaTable, iso, now_iso
-from media_pipeline.model import PENDING_ATTRIBUTE, Status, is_media_id, new_media_id
+from media_pipeline.model import (
+    ID_LENGTH,
+    PENDING_ATTRIBUTE,
+    Status,
+    is_media_id,
+    new_media_id,
+)
 
 # What the pipeline can decode (Pillow + pillow-heif), by the Content-Type an upload must carry.
 ALLOWED_TYPES: dict[str, str] = {
@@ -27,9 +36,13 @@ ALLOWED_TYPES: dict[str, str] = {
     "image/heif": ".heif",
     "image/tiff": ".tiff",
 }
-MAX_FILENAME_CHARS = 255
+MAX_FILENAME_CHARS = 255  # code points: at most 1020 bytes of UTF-8
 _KEPT_NAME_CHARS = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# C0 controls (NUL included), DEL and C1 controls: never part of a file name or a media type.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SHOWN_NAME_CHARS = 64  # of an unknown field's name, in the error
+S3_MAX_KEY_BYTES = 1024
 REQUEST_FIELDS = ("filename", "content_type", "size")
 
 
@@ -65,14 +78,12 @@ def parse_upload_request(body: Any, max_bytes: int) -> UploadRequest:
         raise ApiError(400, "malformed_body", "the body must be a JSON object")
     for name in body:
         if name not in REQUEST_FIELDS:
-            raise _invalid(str(name), f"unknown field (expected {', '.join(REQUEST_FIELDS)})")
+            raise _invalid(_shown(name), f"unknown field (expected {', '.join(REQUEST_FIELDS)})")
     for name in REQUEST_FIELDS:
         if name not in body:
             raise ApiError(400, "missing_field", f"{name}: required", name)
 
-    filename = body["filename"]
-    if not isinstance(filename, str) or not filename.strip():
-        raise _invalid("filename", "must be a non-empty string")
+    filename = _text("filename", body["filename"], "must be a non-empty string")
     if len(filename) > MAX_FILENAME_CHARS:
         raise _invalid("filename", f"must be at most {MAX_FILENAME_CHARS} characters")
 
@@ -83,9 +94,39 @@ def parse_upload_request(body: Any, max_bytes: int) -> UploadRequest:
     )
 
 
+def _text(field: str, value: Any, requirement: str) -> str:
+    """A non-empty string DynamoDB can store and SigV4 can sign: valid UTF-8, no controls."""
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid(field, requirement)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:  # a lone surrogate, e.g. "\ud800" in the JSON
+        raise _invalid(
+            field,
+            f"is not valid Unicode text: lone surrogate {value[error.start]!a} "
+            f"at character {error.start}",
+        ) from None
+    control = CONTROL_CHARACTERS.search(value)
+    if control:
+        raise _invalid(
+            field,
+            f"must not contain control characters: {control.group()!a} "
+            f"at character {control.start()}",
+        )
+    return value
+
+
+def _shown(name: Any) -> str:
+    """An unknown field's name as the error names it: as sent, unless it is unprintable or long."""
+    text = str(name)
+    clean = text.isprintable() and len(text) <= _SHOWN_NAME_CHARS
+    return text if clean else ascii(text[:_SHOWN_NAME_CHARS])
+
+
 def _media_type(content_type: Any) -> str:
-    if not isinstance(content_type, str) or not content_type.strip():
-        raise _invalid("content_type", "must be a non-empty string such as image/jpeg")
+    content_type = _text(
+        "content_type", content_type, "must be a non-empty string such as image/jpeg"
+    )
     if content_type not in ALLOWED_TYPES:  # exactly as documented: lowercase, no parameters
         raise ApiError(
             415,
@@ -129,6 +170,13 @@ class UploadApi:
     """Creates upload requests and describes images. Takes its clients as arguments."""
 
     def __init__(self, settings: ApiSettings, s3: Any, dynamodb: Any) -> None:
+        # Keys are <prefix><id>/<sanitised name>: the prefix must leave room for the longest.
+        longest_key = len(settings.upload_prefix.encode()) + ID_LENGTH + 1 + _KEPT_NAME_CHARS
+        if longest_key > S3_MAX_KEY_BYTES:
+            raise ConfigError(
+                f"environment variable UPLOAD_PREFIX is too long: keys under it could reach "
+                f"{longest_key} bytes (S3 allows {S3_MAX_KEY_BYTES})"
+            )
         self._settings = settings
         self._s3 = s3
         self._table = MediaTable(dynamodb, settings.media_table)
@@ -169,7 +217,9 @@ class UploadApi:
             Fields={"Content-Type": request.content_type},
             Conditions=[
                 {"Content-Type": request.content_type},
-                ["content-length-range", 1, settings.max_upload_bytes],
+                # Exactly the declared size: every client knows it (File.size, len(data)), and
+                # a request for 100 bytes must not carry 25 MiB.
+                ["content-length-range", request.size, request.size],
             ],
             ExpiresIn=settings.upload_expiry_seconds,
         )

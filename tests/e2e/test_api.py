@@ -76,6 +76,9 @@ def test_an_app_uploads_through_the_api_and_gets_renditions_that_are_images(clie
         ("POST", "/uploads", {**PNG, "size": "1"}, 400, "size"),
         ("POST", "/uploads", {**PNG, "content_type": "text/html"}, 415, "content_type"),
         ("POST", "/uploads", {**PNG, "size": 25 * 1024 * 1024 + 1}, 413, "size"),
+        ("POST", "/uploads", {**PNG, "filename": "\ud800.png"}, 400, "filename"),
+        ("POST", "/uploads", {**PNG, "content_type": "\ud800"}, 400, "content_type"),
+        ("POST", "/uploads", {**PNG, "filename": "a\x00.png"}, 400, "filename"),
         ("GET", "/images/aaaaaaaaaaaaaaaaaaaaaaaaaa", None, 404, None),
         ("GET", "/uploads", None, 405, None),
         ("DELETE", "/images/aaaaaaaaaaaaaaaaaaaaaaaaaa", None, 405, None),
@@ -145,6 +148,30 @@ def test_s3_refuses_a_post_outside_the_presigned_conditions(
     status, text = client.post_file({**upload, "fields": fields}, data, "photo.jpg")
 
     assert (status, expected[1] in text) == (expected[0], True), text
+    bucket = pipeline.outputs["uploads_bucket"]
+    listed = pipeline.s3.list_objects_v2(Bucket=bucket, Prefix=f"uploads/{created['image_id']}/")
+    assert listed["KeyCount"] == 0
+    assert client.image(created["image_id"])["status"] == "AWAITING_UPLOAD"
+
+
+@pytest.mark.parametrize(
+    ("declared", "error"),
+    [
+        (100, "EntityTooLarge"),  # 100 bytes declared, a whole photo sent
+        (len(PHOTO) - 1, "EntityTooLarge"),
+        (len(PHOTO) + 1, "EntityTooSmall"),
+    ],
+)
+def test_s3_refuses_a_file_that_is_not_exactly_the_declared_size(
+    client, pipeline, local_stack, declared, error
+):
+    # The presigned POST's content-length-range is [size, size]; the embedded stack enforces it
+    # with S3's error codes (moto_patches.py).
+    created = request_photo(client, size=declared)
+
+    status, text = client.post_file(created["upload"], PHOTO, "photo.jpg")
+
+    assert (status, error in text) == (400, True), text
     bucket = pipeline.outputs["uploads_bucket"]
     listed = pipeline.s3.list_objects_v2(Bucket=bucket, Prefix=f"uploads/{created['image_id']}/")
     assert listed["KeyCount"] == 0

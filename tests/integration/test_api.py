@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from media_pipeline.config.env import ConfigError
 from media_pipeline.model import is_media_id, media_id
 
 from tests.integration.conftest import MEDIA_TABLE, UPLOADS
@@ -87,7 +88,7 @@ def test_post_uploads_creates_an_awaiting_item_and_a_presigned_post_pinned_to_it
     assert {"bucket": UPLOADS} in conditions
     assert {"key": fields["key"]} in conditions
     assert {"Content-Type": "image/jpeg"} in conditions
-    assert ["content-length-range", 1, MAX_BYTES] in conditions
+    assert ["content-length-range", 1234, 1234] in conditions  # the declared size
     expiration = time.mktime(time.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ"))
     assert 590 <= expiration - time.mktime(time.gmtime()) <= 610
 
@@ -97,6 +98,94 @@ def test_post_uploads_creates_an_awaiting_item_and_a_presigned_post_pinned_to_it
     assert item["declared_size"] == 1234
     assert item["expires_at"] > time.time() + 600  # the TTL outlives the presigned POST
     assert body["expires_at"] == item["upload_expires_at"]
+
+
+def policy_of(body: dict) -> dict:
+    """The policy document of a presigned POST, decoded from the fields handed out."""
+    return json.loads(base64.b64decode(body["upload"]["fields"]["policy"]))
+
+
+def content_length_ranges(policy: dict) -> list[list]:
+    return [
+        c for c in policy["conditions"] if isinstance(c, list) and c[0] == "content-length-range"
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 100, 43_210, MAX_BYTES])
+def test_the_presigned_post_admits_exactly_the_declared_size(api, lambda_context, size):
+    status, _, body = request(api, lambda_context, "POST", "/uploads", valid(size=size))
+
+    assert status == 201
+    assert content_length_ranges(policy_of(body)) == [["content-length-range", size, size]]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("filename", "\ud800.jpg"),  # a lone high surrogate: valid JSON, not valid Unicode text
+        ("filename", "cat\udfff.jpg"),  # a lone low surrogate
+        ("content_type", "\ud800"),
+        ("content_type", "image/jpeg\udc00"),
+        ("filename", "cat\x00.jpg"),  # NUL
+        ("filename", "cat\n.jpg"),
+        ("filename", "\x1b[31mcat.jpg"),
+        ("filename", "cat\x7f.jpg"),  # DEL
+        ("filename", "cat\x85.jpg"),  # a C1 control (NEL)
+        ("content_type", "image/jpeg\x00"),
+        ("content_type", "image/jpeg\r\n"),
+    ],
+)
+def test_a_string_that_cannot_be_stored_or_signed_is_a_400_naming_its_field(
+    aws, api, lambda_context, field, value
+):
+    status, headers, body = request(
+        api, lambda_context, "POST", "/uploads", valid(**{field: value})
+    )
+
+    assert (status, body["code"], body["field"]) == (400, "invalid_field", field)
+    assert headers["content-type"] == "application/json"
+    assert body["message"].startswith(f"{field}: ")
+    assert body["message"].isascii()  # the offending character is shown escaped
+    assert aws.dynamodb.scan(TableName=MEDIA_TABLE)["Count"] == 0
+
+
+def test_a_lone_surrogate_in_the_raw_json_body_is_a_400_not_a_server_error(
+    aws, api, lambda_context
+):
+    raw = '{"filename": "\\ud800.jpg", "content_type": "image/jpeg", "size": 100}'
+    status, _, body = request(api, lambda_context, "POST", "/uploads", raw=raw)
+
+    assert (status, body["code"], body["field"]) == (400, "invalid_field", "filename")
+    assert "surrogate" in body["message"]
+    assert aws.dynamodb.scan(TableName=MEDIA_TABLE)["Count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("\ud800", "'\\ud800'"), ("a\x00b", "'a\\x00b'"), ("x" * 100_000, repr("x" * 64))],
+)
+def test_an_unknown_field_is_named_printably_and_briefly(api, lambda_context, name, shown):
+    status, _, body = request(api, lambda_context, "POST", "/uploads", {**valid(), name: 1})
+
+    assert (status, body["code"], body["field"]) == (400, "invalid_field", shown)
+    assert len(body["message"]) < 200
+
+
+def test_the_longest_file_name_is_stored_as_sent_and_its_key_fits_s3(aws, api, lambda_context):
+    filename = "\U0001f600" * 254 + "\u00e9"  # 255 characters, 1018 bytes of UTF-8
+    status, _, body = request(api, lambda_context, "POST", "/uploads", valid(filename=filename))
+
+    assert status == 201
+    assert aws.media_item(body["image_id"])["filename"] == filename
+    assert len(body["upload"]["fields"]["key"].encode()) <= 1024  # S3's limit on keys
+
+
+def test_an_upload_prefix_too_long_for_s3_keys_fails_the_cold_start(load_handler, monkeypatch):
+    monkeypatch.setenv("UPLOADS_BUCKET", UPLOADS)
+    monkeypatch.setenv("UPLOAD_PREFIX", "p" * 900 + "/")
+
+    with pytest.raises(ConfigError, match="UPLOAD_PREFIX is too long"):
+        load_handler("api")
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import yaml
 from media_pipeline.config.api import ApiSettings
-from media_pipeline.uploads import ALLOWED_TYPES, MAX_FILENAME_CHARS, REQUEST_FIELDS
+from media_pipeline.uploads import (
+    ALLOWED_TYPES,
+    CONTROL_CHARACTERS,
+    MAX_FILENAME_CHARS,
+    REQUEST_FIELDS,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
@@ -30,6 +35,15 @@ def test_the_request_schema_is_what_the_handler_accepts():
     assert request["properties"]["content_type"]["enum"] == list(ALLOWED_TYPES)
     assert request["properties"]["filename"]["maxLength"] == MAX_FILENAME_CHARS
     assert request["properties"]["size"]["maximum"] == ApiSettings.max_upload_bytes
+
+
+def test_the_documented_filename_pattern_refuses_exactly_the_control_characters_the_code_does():
+    pattern = re.compile(SCHEMAS["UploadRequest"]["properties"]["filename"]["pattern"])
+    for code_point in [*range(0x200), 0x2028, 0xFEFF, 0x1F600]:
+        name = f"a{chr(code_point)}b"
+        assert (pattern.search(name) is None) == bool(CONTROL_CHARACTERS.search(name)), hex(
+            code_point
+        )
 
 
 def test_every_error_code_the_code_can_answer_is_documented():
