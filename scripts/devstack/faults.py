@@ -1,13 +1,30 @@
 """Fault injection and write accounting for the embedded stack, to test failure and idempotency.
 
-Faults: make chosen AWS calls fail, to test the failure paths.
+Faults: make chosen AWS calls fail or slow, to test the failure paths.
 
-A fault names the service (from the request's SigV4 credential scope) and, optionally, the HTTP
-method, a regular expression searched in the URL-decoded path, and the operation (the
-``X-Amz-Target`` suffix or ``Action`` parameter). Matching requests get the error response
-instead of reaching moto, ``times`` times or until the fault is removed. Faults are managed over
-HTTP (``/_devstack/faults``) so tests can use them against a running stack, in the spirit of
-LocalStack's chaos API.
+A fault names the service (from the request's SigV4 credential scope) and, optionally, what
+else a request must match:
+
+* ``method``: the HTTP method;
+* ``path``: a regular expression searched in the URL-decoded path;
+* ``operation``: the ``X-Amz-Target`` suffix or ``Action`` parameter (``UpdateItem``);
+* ``body``: a regular expression searched in the request body as sent (decoded as UTF-8, bad
+  bytes replaced), e.g. ``READY`` to fail only the DynamoDB UpdateItem that writes that status.
+  The body is read only for requests that match a body fault's other fields, and is handed on
+  to moto intact (``wsgi.input`` re-wrapped, ``CONTENT_LENGTH`` kept).
+
+and what happens to a matching request:
+
+* ``action: "error"`` (the default): it gets the error response (``status``, ``code``,
+  ``message``, in the service's format) instead of reaching moto;
+* ``action: "delay"``: it is passed on to moto unchanged, after ``delay`` seconds;
+* ``delay`` (seconds, 0 to 900): how long the request is held first, with either action: a
+  slow S3 GetObject that makes a Lambda time out, a slow error.
+
+A fault applies ``times`` times, or until it is removed. Faults are managed over HTTP
+(``/_devstack/faults``) so tests can use them against a running stack, in the spirit of
+LocalStack's chaos API. A fault that does not validate (an unknown field, a bad regular
+expression, a negative delay, an unknown action) is refused with 400.
 
 Writes: every request that is not a read (any method but GET and HEAD) is counted by service,
 method and path, so a test can ask "how many times was this key written?" (``/_devstack/writes``).
@@ -15,7 +32,9 @@ method and path, so a test can ask "how many times was this key written?" (``/_d
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import re
 import threading
 import uuid
@@ -44,6 +63,37 @@ def request_operation(environ: dict[str, Any]) -> str | None:
     return parse_qs(environ.get("QUERY_STRING", "")).get("Action", [None])[0]
 
 
+MAX_DELAY_SECONDS = 900.0  # Lambda's longest timeout: anything longer is a mistake
+ACTIONS = ("error", "delay")
+_BODY_KEY = "devstack.body"
+
+
+def request_body(environ: dict[str, Any]) -> bytes:
+    """The request's body, read once and put back: ``wsgi.input`` is replaced by a stream of the
+    same bytes (``CONTENT_LENGTH``, or ``wsgi.input_terminated`` for a chunked upload, kept as
+    they were), so whatever reads the request next (moto) gets it whole."""
+    if _BODY_KEY not in environ:
+        if environ.get("wsgi.input_terminated"):
+            body = environ["wsgi.input"].read()
+        else:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+        environ[_BODY_KEY] = body
+        environ["wsgi.input"] = io.BytesIO(body)
+    return environ[_BODY_KEY]
+
+
+def _pattern(name: str, value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a regular expression (a string)")
+    try:
+        re.compile(value)
+    except re.error as error:
+        raise ValueError(f"{name} is not a valid regular expression: {error}") from None
+
+
 @dataclass
 class Fault:
     service: str
@@ -53,18 +103,44 @@ class Fault:
     method: str | None = None
     path: str | None = None
     operation: str | None = None
+    body: str | None = None
+    action: str = "error"
+    delay: float = 0.0
     times: int | None = None
     hits: int = 0
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def __post_init__(self) -> None:
-        if self.path is not None:
-            re.compile(self.path)  # reject a bad pattern when the fault is added
+        # reject a bad fault when it is added, not when a request happens to meet it
+        _pattern("path", self.path)
+        _pattern("body", self.body)
         if not 400 <= self.status <= 599:
             raise ValueError("status must be an HTTP error status (400-599)")
+        if self.action not in ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(ACTIONS)}")
+        if isinstance(self.delay, bool) or not isinstance(self.delay, int | float):
+            raise TypeError("delay must be a number of seconds")
+        if not (math.isfinite(self.delay) and 0 <= self.delay <= MAX_DELAY_SECONDS):
+            raise ValueError(f"delay must be between 0 and {MAX_DELAY_SECONDS:.0f} seconds")
+        self.delay = float(self.delay)
+        if self.action == "delay" and self.delay == 0:
+            raise ValueError('action "delay" needs a delay of more than 0 seconds')
+
+    @property
+    def used_up(self) -> bool:
+        return self.times is not None and self.hits >= self.times
 
     def matches(self, environ: dict[str, Any]) -> bool:
-        if self.times is not None and self.hits >= self.times:
+        return self.matches_request(environ) and self.matches_body(
+            request_body(environ) if self.body else b""
+        )
+
+    def matches_body(self, body: bytes) -> bool:
+        return not self.body or re.search(self.body, body.decode(errors="replace")) is not None
+
+    def matches_request(self, environ: dict[str, Any]) -> bool:
+        """Everything but the body."""
+        if self.used_up:
             return False
         if request_service(environ) != self.service:
             return False
@@ -110,9 +186,18 @@ class FaultInjector:
             return [asdict(f) for f in self._faults.values()]
 
     def match(self, environ: dict[str, Any]) -> Fault | None:
+        """The first fault (in the order they were added) the request matches, its hit counted.
+
+        The body is read (outside the lock: a client may be slow to send it) only when a body
+        fault matches the rest of the request."""
         with self._lock:
-            for fault in self._faults.values():
-                if fault.matches(environ):
+            candidates = [f for f in self._faults.values() if f.matches_request(environ)]
+        if not candidates:
+            return None
+        body = request_body(environ) if any(f.body for f in candidates) else b""
+        with self._lock:
+            for fault in candidates:
+                if fault.id in self._faults and not fault.used_up and fault.matches_body(body):
                     fault.hits += 1
                     return fault
         return None

@@ -170,6 +170,7 @@ class FunctionPool:
             else min(capacity, spec.reserved_concurrency)
         )
         self._idle: list[Sandbox] = []
+        self._running: set[Sandbox] = set()  # environments in an invocation
         self._busy = 0
         self._retired = False
         self._cond = threading.Condition()
@@ -246,6 +247,9 @@ class FunctionPool:
                 self._cond.wait()
             sandbox = self._idle.pop() if self._idle else None
             self._busy += 1
+        if sandbox is not None and not sandbox.alive:  # killed (or died) while idle: replaced
+            sandbox.kill()
+            sandbox = None
         init_ms = None
         try:
             if sandbox is None:
@@ -257,6 +261,8 @@ class FunctionPool:
                         request_id or "", "InitError", "Runtime.InitError", str(error)
                     )
                 init_ms = sandbox.init_ms
+            with self._cond:
+                self._running.add(sandbox)
             result = sandbox.invoke(payload, request_id)
             result.init_ms = init_ms
             self.invocations += 1
@@ -266,11 +272,24 @@ class FunctionPool:
         finally:
             with self._cond:
                 self._busy -= 1
+                self._running.discard(sandbox)
                 if sandbox is not None and sandbox.alive and not self._retired:
                     self._idle.append(sandbox)
                 elif sandbox is not None:
                     sandbox.kill()
                 self._cond.notify()
+
+    def kill(self, include_idle: bool = False) -> int:
+        """SIGKILL the environments in an invocation (and the idle ones, with ``include_idle``),
+        the way the Lambda service ends a crashed or out-of-memory environment: the invocation
+        in flight fails with ``Runtime.ExitError``, and the next one starts a new environment.
+        Returns how many were killed."""
+        with self._cond:
+            doomed = list(self._running)
+            if include_idle:
+                doomed += self._idle
+                self._idle = []
+        return sum(sandbox.kill() for sandbox in doomed)
 
     def retire(self) -> None:
         """Stop the idle environments now, the busy ones when they finish."""

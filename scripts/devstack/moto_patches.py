@@ -31,6 +31,12 @@ embedded stack (never in tests that use ``mock_aws``).
    policy's signature is not verified (moto does not know the signer's secret).
    moto also answers CORS only to preflights (OPTIONS); S3 adds the matching rule's headers to
    the POST itself, without which a browser cannot read the answer to its upload. Added here.
+7. EventBridge rules that receive events. moto hands every event on a bus to every rule of it:
+   a scheduled rule (no event pattern) matches everything, a DISABLED rule delivers too. A
+   scheduled rule's Lambda target then raises NotImplementedError inside S3's notification
+   loop, whose bare ``except`` silently drops the S3 event for every rule after it: adding a
+   scheduled Lambda (a reconciler) would stop the pipeline. On AWS a rule receives events only
+   when it is ENABLED and has an event pattern; schedules fire on their own (schedules.py).
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ def apply() -> None:
         _report_eventbridge_configuration()
         _evaluate_secure_transport()
         _enforce_post_policies()
+        _deliver_events_to_enabled_pattern_rules()
         _applied = True
 
 
@@ -113,6 +120,21 @@ def _sequence_s3_events() -> None:
         send(self, original_event, transform_input)
 
     Rule.send_to_targets = send_sequenced  # type: ignore[method-assign]
+
+
+def _deliver_events_to_enabled_pattern_rules() -> None:
+    from moto.events.models import Rule
+
+    send = Rule.send_to_targets
+
+    def send_if_receiving(
+        self: Rule, original_event: dict[str, Any], transform_input: bool = True
+    ) -> None:
+        if self.state != "ENABLED" or not self.event_pattern.get_pattern():
+            return  # a schedule-only or disabled rule receives no events
+        send(self, original_event, transform_input)
+
+    Rule.send_to_targets = send_if_receiving  # type: ignore[method-assign]
 
 
 def _keep_queue_attributes() -> None:

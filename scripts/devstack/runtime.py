@@ -1,8 +1,10 @@
 """The local Lambda runtime: runs what the emulator says is deployed, the way Lambda would.
 
-Every second it reads the functions and event source mappings from the emulator's Lambda API
-(what Terraform created is the single source of truth) and reconciles: new or changed functions
-get fresh pools of execution environments, mappings get pollers, removed ones are stopped.
+Every second it reads the functions and event source mappings from the emulator's Lambda API,
+and the scheduled rules from its EventBridge API (what Terraform created is the single source of
+truth) and reconciles: new or changed functions get fresh pools of execution environments,
+mappings get pollers (pollers.py), scheduled rules that target functions get timers
+(schedules.py), removed ones are stopped.
 Each invocation is recorded in the function's log (START / END / REPORT, like CloudWatch) and,
 as one JSON line, in ``logs/invocations.jsonl`` for tests and for people.
 """
@@ -19,11 +21,13 @@ from typing import IO, Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from devstack.functions import CodeStore, FunctionPool, FunctionSpec, RuntimeLibraries
 from devstack.gateway import LocalGateway
 from devstack.pollers import SqsPoller, StreamPoller, _Poller
 from devstack.sandbox import Result
+from devstack.schedules import Scheduler
 
 REFRESH_SECONDS = 1.0
 
@@ -67,9 +71,10 @@ class LocalLambda:
         )
         self._clients = {
             name: session.client(name, endpoint_url=endpoint, config=config, verify=str(ca_bundle))
-            for name in ("lambda", "sqs", "dynamodbstreams", "apigateway")
+            for name in ("lambda", "sqs", "dynamodbstreams", "apigateway", "events")
         }
         self.gateway = LocalGateway(self._clients["apigateway"], self.invoke)
+        self.schedules = Scheduler(self.invoke)
         # What every execution environment sees besides the function's own variables.
         self._base_env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -87,11 +92,13 @@ class LocalLambda:
         """Start reconciling. The runtime libraries of ``expected_runtimes`` are installed now,
         in the background, so that the first invocation does not wait for pip."""
         threading.Thread(target=self._refresh_loop, name="refresh", daemon=True).start()
+        self.schedules.start()
         for runtime in expected_runtimes:
             threading.Thread(target=self._runtime_libs.path, args=(runtime,), daemon=True).start()
 
     def stop(self) -> None:
         self._stop.set()
+        self.schedules.stop()
         with self._lock:
             pollers = [p for _, p in self._pollers.values()]
             pools = list(self._pools.values())
@@ -136,7 +143,31 @@ class LocalLambda:
             self._reconcile_functions(specs)
             self._reconcile_mappings(mappings)
         self.gateway.refresh()
+        self._refresh_schedules()
         self._refreshed.set()
+
+    def _refresh_schedules(self) -> None:
+        events = self._clients["events"]
+        rules = [
+            r
+            for page in events.get_paginator("list_rules").paginate()
+            for r in page["Rules"]
+            if r.get("ScheduleExpression") and r.get("State") == "ENABLED"
+        ]
+        targets: dict[str, list[dict[str, Any]]] = {}
+        for rule in rules:
+            try:
+                targets[rule["Arn"]] = [
+                    t
+                    for page in events.get_paginator("list_targets_by_rule").paginate(
+                        Rule=rule["Name"]
+                    )
+                    for t in page["Targets"]
+                ]
+            except ClientError as error:  # deleted since it was listed
+                if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                    raise
+        self.schedules.update(rules, targets)
 
     def _reconcile_functions(self, specs: dict[str, FunctionSpec]) -> None:
         for name in set(self._pools) - set(specs):
@@ -228,7 +259,19 @@ class LocalLambda:
         self._record(name, source, items or [], result)
         return result
 
+    def kill(self, function: str, include_idle: bool = False) -> int | None:
+        """SIGKILL the function's environments busy with an invocation (and, with
+        ``include_idle``, the idle ones), as Lambda does on out-of-memory or a crash; each
+        invocation in flight ends with ``Runtime.ExitError``. None: no such function."""
+        name = function.split(":")[6] if function.startswith("arn:") else function
+        with self._lock:
+            pool = self._pools.get(name)
+        return None if pool is None else pool.kill(include_idle=include_idle)
+
     def _record(self, function: str, source: str, items: list[str], result: Result) -> None:
+        failure = (result.json() if not result.ok else None) or {}
+        if not isinstance(failure, dict):
+            failure = {}
         entry = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "function": function,
@@ -236,6 +279,11 @@ class LocalLambda:
             "source": source,
             "items": items,
             "error": result.error,
+            # Lambda's {errorType, errorMessage} of a failed invocation
+            "error_type": failure.get("errorType"),
+            "error_message": str(failure["errorMessage"])[:500]
+            if "errorMessage" in failure
+            else None,
             "failed_items": _reported_failures(result),
             "duration_ms": round(result.duration_ms, 2),
             "init_ms": round(result.init_ms, 2) if result.init_ms else None,
@@ -280,6 +328,7 @@ class LocalLambda:
                     for key, (config, poller) in self._pollers.items()
                 },
                 "rest_apis": self.gateway.apis(),
+                "schedules": self.schedules.status(),
                 # disabled or changed mappings whose pollers are still finishing a batch
                 "stopping": sorted(
                     {config["UUID"] for config, poller in self._stopping if poller.running}

@@ -4,7 +4,9 @@ The worker is ``python -m awslambdaric <handler>``, the same client AWS's Python
 started with the function's code, layers and environment, and connected to a Lambda Runtime API
 (``/2018-06-01/runtime/...``) that this module serves on a loopback port of its own. Init has
 its own 10 s budget; each invocation is bounded by the function's timeout, after which the
-process is killed and the environment discarded, as Lambda does.
+process is killed and the environment discarded, as Lambda does. A worker that dies during an
+invocation (a crash, the kernel's OOM killer, or ``/_devstack/kill``) ends it the way Lambda
+reports a crashed runtime: ``Runtime.ExitError``, "Runtime exited with error: signal: killed".
 """
 
 from __future__ import annotations
@@ -25,6 +27,28 @@ from typing import IO, Any
 
 INIT_TIMEOUT_SECONDS = 10.0
 _API = "/2018-06-01/runtime"
+# How Lambda (a Go service) names the signals that end a runtime, in "signal: killed".
+_SIGNAL_NAMES = {
+    signal.SIGKILL: "killed",
+    signal.SIGTERM: "terminated",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGBUS: "bus error",
+    signal.SIGINT: "interrupt",
+}
+
+
+def exit_reason(returncode: int | None) -> str:
+    """Lambda's words for how a runtime process ended: ``signal: killed``, ``exit status 1``."""
+    if returncode is None:
+        return "unknown"
+    if returncode < 0:
+        try:
+            number = signal.Signals(-returncode)
+        except ValueError:
+            return f"signal: {-returncode}"
+        return f"signal: {_SIGNAL_NAMES.get(number, number.name)}"
+    return f"exit status {returncode}"
 
 
 @dataclass(frozen=True)
@@ -102,6 +126,7 @@ class Sandbox:
         self._init_error: bytes | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._server: ThreadingHTTPServer | None = None
+        self._kill_lock = threading.Lock()
         self.init_ms: float | None = None
         self.invocations = 0
 
@@ -146,16 +171,22 @@ class Sandbox:
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def kill(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait()
-        self._pending.put(None)  # release a runtime blocked in /next
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def kill(self) -> bool:
+        """SIGKILL the worker (its process group) and close its Runtime API. Safe to call from
+        any thread, more than once; True if this call ended a running process."""
+        with self._kill_lock:
+            killed = False
+            if self._process is not None and self._process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._process.pid, signal.SIGKILL)
+                self._process.wait()
+                killed = True
+            self._pending.put(None)  # release a runtime blocked in /next
+            if self._server is not None:
+                self._server.shutdown()
+                self._server.server_close()
+                self._server = None
+            return killed
 
     # -- invocations ------------------------------------------------------------------------
 
@@ -174,7 +205,8 @@ class Sandbox:
                 result.fail("TimedOut", "Sandbox.Timedout", message)
                 break
             if not self.alive:
-                message = f"Runtime exited with status {self._process.poll()}"
+                reason = exit_reason(self._process.poll() if self._process else None)
+                message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
                 result.fail("Unhandled", "Runtime.ExitError", message)
                 break
         result.duration_ms = (time.monotonic() - started) * 1000
@@ -231,8 +263,9 @@ class Sandbox:
                     return
                 sandbox._ready.set()
                 invocation = sandbox._pending.get()
-                if invocation is None:  # shutting down
-                    self._reply(410)
+                if invocation is None:  # shutting down; the worker may be gone already
+                    with contextlib.suppress(OSError):
+                        self._reply(410)
                     return
                 self._reply(
                     200,

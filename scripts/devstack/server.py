@@ -3,10 +3,40 @@
     python -m devstack.server --port 4599 --state-dir .local --code-dir build ...
 
 Everything is served on one HTTPS port (its certificate from a CA made under .local/tls): moto
-answers the AWS APIs; ``/_devstack/...`` is the stack's
-own control surface (health, status, refresh, faults, shutdown); Lambda's ``Invoke`` API is
-answered by the local runtime, so ``aws lambda invoke`` works as on AWS; and the REST APIs'
-routes, ``/restapis/<id>/<stage>/_user_request_/...``, by the local API Gateway (gateway.py).
+answers the AWS APIs; ``/_devstack/...`` is the stack's own control surface; Lambda's
+``Invoke`` API is answered by the local runtime, so ``aws lambda invoke`` works as on AWS; and
+the REST APIs' routes, ``/restapis/<id>/<stage>/_user_request_/...``, by the local API Gateway
+(gateway.py). EventBridge scheduled rules that target functions are fired by the runtime
+(schedules.py: ``rate()`` only; ``cron()`` is listed as not fired).
+
+The control surface (JSON in and out):
+
+``GET  /_devstack/health``
+    ``{"status": "ok", "pid", "uptime_s"}``.
+``GET  /_devstack/status``
+    functions (environments idle/busy, invocations, errors, cold starts), event source
+    mappings, REST APIs, scheduled rules (``schedules``: expression, function, fired,
+    next_in_s, last_error, not_fired).
+``POST /_devstack/refresh``
+    reconcile with the emulator now (after a deployment); answers the status.
+``POST /_devstack/faults``
+    add a fault (faults.py): ``{"service": "s3", "method": "GET", "path": "regex",
+    "operation": "GetItem", "body": "regex", "action": "error"|"delay", "delay": 2.5,
+    "status": 503, "code": "SlowDown", "message": "...", "times": 1}``, all but ``service``
+    optional; answers ``201 {"id"}``, or ``400 {"error"}`` for a fault that does not validate.
+``GET  /_devstack/faults``, ``DELETE /_devstack/faults``, ``DELETE /_devstack/faults/<id>``
+    list the faults (with their ``hits``), remove them all, remove one.
+``POST /_devstack/kill``
+    ``{"function": "<name or ARN>", "all": false}``: SIGKILL every execution environment of the
+    function that is busy with an invocation (with ``"all": true``, the idle ones too), as the
+    Lambda service ends a crashed or out-of-memory environment. The invocation in flight ends
+    with ``Runtime.ExitError`` ("Runtime exited with error: signal: killed"), which the pollers
+    treat as any function error; the next invocation starts a new environment. Answers
+    ``{"function", "killed": <count>}``; 404 for a function the runtime does not run.
+``GET  /_devstack/writes?service=s3&path=regex&method=PUT``
+    how many mutating requests each matching path received.
+``POST /_devstack/shutdown``
+    stop the stack.
 """
 
 from __future__ import annotations
@@ -57,11 +87,14 @@ class DevstackApp:
         if path.startswith("/_devstack/"):
             return self._control(environ, start_response, path.removeprefix("/_devstack/"))
         fault = self._faults.match(environ)
-        if fault is not None:
+        if fault is not None and fault.action == "error":
             _read_body(environ)  # a client still sending its body must not see the connection drop
+            self._shutdown.wait(fault.delay)
             status, headers, body = fault.response()
             start_response(status, [*headers, ("Content-Length", str(len(body)))])
             return [body]
+        if fault is not None:  # action "delay": held, then passed on unchanged
+            self._shutdown.wait(fault.delay)
         self._writes.record(environ)
         if USER_REQUEST.match(path):  # a REST API's route: the local API Gateway
             return self._runtime.gateway(environ, start_response, _read_body(environ))
@@ -130,6 +163,8 @@ class DevstackApp:
         if route.startswith("faults/") and method == "DELETE":
             self._faults.remove(route.removeprefix("faults/"))
             return _json(start_response, {"faults": self._faults.list()})
+        if route == "kill" and method == "POST":
+            return self._kill(environ, start_response)
         if route == "writes":
             query = parse_qs(environ.get("QUERY_STRING", ""))
             service, pattern = query.get("service", ["s3"])[0], query.get("path", [""])[0]
@@ -145,6 +180,28 @@ class DevstackApp:
             {"error": f"no such route: {method} /_devstack/{route}"},
             "404 Not Found",
         )
+
+    def _kill(self, environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            function, include_idle = _kill_request(_read_body(environ))
+        except (KeyError, TypeError, ValueError) as error:
+            message = f'expected {{"function": name, "all": false}}: {error}'
+            return _json(start_response, {"error": message}, "400 Bad Request")
+        killed = self._runtime.kill(function, include_idle=include_idle)
+        if killed is None:
+            return _json(
+                start_response, {"error": f"no such function: {function}"}, "404 Not Found"
+            )
+        log.info("killed %d environment(s) of %s", killed, function)
+        return _json(start_response, {"function": function, "killed": killed})
+
+
+def _kill_request(body: bytes) -> tuple[str, bool]:
+    spec = json.loads(body or b"{}")
+    function, include_idle = spec["function"], spec.get("all", False)
+    if not isinstance(function, str) or not isinstance(include_idle, bool):
+        raise TypeError("function must be a string and all a boolean")
+    return function, include_idle
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

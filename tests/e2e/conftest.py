@@ -8,8 +8,9 @@
   localstack-client sessions. Every test skips, with one reason, when no LocalStack answers.
 
 The tests use `pipeline` and `outputs`, which work on both. Tests that also need the embedded
-stack's control surface (`local_stack`, `faults`, `journal`: fault injection, write counts, the
-invocation journal, log files) skip on LocalStack with that reason.
+stack's control surface (`local_stack`, `faults`, `kill`, `journal`: fault injection, killing a
+function's execution environments, write counts, the invocation journal, log files) skip on
+LocalStack with that reason.
 """
 
 from __future__ import annotations
@@ -81,6 +82,19 @@ def faults(local_stack: stack.Stack) -> Iterator[Callable[..., str]]:
 
     yield add
     local_stack.control("faults", method="DELETE")
+
+
+@pytest.fixture
+def kill(local_stack: stack.Stack) -> Callable[..., int]:
+    """``kill(function_name)``: SIGKILL the function's execution environments that are busy with
+    an invocation (``idle=True``: the idle ones too), as Lambda does on a crash or out-of-memory;
+    returns how many were killed. Their invocations end with ``Runtime.ExitError``."""
+
+    def kill_(function: str, *, idle: bool = False) -> int:
+        body = {"function": function, "all": idle}
+        return local_stack.control("kill", method="POST", body=body)["killed"]
+
+    return kill_
 
 
 @pytest.fixture

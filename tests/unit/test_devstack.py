@@ -1,21 +1,25 @@
-"""Plain logic of the embedded stack: partial batch responses, faults, sequencers."""
+"""Plain logic of the embedded stack: partial batch responses, faults, sequencers, kills."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from devstack.faults import Fault, FaultInjector, request_service
+from devstack.functions import FunctionPool, FunctionSpec
 from devstack.moto_patches import next_sequencer
 from devstack.pollers import SqsPoller, failed_items
 from devstack.processes import alive
-from devstack.sandbox import Result
-from devstack.server import _read_body
+from devstack.sandbox import Result, Sandbox, exit_reason
+from devstack.server import DevstackApp, _read_body
 
 IDS = ["m1", "m2", "m3"]
 
@@ -201,3 +205,370 @@ def test_a_mappings_threads_take_turns_to_fill_a_batch():
 
     assert queue.most_inside == 1
     assert sorted(map(len, batches), reverse=True) == [5, 5, 2]
+
+
+# -- faults: request bodies, delays -------------------------------------------------------------
+
+
+class _OneRead(io.BytesIO):
+    """A request stream that can be read once, like a socket's."""
+
+    reads = 0
+
+    def read(self, *args: object) -> bytes:
+        type(self).reads += 1
+        if self.tell():
+            raise AssertionError("the request body was read twice from the client")
+        return super().read(*args)
+
+
+def dynamodb_request(operation: str, body: bytes, **extra: object) -> dict:
+    return {
+        **environ("dynamodb", "POST", "/", f"DynamoDB_20120810.{operation}"),
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": _OneRead(body),
+        **extra,
+    }
+
+
+def test_a_body_fault_fails_only_requests_whose_body_matches_and_leaves_the_body_intact():
+    faults = FaultInjector()
+    fault = faults.add({"service": "dynamodb", "operation": "UpdateItem", "body": r"READY"})
+    ready = b'{"ExpressionAttributeValues": {":s": {"S": "READY"}}}'
+    processing = b'{"ExpressionAttributeValues": {":s": {"S": "PROCESSING"}}}'
+
+    request = dynamodb_request("UpdateItem", processing)
+    assert faults.match(request) is None
+    # moto still reads the whole body, by CONTENT_LENGTH, as the client sent it
+    assert request["CONTENT_LENGTH"] == str(len(processing))
+    assert _read_body(request) == processing
+
+    request = dynamodb_request("UpdateItem", ready)
+    assert faults.match(request) is fault
+    assert _read_body(request) == ready
+    assert fault.hits == 1
+
+
+def test_a_chunked_body_is_put_back_as_it_came():
+    faults = FaultInjector()
+    faults.add({"service": "s3", "body": "nothing like this"})
+    body = b"5;chunk-signature=x\r\nhello\r\n0\r\n\r\n"
+    request = {**environ("s3"), "wsgi.input_terminated": True, "wsgi.input": io.BytesIO(body)}
+    assert faults.match(request) is None
+    assert "CONTENT_LENGTH" not in request
+    assert _read_body(request) == body
+
+
+def test_a_body_is_not_read_when_no_body_fault_could_match():
+    faults = FaultInjector()
+    faults.add({"service": "dynamodb", "operation": "UpdateItem", "body": "READY"})
+    faults.add({"service": "dynamodb", "operation": "GetItem"})
+    stream_before = _OneRead.reads
+    request = dynamodb_request("PutItem", b'{"READY": 1}')
+    assert faults.match(request) is None
+    request = dynamodb_request("GetItem", b'{"READY": 1}')
+    assert faults.match(request) is not None
+    assert _OneRead.reads == stream_before  # a request streamed to moto is never buffered here
+
+
+def test_a_body_is_decoded_with_bad_bytes_replaced():
+    faults = FaultInjector()
+    faults.add({"service": "s3", "body": "^\ufffdJFIF"})
+    body = b"\xffJFIF..."
+    assert faults.match({**environ("s3"), "CONTENT_LENGTH": "8", "wsgi.input": io.BytesIO(body)})
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"body": "("}, "body is not a valid regular expression"),
+        ({"path": "[a-"}, "path is not a valid regular expression"),
+        ({"delay": -1}, "delay must be between 0 and 900"),
+        ({"delay": float("nan")}, "delay must be between"),
+        ({"delay": 901}, "delay must be between"),
+        ({"delay": True}, "delay must be a number"),
+        ({"delay": "2"}, "delay must be a number"),
+        ({"action": "drop"}, "action must be one of error, delay"),
+        ({"action": "delay"}, 'action "delay" needs a delay'),
+        ({"body": 3}, "body must be a regular expression"),
+        ({"colour": "red"}, "unexpected keyword"),
+    ],
+)
+def test_faults_that_do_not_validate_are_refused(spec, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        FaultInjector().add({"service": "s3", **spec})
+
+
+def test_a_fault_lists_its_new_fields():
+    faults = FaultInjector()
+    faults.add({"service": "s3", "action": "delay", "delay": 2, "body": "x"})
+    (listed,) = faults.list()
+    assert (listed["action"], listed["delay"], listed["body"]) == ("delay", 2.0, "x")
+
+
+class _Runtime:
+    """What the server asks of the local runtime, recorded."""
+
+    def __init__(self, kill_result: int | None = 1) -> None:
+        self.kill_result = kill_result
+        self.killed: list[tuple[str, bool]] = []
+
+    def kill(self, function: str, include_idle: bool = False) -> int | None:
+        self.killed.append((function, include_idle))
+        return self.kill_result
+
+
+class _Moto:
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    def __call__(self, environ: dict, start_response) -> list[bytes]:
+        self.bodies.append(_read_body(environ))
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"Item": {}}']
+
+
+def call(app, env: dict) -> tuple[str, bytes]:
+    answer: list[str] = []
+    body = b"".join(app(env, lambda status, headers: answer.append(status)))
+    return answer[0], body
+
+
+def control(app, route: str, method: str = "GET", body: object = None) -> tuple[str, object]:
+    data = b"" if body is None else json.dumps(body).encode()
+    env = {
+        "PATH_INFO": f"/_devstack/{route}",
+        "REQUEST_METHOD": method,
+        "CONTENT_LENGTH": str(len(data)),
+        "wsgi.input": io.BytesIO(data),
+    }
+    status, answer = call(app, env)
+    return status, json.loads(answer)
+
+
+def make_app(runtime: _Runtime | None = None) -> tuple[DevstackApp, _Moto]:
+    moto = _Moto()
+    return DevstackApp(moto, runtime or _Runtime(), FaultInjector(), threading.Event()), moto
+
+
+def test_a_delay_fault_holds_the_request_then_passes_it_to_moto_unchanged():
+    app, moto = make_app()
+    status, _ = control(
+        app,
+        "faults",
+        "POST",
+        {
+            "service": "dynamodb",
+            "operation": "GetItem",
+            "action": "delay",
+            "delay": 0.3,
+            "body": "img-1",
+        },
+    )
+    assert status.startswith("201")
+    body = b'{"TableName": "media", "Key": {"id": {"S": "img-1"}}}'
+
+    started = time.monotonic()
+    status, answer = call(app, dynamodb_request("GetItem", body))
+    held = time.monotonic() - started
+
+    assert (status, answer) == ("200 OK", b'{"Item": {}}')
+    assert held >= 0.3
+    assert moto.bodies == [body]
+    # another item's GetItem is not held
+    started = time.monotonic()
+    call(app, dynamodb_request("GetItem", body.replace(b"img-1", b"img-2")))
+    assert time.monotonic() - started < 0.3
+
+
+def test_an_error_fault_with_a_delay_answers_the_error_late():
+    app, moto = make_app()
+    control(app, "faults", "POST", {"service": "dynamodb", "delay": 0.2, "status": 500})
+    started = time.monotonic()
+    status, _ = call(app, dynamodb_request("GetItem", b"{}"))
+    assert status.startswith("500")
+    assert time.monotonic() - started >= 0.2
+    assert moto.bodies == []
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"service": "s3", "body": "("},
+        {"service": "s3", "path": "("},
+        {"service": "s3", "delay": -0.5},
+        {"service": "s3", "action": "nope"},
+        {"service": "s3", "surprise": 1},
+    ],
+)
+def test_the_control_api_answers_400_to_a_fault_that_does_not_validate(spec):
+    app, _ = make_app()
+    status, answer = control(app, "faults", "POST", spec)
+    assert status.startswith("400")
+    assert answer["error"]
+    assert control(app, "faults")[1] == {"faults": []}
+
+
+# -- killing environments ---------------------------------------------------------------------
+
+
+def test_the_kill_route_kills_a_functions_environments_and_says_how_many():
+    runtime = _Runtime(kill_result=2)
+    app, _ = make_app(runtime)
+    assert control(app, "kill", "POST", {"function": "thumbnail"}) == (
+        "200 OK",
+        {"function": "thumbnail", "killed": 2},
+    )
+    control(app, "kill", "POST", {"function": "thumbnail", "all": True})
+    assert runtime.killed == [("thumbnail", False), ("thumbnail", True)]
+
+
+@pytest.mark.parametrize(
+    ("runtime", "body", "status"),
+    [
+        (_Runtime(kill_result=None), {"function": "nope"}, "404"),
+        (_Runtime(), {}, "400"),
+        (_Runtime(), {"function": 3}, "400"),
+        (_Runtime(), {"function": "f", "all": "yes"}, "400"),
+        (_Runtime(), ["f"], "400"),
+    ],
+)
+def test_the_kill_route_refuses_what_it_cannot_do(runtime, body, status):
+    app, _ = make_app(runtime)
+    answer_status, answer = control(app, "kill", "POST", body)
+    assert answer_status.startswith(status)
+    assert answer["error"]
+
+
+@pytest.mark.parametrize(
+    ("returncode", "reason"),
+    [
+        (-signal.SIGKILL, "signal: killed"),
+        (-signal.SIGSEGV, "signal: segmentation fault"),
+        (-signal.SIGUSR1, "signal: SIGUSR1"),
+        (1, "exit status 1"),
+        (0, "exit status 0"),
+    ],
+)
+def test_a_runtimes_end_is_told_in_lambdas_words(returncode, reason):
+    assert exit_reason(returncode) == reason
+
+
+def sleeping_sandbox(timeout_s: float = 60) -> Sandbox:
+    """An environment whose worker is busy forever: a real process, no Runtime API."""
+    sandbox = Sandbox(
+        command=[],
+        cwd=Path.cwd(),
+        env={},
+        log=io.BytesIO(),
+        function_arn="arn:aws:lambda:us-east-1:123456789012:function:f",
+        timeout_s=timeout_s,
+    )
+    sandbox._process = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True
+    )
+    return sandbox
+
+
+def pool_of_sleepers(made: list[Sandbox]) -> FunctionPool:
+    spec = FunctionSpec(
+        name="f",
+        arn="arn:aws:lambda:us-east-1:123456789012:function:f",
+        handler="h.handler",
+        runtime="python3.13",
+        timeout=60,
+        memory=128,
+        architecture="x86_64",
+        code_sha256="x",
+        layer_arns=(),
+        environment=(),
+        reserved_concurrency=None,
+    )
+    pool = FunctionPool(
+        spec,
+        layer_hashes=(),
+        code=None,  # type: ignore[arg-type]
+        runtime_libs=None,  # type: ignore[arg-type]
+        base_env={},
+        log=io.BytesIO(),
+        capacity=2,
+        region="us-east-1",
+    )
+
+    def new_sandbox() -> Sandbox:
+        made.append(sleeping_sandbox())
+        return made[-1]
+
+    pool._new_sandbox = new_sandbox  # type: ignore[method-assign]
+    return pool
+
+
+def invoke_in_background(pool: FunctionPool) -> tuple[threading.Thread, list[Result]]:
+    results: list[Result] = []
+    thread = threading.Thread(target=lambda: results.append(pool.invoke(b"{}", "req-1")))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not pool._running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool._running, "the invocation never started"
+    return thread, results
+
+
+def test_killing_a_busy_environment_ends_its_invocation_as_a_crashed_runtime():
+    made: list[Sandbox] = []
+    pool = pool_of_sleepers(made)
+    try:
+        thread, results = invoke_in_background(pool)
+        assert pool.kill() == 1
+        thread.join(10)
+        (result,) = results
+        assert result.error == "Unhandled"  # a function error: pollers retry, as on Lambda
+        assert result.json() == {
+            "errorType": "Runtime.ExitError",
+            "errorMessage": "RequestId: req-1 Error: Runtime exited with error: signal: killed",
+        }
+        assert pool.environments == {"idle": 0, "busy": 0, "capacity": 2}
+
+        # the next invocation gets a new environment
+        thread, results = invoke_in_background(pool)
+        assert len(made) == 2
+        assert made[0] not in pool._running
+        assert pool.kill() == 1
+        thread.join(10)
+        assert results[0].error == "Unhandled"
+    finally:
+        for sandbox in made:
+            sandbox.kill()
+
+
+def test_idle_environments_are_killed_only_when_asked():
+    made: list[Sandbox] = []
+    pool = pool_of_sleepers(made)
+    idle = sleeping_sandbox()
+    pool._idle.append(idle)
+    try:
+        assert pool.kill() == 0
+        assert idle.alive
+        assert pool.kill(include_idle=True) == 1
+        assert not idle.alive
+        assert pool.environments["idle"] == 0
+        assert pool.kill(include_idle=True) == 0
+    finally:
+        idle.kill()
+
+
+def test_an_environment_that_died_while_idle_is_replaced_not_reused():
+    made: list[Sandbox] = []
+    pool = pool_of_sleepers(made)
+    dead = sleeping_sandbox()
+    dead.kill()
+    pool._idle.append(dead)
+    try:
+        thread, _ = invoke_in_background(pool)
+        assert len(made) == 1  # a new environment took the invocation
+        assert pool._running == {made[0]}
+        assert pool.kill() == 1
+        thread.join(10)
+    finally:
+        for sandbox in made:
+            sandbox.kill()
