@@ -37,9 +37,12 @@ LOCALSTACK_ENDPOINT ?= http://localhost:4566
 export LOCALSTACK_ENDPOINT
 CHECKOV_VENV := .venv-checkov
 
+# make load: uploads in the burst (scripts/load.py --n); TIMEOUT=seconds overrides its wait bound.
+N ?= 200
+
 .PHONY: help install lock build up down status demo test test-unit test-integration test-e2e \
-        lint fmt plan deploy plan-check clean bench web browser localstack-up localstack-down \
-        test-localstack
+        lint fmt plan deploy plan-check clean bench load web browser localstack-up \
+        localstack-down test-localstack
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -121,6 +124,9 @@ test-e2e: build browser ## End-to-end tests on the local stack (started for the 
 
 bench: build ## Image engine vs the tutorial way vs libvips, and handler cold init (not a test)
 	$(PY) scripts/bench.py
+
+load: build ## Burst of N uploads (N=200) of real photos: every image READY or FAILED, announced once? (not a test)
+	$(PY) scripts/load.py --n $(N) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
 browser: node_modules/.package-lock.json ## What the browser test needs: Debian's chromium (installed if root) and playwright-core
 	@if [ ! -x /usr/bin/chromium ]; then \
