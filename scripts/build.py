@@ -47,10 +47,24 @@ def module_file(module: str) -> Path | None:
     return None
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of the tree except those under ``if TYPE_CHECKING:`` (never run)."""
+    nodes, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo += node.orelse
+            continue
+        todo += ast.iter_child_nodes(node)
+    return nodes
+
+
 def imported_modules(path: Path) -> set[str]:
-    """The project modules a source file imports (absolute imports of the package)."""
+    """The project modules a source file imports at run time (absolute imports of the
+    package; imports only for type checkers are left out)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.split(".")[0] == PACKAGE}
         elif (

@@ -6,13 +6,15 @@ Every read is pinned to the event's ETag with ``IfMatch``: if the key now holds 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from media_pipeline.events import ObjectCreated, strip_etag
-from media_pipeline.imaging import Rendition
 from media_pipeline.model import Upload
+
+if TYPE_CHECKING:  # the reconciler reads objects without the image stack (no Pillow layer)
+    from media_pipeline.imaging import Rendition
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
 _PRECONDITION_FAILED = {"412", "PreconditionFailed"}

@@ -11,8 +11,8 @@ disposable = true
 # to its DLQ after max_receive_count x 6 x timeout.
 max_receive_count = 3
 workers = {
-  thumbnail = { timeout = 10, batch_size = 2, maximum_concurrency = 2 }
-  metadata  = { timeout = 10, batch_size = 2, maximum_concurrency = 2 }
+  thumbnail = { timeout = 10, batch_size = 1, maximum_concurrency = 2 }
+  metadata  = { timeout = 10, batch_size = 5, maximum_concurrency = 2 }
 }
 notifier = {
   timeout                = 10

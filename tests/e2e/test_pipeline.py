@@ -196,9 +196,11 @@ def test_one_poison_record_in_a_batch_leaves_the_others_unharmed(
         m["FunctionArn"].rsplit(":", 1)[-1]: m
         for m in lam.list_event_source_mappings()["EventSourceMappings"]
     }
-    thumbnail_mapping = by_function[outputs["functions"]["thumbnail"]]
-    mappings = {thumbnail_mapping["UUID"], by_function[outputs["functions"]["metadata"]]["UUID"]}
-    batch_size = thumbnail_mapping["BatchSize"]
+    # The metadata worker takes batches (the thumbnail worker one image per invocation).
+    metadata_mapping = by_function[outputs["functions"]["metadata"]]
+    mappings = {metadata_mapping["UUID"], by_function[outputs["functions"]["thumbnail"]]["UUID"]}
+    batch_size = metadata_mapping["BatchSize"]
+    assert batch_size > 1, "the metadata worker must take batches for this test to mean anything"
 
     def pollers_running(expected: bool) -> bool:
         status = local_stack.control("status")
@@ -218,7 +220,7 @@ def test_one_poison_record_in_a_batch_leaves_the_others_unharmed(
             for i in range(batch_size - 1)
         ]
         poison = pipeline.sqs.send_message(
-            QueueUrl=outputs["queues"]["thumbnail_jobs"],
+            QueueUrl=outputs["queues"]["metadata_jobs"],
             MessageBody=json.dumps({"not": "an S3 event"}),
         )["MessageId"]
     finally:
@@ -258,7 +260,7 @@ def test_a_transient_failure_is_retried_and_lands_in_the_dlq_after_max_receive_c
     pipeline.upload((SAMPLES / "cmyk.jpg").read_bytes(), "throttled.jpg", key=key)
 
     # THEN after max_receive_count attempts the upload ends FAILED, as a retryable processing error
-    notification = pipeline.wait_for([image_id], timeout=60 * outputs["max_receive_count"])[
+    notification = pipeline.wait_for([image_id], timeout=outputs["job_retry_window_seconds"] + 60)[
         image_id
     ]
     failure = notification.body["failure"]

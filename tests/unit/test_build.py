@@ -76,3 +76,10 @@ def test_function_packages_are_reproducible(tmp_path):
             n.endswith(f".cpython-{sys.version_info.major}{sys.version_info.minor}.pyc")
             for n in names
         )
+
+
+def test_the_reconciler_does_not_carry_the_image_stack():
+    # It runs with the Powertools layer only: an import of Pillow would fail its cold start.
+    files = relative(build.function_sources("media_pipeline.handlers.reconciler"))
+    assert "media_pipeline/reconcile.py" in files
+    assert not any(f.startswith("media_pipeline/imaging/") for f in files)
