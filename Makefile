@@ -42,7 +42,7 @@ N ?= 200
 
 .PHONY: help install lock build up down status demo test test-unit test-integration test-e2e \
         lint fmt plan deploy plan-check clean bench load web browser localstack-up \
-        localstack-down test-localstack
+        localstack-down test-localstack reconcile redrive
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -80,8 +80,14 @@ $(PACKAGES)/%.zip: layers/%/requirements.txt scripts/build.py | install
 up: build ## Start the local stack (or update it) and apply the Terraform to it
 	$(PY) -m devstack up
 
-down: ## Stop the local stack
+down: ## Stop the local stack (its state lives in memory: images, items and queued jobs are gone)
 	@if [ -x $(PY) ]; then $(PY) -m devstack down; else echo "no stack was running"; fi
+
+reconcile: ## Run the reconciler now (ARGS="--orphans", "--dry-run", "--stuck-after 60"; docs/operations.md)
+	$(PY) scripts/recover.py reconcile $(ARGS)
+
+redrive: ## Move the workers' DLQ messages back to their jobs queues (docs/operations.md)
+	$(PY) scripts/recover.py redrive $(ARGS)
 
 status: ## Show what the local Lambda runtime is running
 	$(PY) -m devstack status

@@ -88,7 +88,14 @@ def main() -> int:
         print(f"  function logs      {running.state_dir / 'logs'}  (one file per function)")
         return 0
     if args.command == "down":
-        print("stopped" if stack.down() else "no stack was running")
+        if stack.down():
+            print(
+                "stopped. The embedded stack keeps its state in memory: the images, media items,"
+                " queued jobs and DLQ messages are gone, and the next `make up` makes a new API"
+                " URL and key (LocalStack with PERSISTENCE, or AWS, keep theirs)."
+            )
+        else:
+            print("no stack was running")
         return 0
     running = stack.running()
     if running is None:

@@ -3,7 +3,10 @@ or FAILED, and nothing it does twice changes anything."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 from media_pipeline.media_store import now_iso
@@ -17,6 +20,15 @@ from tests.integration.test_workers import PHOTO, event_for, invoke, item
 @pytest.fixture
 def stack(aws, load_handler):
     return load_handler("thumbnail"), load_handler("metadata"), load_handler("reconciler")
+
+
+def operator_script(name: str) -> Any:
+    """A module of scripts/ (operator commands are scripts, not part of the package)."""
+    path = Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def queue_url(aws, name: str) -> str:
@@ -213,3 +225,26 @@ def test_bad_options_are_refused_with_their_reason(stack, lambda_context):
         reconcile(reconciler, lambda_context, sweeps=["everything"])
     with pytest.raises(ValueError, match="stuck_after_seconds"):
         reconcile(reconciler, lambda_context, stuck_after_seconds="soon")
+
+
+def test_a_redrive_moves_dead_letters_back_and_completes_the_image(aws, stack, lambda_context):
+    # GIVEN a job dead-lettered and its item FAILED by the reconciler
+    redrive = operator_script("recover").redrive
+
+    thumbnail, metadata, reconciler = stack
+    event = event_for(aws, KEY, aws.put_upload(KEY, PHOTO))
+    invoke(thumbnail, lambda_context, event)
+    aws.sqs.send_message(QueueUrl=queue_url(aws, "metadata-dlq"), MessageBody=json.dumps(event))
+    reconcile(reconciler, lambda_context)
+    assert item(aws, KEY)["status"] == "FAILED"
+
+    # WHEN it is redriven (moto has no message move tasks: moved by receive/send/delete)
+    result = redrive(aws.sqs, queue_url(aws, "metadata-dlq"), queue_url(aws, "metadata-jobs"))
+
+    # THEN the DLQ is empty, and the job, processed again, reopens and completes the image
+    assert "moved 1 message" in result
+    assert depth(aws, "metadata-dlq") == 0
+    assert invoke(metadata, lambda_context, *take(aws, "metadata-jobs")) == {
+        "batchItemFailures": []
+    }
+    assert item(aws, KEY)["status"] == "READY"
