@@ -87,7 +87,7 @@ def test_the_production_example_alarms_on_what_needs_a_person(plans):
     } <= alarms
     assert "aws_cloudwatch_dashboard.this[0]" in prod
     functions = [v for a, v in prod.items() if a.endswith("aws_lambda_function.this")]
-    assert len(functions) == 4  # thumbnail, metadata, notifier and the upload API
+    assert len(functions) == 5  # thumbnail, metadata, notifier, the upload API, the reconciler
     assert all(f["tracing_config"] == [{"mode": "Active"}] for f in functions)
     log_groups = [v for a, v in prod.items() if a.endswith("aws_cloudwatch_log_group.this")]
     assert {g["retention_in_days"] for g in log_groups} == {90}
@@ -108,7 +108,7 @@ def test_a_customer_managed_key_reaches_every_function_log_group_and_store(plans
         return {a: v for a, v in planned.items() if base_address(a).endswith(kind)}
 
     functions = by_type("aws_lambda_function.this")
-    assert len(functions) == 4
+    assert len(functions) == 5
     assert {a: v["kms_key_arn"] for a, v in functions.items()} == dict.fromkeys(functions, KMS_KEY)
     log_groups = by_type("aws_cloudwatch_log_group.this")
     assert {a: v["kms_key_id"] for a, v in log_groups.items()} == dict.fromkeys(log_groups, KMS_KEY)
