@@ -65,6 +65,7 @@ from media_pipeline.events import InvalidEvent, parse_object_created
 from media_pipeline.halves import MetadataWork, RenditionsWork
 from media_pipeline.media_store import from_item
 from media_pipeline.model import media_id
+from media_pipeline.reconcile import peek_messages
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = (ROOT / ".." / "shared" / "corpus").resolve()
@@ -735,29 +736,8 @@ def dlq_depth(pipeline: Pipeline, url: str) -> tuple[int, int]:
 
 
 def peek(pipeline: Pipeline, url: str, limit: int = PEEK_LIMIT) -> list[str]:
-    """The bodies of the visible messages of a queue, left in it: each is received (hidden) until
-    none is left, then all are made visible again."""
-    bodies: list[str] = []
-    handles: list[str] = []
-    try:
-        while len(bodies) < limit:
-            messages = pipeline.sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60, WaitTimeSeconds=0
-            ).get("Messages", [])
-            if not messages:
-                break
-            bodies += [m["Body"] for m in messages]
-            handles += [m["ReceiptHandle"] for m in messages]
-    finally:
-        for start in range(0, len(handles), 10):
-            pipeline.sqs.change_message_visibility_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                    for i, handle in enumerate(handles[start : start + 10])
-                ],
-            )
-    return bodies
+    """The bodies of the messages of a queue, left in it (the reconciler's own reader)."""
+    return [m["Body"] for m in peek_messages(pipeline.sqs, url, limit)]
 
 
 def read_dlqs(pipeline: Pipeline, at_start: dict[str, int], run_ids: set[str]) -> list[Dlq]:

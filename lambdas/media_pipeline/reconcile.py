@@ -77,6 +77,36 @@ class Report:
         }
 
 
+def peek_messages(sqs: Any, queue_url: str, limit: int = 1000) -> list[dict[str, Any]]:
+    """Up to ``limit`` messages of a queue, each once, left in the queue: each is hidden only
+    while the queue is read to its end, then made visible again at once (for a DLQ's alarm, a
+    redrive and the next reader)."""
+    seen: dict[str, dict[str, Any]] = {}
+    try:
+        while len(seen) < limit:
+            received = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=min(10, limit - len(seen)),
+                VisibilityTimeout=PEEK_SECONDS,
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            fresh = [m for m in received if m["MessageId"] not in seen]
+            if not fresh:
+                break
+            seen |= {m["MessageId"]: m for m in fresh}
+    finally:
+        messages = list(seen.values())
+        for start in range(0, len(messages), 10):
+            sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, m in enumerate(messages[start : start + 10])
+                ],
+            )
+    return messages
+
+
 def job_event(
     *, bucket: str, key: str, etag: str, size: int, sequencer: str, version_id: str | None
 ) -> dict[str, Any]:
@@ -134,38 +164,9 @@ class Reconciler:
     def dead_letters(self, report: Report, *, max_messages: int = 1000) -> None:
         """Settle the item of every job in a worker's DLQ (messages are left where they are)."""
         for half, queues in self._queues.items():
-            for message in self._peek(queues.dead_letters, max_messages):
+            for message in peek_messages(self._sqs, queues.dead_letters, max_messages):
                 report.examined["dead_letters"] += 1
                 self._settle_dead_letter(half, message["Body"], report)
-
-    def _peek(self, queue_url: str, limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` messages of a queue, each once, left in the queue: each is hidden only
-        while the queue is read to its end, then made visible again at once (for the DLQ alarm,
-        a redrive and the next run)."""
-        seen: dict[str, dict[str, Any]] = {}
-        try:
-            while len(seen) < limit:
-                received = self._sqs.receive_message(
-                    QueueUrl=queue_url,
-                    MaxNumberOfMessages=min(10, limit - len(seen)),
-                    VisibilityTimeout=PEEK_SECONDS,
-                    WaitTimeSeconds=0,
-                ).get("Messages", [])
-                fresh = [m for m in received if m["MessageId"] not in seen]
-                if not fresh:
-                    break
-                seen |= {m["MessageId"]: m for m in fresh}
-        finally:
-            messages = list(seen.values())
-            for start in range(0, len(messages), 10):
-                self._sqs.change_message_visibility_batch(
-                    QueueUrl=queue_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                        for i, m in enumerate(messages[start : start + 10])
-                    ],
-                )
-        return messages
 
     def _settle_dead_letter(self, half: Half, body: str, report: Report) -> None:
         try:

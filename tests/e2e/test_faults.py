@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from media_pipeline.model import media_id
+from media_pipeline.reconcile import peek_messages
 
 from tests.e2e.conftest import wait_until
 from tests.support import s3_event
@@ -24,21 +25,7 @@ GRACE_SECONDS = 4  # how long to keep listening for a second notification that m
 
 def dead_letters(pipeline, outputs, queue: str) -> list[dict[str, Any]]:
     """The events waiting in a DLQ, read without removing them."""
-    url = outputs["queues"][queue]
-    seen: dict[str, dict[str, Any]] = {}
-    while True:
-        messages = pipeline.sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=5
-        ).get("Messages", [])
-        fresh = [m for m in messages if m["MessageId"] not in seen]
-        if not fresh:
-            break
-        seen |= {m["MessageId"]: m for m in fresh}
-    for message in seen.values():
-        pipeline.sqs.change_message_visibility(
-            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-        )
-    return [json.loads(m["Body"]) for m in seen.values()]
+    return [json.loads(m["Body"]) for m in peek_messages(pipeline.sqs, outputs["queues"][queue])]
 
 
 def dead_lettered_keys(pipeline, outputs, queue: str) -> set[str]:
