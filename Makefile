@@ -8,6 +8,12 @@ PYTHON  ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
 PYTEST  := $(PY) -m pytest
+# make test / test-e2e run on this many pytest-xdist workers; each e2e worker drives an embedded
+# stack of its own (ports 4599, 4609, ...), so the tests that wait on retries overlap. Tests are
+# handed out one at a time (--maxschedchunk 1), the slow ones first (tests/conftest.py), so
+# those spread over the workers instead of queueing on one.
+TEST_WORKERS ?= 2
+PARALLEL := -n $(TEST_WORKERS) --dist load --maxschedchunk 1
 
 # Lambda packages are built for one Python runtime and CPU. The local stack runs them on this
 # machine, so by default they match the host; AWS deployments use AWS_RUNTIME / AWS_ARCH.
@@ -117,7 +123,7 @@ test-localstack: install ## The e2e tier against LOCALSTACK_ENDPOINT (skips in o
 # ---------------------------------------------------------------------------------------------
 
 test: build browser ## Run every test tier (unit, integration, e2e on the local stack)
-	$(PYTEST) tests
+	$(PYTEST) $(PARALLEL) tests
 
 test-unit: install ## Unit tests: pure code, no network
 	$(PYTEST) tests/unit
@@ -126,7 +132,7 @@ test-integration: install ## Integration tests: handlers against moto's mock_aws
 	$(PYTEST) tests/integration
 
 test-e2e: build browser ## End-to-end tests on the local stack (started for the session if not up)
-	$(PYTEST) tests/e2e
+	$(PYTEST) $(PARALLEL) tests/e2e
 
 bench: build ## Image engine vs the tutorial way vs libvips, and handler cold init (not a test)
 	$(PY) scripts/bench.py

@@ -200,6 +200,7 @@ module "thumbnail" {
   batching_window_seconds = var.workers.thumbnail.batching_window
   maximum_concurrency     = var.workers.thumbnail.maximum_concurrency
   max_receive_count       = var.max_receive_count
+  retry_base_seconds      = var.retry_base_seconds
   alarm_actions           = local.alarm_actions
   log_retention_days      = var.log_retention_days
   tracing_mode            = var.tracing_mode
@@ -235,6 +236,7 @@ module "metadata" {
   batching_window_seconds = var.workers.metadata.batching_window
   maximum_concurrency     = var.workers.metadata.maximum_concurrency
   max_receive_count       = var.max_receive_count
+  retry_base_seconds      = var.retry_base_seconds
   alarm_actions           = local.alarm_actions
   log_retention_days      = var.log_retention_days
   tracing_mode            = var.tracing_mode

@@ -219,6 +219,16 @@ variable "max_receive_count" {
   }
 }
 
+variable "retry_base_seconds" {
+  description = "A job that failed with a transient error is retried after about this long, doubling with each delivery (with jitter), at most the queue's visibility timeout. One given back for lack of time is retried at once."
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.retry_base_seconds >= 0 && var.retry_base_seconds <= 900
+    error_message = "retry_base_seconds must be between 0 and 900."
+  }
+}
+
 variable "reconciler" {
   description = "The scheduled reconciler: how often it runs, when an item counts as stuck (default: the jobs' whole retry window plus 5 minutes), how often a stuck item's jobs are re-sent before it is FAILED, and its sizing."
   type = object({

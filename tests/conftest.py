@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support import CORPUS, CORPUS_MISSING
+from tests.support import CORPUS, CORPUS_MISSING, LATENCIES
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +36,34 @@ class FakeLambdaContext:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext(aws_request_id=str(uuid.uuid4()))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first. make test has pytest-xdist hand out tests one at a time, two to each
+    worker to begin with, so the few that wait minutes start at once on different workers
+    instead of queueing on one."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under pytest-xdist, a worker hands the latencies it recorded to the controller."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["latencies"] = json.dumps(LATENCIES)
+
+
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist's controller: a worker is done; keep the latencies it recorded."""
+    recorded = json.loads(getattr(node, "workeroutput", {}).get("latencies", "{}"))
+    for load, values in recorded.items():
+        LATENCIES.setdefault(load, []).extend(values)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for load, values in LATENCIES.items():
+        ordered = sorted(values)
+        p50 = ordered[len(ordered) // 2]
+        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        terminalreporter.write_line(
+            f"upload -> notification, {load} ({len(ordered)} uploads): "
+            f"p50 {p50:.2f} s, p95 {p95:.2f} s, max {ordered[-1]:.2f} s"
+        )

@@ -15,6 +15,15 @@ CORPUS_MISSING = f"the shared image corpus is not at {CORPUS} (expected ../share
 
 # The environment of a function as Lambda would set it, for tests that import handlers in a fresh
 # interpreter.
+# upload -> notification latencies by kind of load, reported at the end of the run
+# (tests/conftest.py; under pytest-xdist each worker hands its own to the controller)
+LATENCIES: dict[str, list[float]] = {}
+
+
+def record_latency(seconds: float, load: str = "one upload at a time") -> None:
+    LATENCIES.setdefault(load, []).append(seconds)
+
+
 LAMBDA_ENV = {
     "AWS_REGION": "eu-west-1",
     "AWS_DEFAULT_REGION": "eu-west-1",

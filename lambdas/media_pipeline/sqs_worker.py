@@ -7,6 +7,7 @@ deliver the same event twice as two different messages.
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
@@ -24,6 +25,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from media_pipeline.config.workers import WorkerSettings
 from media_pipeline.events import ObjectCreated, parse_object_created
@@ -61,6 +63,18 @@ def suspects_last(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
+def retry_delay_seconds(receive_count: int, base: int, ceiling: int, rng: random.Random) -> int:
+    """When a record that failed on its ``receive_count``-th delivery is delivered again.
+
+    Exponential backoff with "equal jitter": about ``base`` after the first delivery, doubling
+    with each one, never more than ``ceiling`` (the queue's visibility timeout, which is what
+    would apply anyway); half of it is random, so records that failed together (throttling) do
+    not all come back at the same instant.
+    """
+    delay = min(ceiling, base * 2 ** max(receive_count - 1, 0))
+    return delay // 2 + rng.randint(0, delay - delay // 2)
+
+
 class SqsWorker:
     def __init__(
         self,
@@ -72,10 +86,13 @@ class SqsWorker:
         logger: Logger,
         metrics: Metrics,
         tracer: Tracer,
+        sqs: Any = None,
     ) -> None:
         self._work = work
         self._settings = settings
         self._s3 = s3
+        self._sqs = sqs
+        self._rng = random.Random()  # noqa: S311 (retry jitter, not a secret)
         self._table = MediaTable(dynamodb, settings.media_table)
         self._logger = logger
         self._metrics = metrics
@@ -103,6 +120,8 @@ class SqsWorker:
         self._traced_handle = tracer.capture_method(self.handle)
         self._context: LambdaContext | None = None
         self._slowest_ms = 0.0
+        self._deferred: set[str] = set()
+        self._current_message_id = ""
 
     def process_batch(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         """A handler's whole job: every record of the SQS batch, failures reported one by one.
@@ -114,13 +133,58 @@ class SqsWorker:
         self.register_context(context)
         self._context = context
         self._slowest_ms = 0.0
+        self._deferred = set()
         event = {**event, "Records": suspects_last(list(event.get("Records") or []))}
-        return process_partial_response(
+        response = process_partial_response(
             event=event,
             record_handler=self._traced_handle,
             processor=self._processor,
             context=context,
         )
+        self._schedule_retries(event["Records"], response)
+        return response
+
+    def _schedule_retries(self, records: list[dict[str, Any]], response: dict[str, Any]) -> None:
+        """Bring each failed record back when it is worth trying again, not after the queue's
+        whole visibility timeout (6x the function's timeout): a record given back for lack of
+        time at once, a last delivery at once (to its DLQ), a transient failure after an
+        exponential backoff (:func:`retry_delay_seconds`).
+
+        Best effort: if the change is refused, the visibility timeout applies, as it would
+        have anyway.
+        """
+        if self._sqs is None or not self._settings.jobs_queue_url:
+            return
+        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures") or []}
+        for record in records:
+            if record.get("messageId") not in failed:
+                continue
+            count = int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
+            if record["messageId"] in self._deferred or count >= self._settings.max_receive_count:
+                delay = 0
+            else:
+                delay = retry_delay_seconds(
+                    count,
+                    self._settings.retry_base_seconds,
+                    self._settings.retry_max_seconds,
+                    self._rng,
+                )
+            try:
+                self._sqs.change_message_visibility(
+                    QueueUrl=self._settings.jobs_queue_url,
+                    ReceiptHandle=record["receiptHandle"],
+                    VisibilityTimeout=delay,
+                )
+            except (ClientError, BotoCoreError) as error:
+                self._logger.warning(
+                    "could not schedule the retry; the visibility timeout applies",
+                    message_id=record["messageId"],
+                    error=str(error),
+                )
+            else:
+                self._logger.info(
+                    "retry scheduled", message_id=record["messageId"], delay_seconds=delay
+                )
 
     def _check_time(self) -> None:
         """Refuse to start a record that would likely outlive the invocation.
@@ -134,6 +198,7 @@ class SqsWorker:
         reserve = max(self._settings.min_remaining_time_ms, 2 * self._slowest_ms)
         if remaining < reserve:
             self._metrics.add_metric(name="RecordsDeferred", unit=MetricUnit.Count, value=1)
+            self._deferred.add(self._current_message_id)
             raise NotEnoughTime(
                 f"{remaining} ms left, {reserve:.0f} ms reserved: given back to the queue"
             )
@@ -144,6 +209,7 @@ class SqsWorker:
 
     def handle(self, record: SQSRecord) -> dict[str, Any]:
         receive_count = int(record.attributes.approximate_receive_count or 1)
+        self._current_message_id = record.message_id
         if receive_count < self._settings.max_receive_count:
             # A last delivery is always tried: giving it back would send it to the DLQ.
             self._check_time()

@@ -10,6 +10,8 @@ disposable = true
 # retry clock (visibility timeout = 6x timeout) fast on a laptop: a job that keeps failing moves
 # to its DLQ after max_receive_count x 6 x timeout.
 max_receive_count = 3
+# A transient failure is retried after ~2 s, then ~4 s (the visibility timeout is the ceiling).
+retry_base_seconds = 2
 workers = {
   thumbnail = { timeout = 10, batch_size = 1, maximum_concurrency = 2 }
   metadata  = { timeout = 10, batch_size = 5, maximum_concurrency = 2 }

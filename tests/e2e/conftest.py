@@ -28,8 +28,6 @@ from devstack.pipeline import Pipeline
 
 ON_LOCALSTACK = os.environ.get("E2E_BACKEND", "embedded") == "localstack"
 
-LATENCIES: dict[str, list[float]] = {}  # upload -> notification, by kind of load
-
 
 @pytest.fixture(scope="session")
 def on_localstack() -> dict[str, Any]:
@@ -50,11 +48,23 @@ def local_stack() -> Iterator[stack.Stack]:
             "needs the embedded stack's control surface (faults, write counts, invocation "
             "journal, log files), which LocalStack does not have"
         )
-    was_running = stack.running() is not None
-    running = stack.up(watch_pid=os.getpid(), quiet=True)
+    port, state_dir = stack_place()
+    was_running = stack.running(state_dir) is not None
+    running = stack.up(port=port, state_dir=state_dir, watch_pid=os.getpid(), quiet=True)
     yield running
     if not was_running:
-        stack.down()
+        stack.down(state_dir)
+
+
+def stack_place() -> tuple[int, Path]:
+    """Where this session's embedded stack runs: the default port and state directory (a stack
+    already up with `make up` is reused), or, for each further pytest-xdist worker (`make test`
+    runs two), a stack of its own, so a test's faults and kills never reach another's images."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker.removeprefix("gw") or 0)
+    if index == 0:
+        return stack.DEFAULT_PORT, stack.STATE_DIR
+    return stack.DEFAULT_PORT + 10 * index, stack.STATE_DIR / "workers" / worker
 
 
 @pytest.fixture(scope="session")
@@ -116,18 +126,3 @@ def wait_until(
         if time.monotonic() > deadline:
             pytest.fail(f"after {timeout:.0f} s: {message}")
         time.sleep(interval)
-
-
-def record_latency(seconds: float, load: str = "one upload at a time") -> None:
-    LATENCIES.setdefault(load, []).append(seconds)
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    for load, values in LATENCIES.items():
-        ordered = sorted(values)
-        p50 = ordered[len(ordered) // 2]
-        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-        terminalreporter.write_line(
-            f"upload -> notification, {load} ({len(ordered)} uploads): "
-            f"p50 {p50:.2f} s, p95 {p95:.2f} s, max {ordered[-1]:.2f} s"
-        )

@@ -19,7 +19,8 @@ from devstack.api_client import UploadClient
 from devstack.stack import web_origins
 from PIL import Image
 
-from tests.e2e.conftest import ON_LOCALSTACK, record_latency
+from tests.e2e.conftest import ON_LOCALSTACK
+from tests.support import record_latency
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.e2e.conftest import record_latency
+from tests.support import record_latency
 
 
 def test_every_corpus_file_ends_as_the_manifest_says(pipeline, corpus: Path):

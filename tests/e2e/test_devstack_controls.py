@@ -63,6 +63,7 @@ def test_a_fault_that_does_not_validate_is_refused_with_400(local_stack):
             local_stack.control("faults", method="POST", body=spec)
 
 
+@pytest.mark.slow
 def test_a_killed_environment_crashes_its_invocation_and_the_job_is_retried(
     pipeline, outputs, local_stack, faults, kill, journal
 ):
@@ -124,6 +125,7 @@ def test_a_killed_environment_crashes_its_invocation_and_the_job_is_retried(
     assert len(retried) >= 2
 
 
+@pytest.mark.slow
 def test_a_scheduled_rule_invokes_its_function_at_its_rate(pipeline, outputs, local_stack, journal):
     events = pipeline.client("events")
     notifier = outputs["functions"]["notifier"]

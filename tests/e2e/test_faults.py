@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from media_pipeline.model import media_id
 from media_pipeline.reconcile import peek_messages
 
@@ -57,6 +58,7 @@ def test_a_worker_that_dies_at_the_ready_write_still_ends_the_image_ready_once(
     assert len(pipeline.notifications[uploaded.id]) == 1
 
 
+@pytest.mark.slow
 def test_an_image_whose_worker_is_cut_off_on_every_delivery_ends_failed_once_and_harms_no_other(
     pipeline, outputs, faults
 ):
@@ -99,6 +101,7 @@ def test_an_image_whose_worker_is_cut_off_on_every_delivery_ends_failed_once_and
     assert len(pipeline.notifications[slow.id]) == 1
 
 
+@pytest.mark.slow
 def test_workers_killed_at_random_during_a_burst_leave_every_image_settled_and_announced_once(
     pipeline, outputs, kill
 ):

@@ -14,8 +14,8 @@ from jsonschema import Draft202012Validator
 from media_pipeline.model import media_id
 from PIL import Image
 
-from tests.e2e.conftest import record_latency, wait_until
-from tests.support import s3_event
+from tests.e2e.conftest import wait_until
+from tests.support import record_latency, s3_event
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"

@@ -3,8 +3,10 @@ meet: READY is derived from what is stored, and a worker gives back what it cann
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
+from botocore.exceptions import ClientError
 from media_pipeline.model import media_id
 from media_pipeline.sqs_worker import suspects_last
 
@@ -119,3 +121,97 @@ def test_records_that_came_back_are_processed_after_the_fresh_ones():
     )
     ordered = suspects_last([third_time, fresh, again, fresh_too])
     assert [r["body"] for r in ordered] == ["a", "c", "b", "d"]
+
+
+def delivered(aws, queue: str, body: dict, *, times: int) -> dict:
+    """``body`` sent to ``queue`` and received ``times`` times: the record Lambda would hand
+    over on that delivery, with a real receipt handle."""
+    url = queue_url(aws, queue)
+    aws.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+    for n in range(1, times + 1):  # hidden for long after the last one, as while Lambda works
+        (message,) = aws.sqs.receive_message(
+            QueueUrl=url, VisibilityTimeout=0 if n < times else 900, MaxNumberOfMessages=1
+        )["Messages"]
+    record = sqs_record(body, receive_count=times, message_id=message["MessageId"])
+    return {**record, "receiptHandle": message["ReceiptHandle"]}
+
+
+def queue_url(aws, queue: str) -> str:
+    return aws.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+
+
+def visible_now(aws, queue: str) -> int:
+    response = aws.sqs.receive_message(QueueUrl=queue_url(aws, queue), MaxNumberOfMessages=10)
+    return len(response.get("Messages", []))
+
+
+def throttle_renditions(thumbnail) -> None:
+    def refuse(**_):
+        raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow down"}}, "PutObject")
+
+    thumbnail.s3.meta.events.register("before-call.s3.PutObject", refuse)
+
+
+def test_a_transient_failure_comes_back_after_a_backoff_not_the_visibility_timeout(
+    aws, load_handler, lambda_context, monkeypatch
+):
+    monkeypatch.setenv(
+        "JOBS_QUEUE_URL", aws.sqs.get_queue_url(QueueName="thumbnail-jobs")["QueueUrl"]
+    )
+    monkeypatch.setenv("RETRY_BASE_SECONDS", "600")
+    thumbnail = load_handler("thumbnail")
+    throttle_renditions(thumbnail)
+    record = delivered(
+        aws, "thumbnail-jobs", event_for(aws, KEY, aws.put_upload(KEY, PHOTO)), times=1
+    )
+    calls = count_calls(thumbnail.sqs, "ChangeMessageVisibility")
+
+    response = thumbnail.lambda_handler({"Records": [record]}, lambda_context)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    (call,) = calls
+    assert 300 <= call["VisibilityTimeout"] <= 600  # about the base on a first delivery
+    assert visible_now(aws, "thumbnail-jobs") == 0
+
+
+def test_a_last_failed_delivery_and_a_record_given_back_come_back_at_once(
+    aws, load_handler, monkeypatch
+):
+    monkeypatch.setenv(
+        "JOBS_QUEUE_URL", aws.sqs.get_queue_url(QueueName="thumbnail-jobs")["QueueUrl"]
+    )
+    monkeypatch.setenv("RETRY_BASE_SECONDS", "600")
+    thumbnail = load_handler("thumbnail")
+    keys = [f"uploads/{n}/photo.jpg" for n in range(2)]
+    bodies = [event_for(aws, k, aws.put_upload(k, PHOTO)) for k in keys]
+    fresh = delivered(aws, "thumbnail-jobs", bodies[0], times=1)
+    given_back = delivered(aws, "thumbnail-jobs", bodies[1], times=1)
+
+    # the second record is given back for lack of time: it is due again right away
+    response = thumbnail.lambda_handler(
+        {"Records": [fresh, given_back]}, ShrinkingContext(remaining_ms=4000, step_ms=1500)
+    )
+    assert response == {"batchItemFailures": [{"itemIdentifier": given_back["messageId"]}]}
+    assert visible_now(aws, "thumbnail-jobs") == 1
+
+    # a last delivery that fails goes on to its DLQ without waiting out a backoff
+    throttle_renditions(thumbnail)
+    last = delivered(aws, "thumbnail-jobs", bodies[1], times=3)
+    calls = count_calls(thumbnail.sqs, "ChangeMessageVisibility")
+    thumbnail.lambda_handler({"Records": [last]}, ShrinkingContext(remaining_ms=60_000, step_ms=0))
+    assert [c["VisibilityTimeout"] for c in calls] == [0]
+
+
+def test_a_refused_visibility_change_leaves_the_queue_to_decide(
+    aws, load_handler, lambda_context, monkeypatch
+):
+    monkeypatch.setenv(
+        "JOBS_QUEUE_URL", aws.sqs.get_queue_url(QueueName="thumbnail-jobs")["QueueUrl"]
+    )
+    thumbnail = load_handler("thumbnail")
+    throttle_renditions(thumbnail)
+    record = sqs_record(event_for(aws, KEY, aws.put_upload(KEY, PHOTO)))  # a stale receipt handle
+
+    response = thumbnail.lambda_handler({"Records": [record]}, lambda_context)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}

@@ -44,6 +44,14 @@ class WorkerSettings:
     min_remaining_time_ms: int = 2000
     """A record is not started with less of the invocation left than this (or twice the
     slowest record so far): it goes back to the queue instead of being cut off."""
+    jobs_queue_url: str = ""
+    """JOBS_QUEUE_URL: the queue the records come from, where a failed record's next delivery
+    is scheduled (ChangeMessageVisibility). Unset: the queue's visibility timeout decides."""
+    retry_base_seconds: int = 10
+    """RETRY_BASE_SECONDS: a transient failure is retried after about this long, doubling with
+    each delivery ..."""
+    retry_max_seconds: int = 900
+    """RETRY_MAX_SECONDS: ... up to this (the queue's visibility timeout)."""
 
     @classmethod
     def _common(cls, env: Mapping[str, str]) -> dict:
@@ -53,6 +61,9 @@ class WorkerSettings:
             "max_receive_count": integer(env, "MAX_RECEIVE_COUNT", 5),
             "limits": limits_from_env(env),
             "min_remaining_time_ms": integer(env, "MIN_REMAINING_TIME_MS", 2000),
+            "jobs_queue_url": env.get("JOBS_QUEUE_URL", ""),
+            "retry_base_seconds": integer(env, "RETRY_BASE_SECONDS", 10, minimum=0),
+            "retry_max_seconds": integer(env, "RETRY_MAX_SECONDS", 900, minimum=0),
         }
 
 

@@ -18,11 +18,13 @@ logger = Logger()
 tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 s3 = client("s3")
+sqs = client("sqs")  # schedules each failed record's retry
 worker = SqsWorker(
     work=MetadataWork(settings.limits, include_gps=settings.include_gps),
     settings=settings,
     s3=s3,
     dynamodb=client("dynamodb"),
+    sqs=sqs,
     logger=logger,
     metrics=metrics,
     tracer=tracer,

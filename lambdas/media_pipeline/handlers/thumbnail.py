@@ -18,6 +18,7 @@ logger = Logger()
 tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 s3 = client("s3")
+sqs = client("sqs")  # schedules each failed record's retry
 worker = SqsWorker(
     work=RenditionsWork(
         s3, settings.renditions_bucket, settings.renditions, settings.limits, settings.encode
@@ -25,6 +26,7 @@ worker = SqsWorker(
     settings=settings,
     s3=s3,
     dynamodb=client("dynamodb"),
+    sqs=sqs,
     logger=logger,
     metrics=metrics,
     tracer=tracer,

@@ -54,11 +54,16 @@ module "function" {
   memory_size          = var.function.memory_size
   timeout              = var.function.timeout
   reserved_concurrency = var.function.reserved_concurrency
-  environment          = merge(var.function.environment, { MAX_RECEIVE_COUNT = tostring(var.max_receive_count) })
-  log_retention_days   = var.log_retention_days
-  tracing_mode         = var.tracing_mode
-  kms_key_arn          = var.kms_key_arn
-  tags                 = var.tags
+  environment = merge(var.function.environment, {
+    MAX_RECEIVE_COUNT  = tostring(var.max_receive_count)
+    JOBS_QUEUE_URL     = module.queue.url
+    RETRY_BASE_SECONDS = tostring(var.retry_base_seconds)
+    RETRY_MAX_SECONDS  = tostring(local.visibility_timeout)
+  })
+  log_retention_days = var.log_retention_days
+  tracing_mode       = var.tracing_mode
+  kms_key_arn        = var.kms_key_arn
+  tags               = var.tags
   policy_statements = concat(var.function.policy_statements, [{
     sid       = "ConsumeJobs"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]

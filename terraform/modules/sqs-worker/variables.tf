@@ -71,6 +71,12 @@ variable "maximum_concurrency" {
   }
 }
 
+variable "retry_base_seconds" {
+  description = "First retry delay of a transiently failed job (doubles per delivery, capped at the visibility timeout); JOBS_QUEUE_URL, RETRY_BASE_SECONDS and RETRY_MAX_SECONDS are added to the function's environment."
+  type        = number
+  default     = 10
+}
+
 variable "max_receive_count" {
   description = "Deliveries of a message before it moves to the DLQ."
   type        = number
