@@ -130,14 +130,17 @@ def decide_claim(existing: dict[str, Any], upload: Upload, half: Half) -> Decisi
     """Decide, from the item as it is, what the worker for ``half`` does with ``upload``.
 
     Called only when the unconditional part of a claim failed, i.e. the item already carries a
-    sequencer that is equal to or newer than the upload's.
+    sequencer that is equal to or newer than the upload's. Sequencers order different ETags
+    only: an event for the ETag the item holds is about that version.
     """
-    if existing.get("sequencer", "") > upload.sequencer:
-        return Decision.STALE  # a newer upload
     if existing.get("etag") != upload.etag:
+        if existing.get("sequencer", "") > upload.sequencer:
+            return Decision.STALE  # a newer upload
         # An equal sequencer with another ETag. S3 gives every write its own sequencer, but an
         # emulator may not (LocalStack puts one constant in every event): don't trust it blindly.
         return Decision.UNORDERED
+    # The item's own version, whatever the sequencer of this event for it (an older event for
+    # the same content is no reason to skip a half, and its "stale" would be remembered).
     status = existing.get("status")
     if status == Status.READY:
         return Decision.DUPLICATE

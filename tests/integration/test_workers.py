@@ -291,6 +291,26 @@ def test_new_content_under_a_constant_sequencer_is_ordered_by_s3(aws, workers, l
     assert item(aws, key) == record
 
 
+def test_an_older_event_for_the_content_the_item_holds_still_completes_it(
+    aws, workers, lambda_context
+):
+    # GIVEN the thumbnail worker claimed the content from a later event for it (a redelivery with
+    # another sequencer, or the reconciler's re-enqueue)
+    thumbnail, metadata = workers
+    key = "uploads/a/photo.jpg"
+    etag = aws.put_upload(key, PHOTO)
+    invoke(thumbnail, lambda_context, event_for(aws, key, etag, sequencer="0062E99A88DC407470"))
+
+    # WHEN the metadata worker gets the original event for the same content, with its older
+    # sequencer
+    original = event_for(aws, key, etag, sequencer=CONSTANT_SEQUENCER)
+    assert invoke(metadata, lambda_context, original) == {"batchItemFailures": []}
+
+    # THEN it did its half (the same version, not a stale one) and the image is READY
+    record = item(aws, key)
+    assert (record["status"], record["etag"], record["metadata_etag"]) == ("READY", etag, etag)
+
+
 def table_and_upload(aws, key: str, data: bytes, sequencer: str = CONSTANT_SEQUENCER):
     etag = aws.put_upload(key, data)
     upload = Upload(

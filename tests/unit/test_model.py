@@ -56,11 +56,19 @@ def test_a_newer_upload_owns_the_item():
     assert decide_claim(item(sequencer=NEWER, etag="e2"), UPLOAD, Half.RENDITIONS) is Decision.STALE
 
 
-def test_a_newer_sequencer_is_stale_whatever_the_etag():
-    # S3 ordered them: no need to ask it which content is current
-    for etag in ("e1", "e2"):
-        existing = item(sequencer=NEWER, etag=etag, status=Status.READY)
-        assert decide_claim(existing, UPLOAD, Half.RENDITIONS) is Decision.STALE
+def test_a_newer_sequencer_with_another_etag_is_stale_without_asking_s3():
+    existing = item(sequencer=NEWER, etag="e2", status=Status.PROCESSING)
+    assert all(decide_claim(existing, UPLOAD, h) is Decision.STALE for h in Half)
+
+
+def test_an_older_event_for_the_items_own_etag_is_about_that_version_not_stale():
+    # e.g. the other worker claimed with a later event for the same content (a redelivery with
+    # another sequencer): this half must still be done, and never remembered as "stale"
+    processing = item(sequencer=NEWER, renditions_etag="e1")
+    assert decide_claim(processing, UPLOAD, Half.METADATA) is Decision.WORK
+    assert decide_claim(processing, UPLOAD, Half.RENDITIONS) is Decision.FINISH
+    ready = item(sequencer=NEWER, status=Status.READY, renditions_etag="e1", metadata_etag="e1")
+    assert decide_claim(ready, UPLOAD, Half.METADATA) is Decision.DUPLICATE
 
 
 @pytest.mark.parametrize("status", [Status.PROCESSING, Status.READY, Status.FAILED])
