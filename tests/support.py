@@ -13,6 +13,28 @@ from pathlib import Path
 CORPUS = (Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus").resolve()
 CORPUS_MISSING = f"the shared image corpus is not at {CORPUS} (expected ../shared/corpus)"
 
+# The environment of a function as Lambda would set it, for tests that import handlers in a fresh
+# interpreter.
+LAMBDA_ENV = {
+    "AWS_REGION": "eu-west-1",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_LAMBDA_FUNCTION_NAME": "cold-start",
+    "POWERTOOLS_SERVICE_NAME": "cold-start",
+    "POWERTOOLS_METRICS_NAMESPACE": "media-pipeline",
+    "MEDIA_TABLE": "media",
+    "IDEMPOTENCY_TABLE": "idempotency",
+    "RENDITIONS_BUCKET": "renditions",
+    "UPLOADS_BUCKET": "uploads",
+    "UPLOAD_PREFIX": "uploads/",
+    "EVENTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:media-events",
+    "THUMBNAIL_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/thumbnail-jobs",
+    "THUMBNAIL_DLQ_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/thumbnail-dlq",
+    "METADATA_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/metadata-jobs",
+    "METADATA_DLQ_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/metadata-dlq",
+}
+
 
 @dataclass(frozen=True)
 class ManifestRow:

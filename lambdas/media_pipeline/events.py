@@ -54,7 +54,6 @@ class ObjectCreated:
     size: int
     sequencer: str
     version_id: str | None
-    event_id: str
     event_time: str
 
     def candidate_keys(self) -> tuple[str, ...]:
@@ -113,6 +112,5 @@ def parse_object_created(body: str) -> ObjectCreated:
         size=size,
         sequencer=normalise_sequencer(obj["sequencer"]),
         version_id=version_id if isinstance(version_id, str) and version_id != "null" else None,
-        event_id=str(payload.get("id", "")),
         event_time=str(payload.get("time", "")),
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,7 +108,7 @@ class LocalLambda:
         for pool in pools:
             pool.retire()
 
-    def refresh_now(self, timeout: float = 30.0) -> None:
+    def refresh_now(self) -> None:
         """Reconcile with the emulator now (after a deployment), and wait until done."""
         self._refreshed.clear()
         self._refresh()
@@ -354,12 +353,3 @@ def _reported_failures(result: Result) -> list[str]:
 
 def _log_line(log: IO[bytes], line: str) -> None:
     log.write((line + "\n").encode())
-
-
-def wait_until(predicate: Any, timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())

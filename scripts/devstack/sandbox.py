@@ -128,7 +128,6 @@ class Sandbox:
         self._server: ThreadingHTTPServer | None = None
         self._kill_lock = threading.Lock()
         self.init_ms: float | None = None
-        self.invocations = 0
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -212,7 +211,6 @@ class Sandbox:
         result.duration_ms = (time.monotonic() - started) * 1000
         result.max_memory_mb = self._peak_memory_mb()
         self._results.pop(request_id, None)
-        self.invocations += 1
         if result.error == "TimedOut" or not self.alive:
             self.kill()
         return result

@@ -263,17 +263,21 @@ def served_locally(outputs: dict[str, Any], endpoint: str) -> dict[str, Any]:
 
 
 def wait_until_live(stack: Stack, timeout: float = 60) -> None:
-    """Until the runtime runs every deployed function and polls every mapping."""
+    """Until the runtime runs every deployed function and polls every event source mapping
+    the Terraform state records."""
     outputs = stack.outputs()
     functions = set(outputs["functions"].values())
+    mappings = terraform.deployed_ids(
+        stack.state_dir / "terraform.tfstate", "aws_lambda_event_source_mapping"
+    )
     needs_routes = "api_url" in outputs
     deadline = time.monotonic() + timeout
     while True:
         status = stack.control("refresh", method="POST")
-        missing = functions - set(status["functions"])
+        missing = (functions - set(status["functions"])) | (mappings - set(status["mappings"]))
         idle = [m for m in status["mappings"].values() if not m["running"]]
         routes = bool(status.get("rest_apis")) or not needs_routes
-        if not missing and not idle and len(status["mappings"]) >= 3 and routes:
+        if not missing and not idle and routes:
             return
         if time.monotonic() > deadline:
             raise StackError(

@@ -156,3 +156,14 @@ def planned_resources(
         for change in shown.get("resource_changes", [])
         if change["mode"] == "managed"
     }
+
+
+def deployed_ids(state: Path, resource_type: str) -> set[str]:
+    """The ids of every ``resource_type`` instance recorded in a Terraform state file."""
+    resources = json.loads(state.read_text()).get("resources", [])
+    return {
+        instance["attributes"]["id"]
+        for resource in resources
+        if resource.get("mode") == "managed" and resource.get("type") == resource_type
+        for instance in resource.get("instances", [])
+    }

@@ -15,23 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import LAMBDA_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ("thumbnail", "metadata", "notifier", "api")
-ENV = {
-    "AWS_REGION": "eu-west-1",
-    "AWS_DEFAULT_REGION": "eu-west-1",
-    "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test",
-    "AWS_LAMBDA_FUNCTION_NAME": "cold-start",
-    "POWERTOOLS_SERVICE_NAME": "cold-start",
-    "POWERTOOLS_METRICS_NAMESPACE": "media-pipeline",
-    "MEDIA_TABLE": "media",
-    "IDEMPOTENCY_TABLE": "idempotency",
-    "RENDITIONS_BUCKET": "renditions",
-    "UPLOADS_BUCKET": "uploads",
-    "UPLOAD_PREFIX": "uploads/",
-    "EVENTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:media-events",
-}
 PROBE = """
 import json, sys
 import media_pipeline.handlers.{handler} as handler
@@ -47,7 +34,7 @@ NOT_WANTED = ("requests", "sqlite3", "httpx", "aiobotocore", "pymysql", "psycopg
 
 @pytest.mark.parametrize("handler", HANDLERS)
 def test_a_cold_start_traces_aws_calls_and_imports_nothing_else_for_it(handler, tmp_path):
-    env = {**ENV, "LAMBDA_TASK_ROOT": str(tmp_path), "PYTHONPATH": str(ROOT / "lambdas")}
+    env = {**LAMBDA_ENV, "LAMBDA_TASK_ROOT": str(tmp_path), "PYTHONPATH": str(ROOT / "lambdas")}
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(handler=handler)],
         capture_output=True,
