@@ -47,7 +47,7 @@ CHECKOV_VENV := .venv-checkov
 N ?= 200
 
 .PHONY: help install lock build up down status demo test test-unit test-integration test-e2e \
-        lint fmt plan deploy plan-check clean bench load web browser localstack-up \
+        lint fmt plan deploy plan-check clean bench load web browser bundle localstack-up \
         localstack-down test-localstack reconcile redrive
 
 help: ## Show this help
@@ -79,6 +79,11 @@ $(addprefix $(PACKAGES)/,$(addsuffix .zip,$(FUNCTIONS))) &: $(LAMBDA_SOURCES) sc
 $(PACKAGES)/%.zip: layers/%/requirements.txt scripts/build.py | install
 	$(PY) scripts/build.py --runtime $(LAMBDA_RUNTIME) --arch $(LAMBDA_ARCH) layer $*
 
+bundle: $(addprefix $(PACKAGES)/bundled/,$(addsuffix .zip,$(FUNCTIONS))) ## Function zips with their layers inside, for a Lambda without layers (LocalStack community)
+
+$(addprefix $(PACKAGES)/bundled/,$(addsuffix .zip,$(FUNCTIONS))) &: $(addprefix $(PACKAGES)/,$(addsuffix .zip,$(FUNCTIONS) $(LAYERS))) scripts/build.py
+	$(PY) scripts/build.py --runtime $(LAMBDA_RUNTIME) --arch $(LAMBDA_ARCH) bundle
+
 # ---------------------------------------------------------------------------------------------
 # The embedded local stack (moto + the local Lambda runtime; no Docker)
 # ---------------------------------------------------------------------------------------------
@@ -108,8 +113,9 @@ web: ## Serve the browser upload demo (web/) for the running local stack (make u
 # LocalStack (Docker): the same Terraform, the same e2e tests
 # ---------------------------------------------------------------------------------------------
 
+# LocalStack community does not apply layers: its functions get bundled zips (bundle_layers).
 localstack-up: install ## Start LocalStack (docker compose) and apply the Terraform to it
-	$(MAKE) build LAMBDA_RUNTIME=python3.13 LAMBDA_ARCH=$(HOST_ARCH)
+	$(MAKE) bundle LAMBDA_RUNTIME=python3.13 LAMBDA_ARCH=$(HOST_ARCH)
 	$(PY) -m devstack localstack up
 
 localstack-down: install ## Stop LocalStack, remove its volume and its Terraform state

@@ -17,6 +17,12 @@ looks for it (variables lambda_runtime and lambda_architecture).
   ``/var/task`` and ``/opt`` are read-only on Lambda, so without them every cold start compiles.
 * Same inputs, same bytes: entries sorted, timestamps and permissions fixed. Terraform compares
   ``filebase64sha256`` and redeploys only what changed.
+* ``bundle`` makes ``bundled/<function>.zip``: the function zip with the contents of its layers'
+  ``python/`` directories at the top, for a Lambda that does not apply layers (LocalStack's
+  community edition; Terraform variable ``bundle_layers``). The function's own files win over a
+  layer's, as ``/var/task`` comes before ``/opt/python`` on Lambda's path. Layer ``.pyc`` files
+  keep ``/opt/python`` as their source path (only tracebacks show it). It refuses a bundle over
+  Lambda's limit on a function's unzipped size (250 MB, layers included).
 """
 
 from __future__ import annotations
@@ -37,6 +43,16 @@ PACKAGE = "media_pipeline"
 FUNCTIONS = ("thumbnail", "metadata", "notifier", "api", "reconciler")
 EPOCH = (1980, 1, 1, 0, 0, 0)
 MANYLINUX = ("manylinux_2_34", "manylinux_2_28", "manylinux2014")
+# The layers of each function, in Terraform's order (terraform/main.tf, api.tf).
+FUNCTION_LAYERS = {
+    "thumbnail": ("pillow", "powertools"),
+    "metadata": ("pillow", "powertools"),
+    "notifier": ("powertools",),
+    "api": ("powertools",),
+    "reconciler": ("powertools",),
+}
+# Lambda's quota: a function and all its layers, unzipped (the whole of /var/task and /opt).
+UNZIPPED_LIMIT = 250 * 1024 * 1024
 
 
 def module_file(module: str) -> Path | None:
@@ -103,8 +119,8 @@ def function_sources(handler_module: str) -> list[Path]:
     return sorted({module_file(m) for m in seen})  # type: ignore[type-var]
 
 
-def write_zip(files: dict[str, Path], destination: Path) -> None:
-    """A zip whose bytes depend only on the files' names and contents."""
+def write_zip(files: dict[str, Path | bytes], destination: Path) -> None:
+    """A zip whose bytes depend only on the files' names and contents (a path or the bytes)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     tmp = destination.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
@@ -112,7 +128,10 @@ def write_zip(files: dict[str, Path], destination: Path) -> None:
             info = zipfile.ZipInfo(name, date_time=EPOCH)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, files[name].read_bytes(), compresslevel=9)
+            data = files[name]
+            archive.writestr(
+                info, data if isinstance(data, bytes) else data.read_bytes(), compresslevel=9
+            )
     tmp.replace(destination)
 
 
@@ -195,6 +214,32 @@ def build_layer(name: str, out: Path, runtime: str, arch: str) -> None:
     print(f"  {destination}  ({size_mb:.1f} MB zipped)")
 
 
+def zip_contents(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {i.filename: archive.read(i) for i in archive.infolist() if not i.is_dir()}
+
+
+def bundle_function(out: Path, function: str) -> Path:
+    """``out/bundled/<function>.zip``: the function's zip with its layers' contents inside."""
+    files: dict[str, bytes] = {}
+    for layer in FUNCTION_LAYERS[function]:  # later layers overwrite earlier files, as in /opt
+        for name, data in zip_contents(out / f"{layer}.zip").items():
+            if name.startswith("python/"):
+                files[name.removeprefix("python/")] = data
+    files |= zip_contents(out / f"{function}.zip")  # /var/task comes first on the path
+    unzipped = sum(len(data) for data in files.values())
+    if unzipped > UNZIPPED_LIMIT:
+        raise SystemExit(
+            f"{function} with its layers is {unzipped / 2**20:.0f} MiB unzipped, over Lambda's "
+            f"{UNZIPPED_LIMIT / 2**20:.0f} MiB"
+        )
+    destination = out / "bundled" / f"{function}.zip"
+    write_zip(dict(files), destination)
+    zipped = destination.stat().st_size
+    print(f"  {destination}  ({zipped / 1e6:.1f} MB zipped, {unzipped / 1e6:.1f} MB unzipped)")
+    return destination
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -206,11 +251,17 @@ def main() -> None:
     sub.add_parser("functions", help="one zip per function (project code only)")
     layer = sub.add_parser("layer", help="a dependency layer from layers/<name>/requirements.txt")
     layer.add_argument("name")
+    sub.add_parser(
+        "bundle", help="bundled/<function>.zip: each function with its layers inside (no layers)"
+    )
     args = parser.parse_args()
     runtime_version(args.runtime)  # validates the name
     out = args.out.resolve() / f"{args.runtime}-{args.arch}"
     if args.command == "functions":
         build_functions(out, args.runtime)
+    elif args.command == "bundle":
+        for function in FUNCTIONS:
+            bundle_function(out, function)
     else:
         build_layer(args.name, out, args.runtime, args.arch)
 

@@ -25,11 +25,11 @@ module "api" {
 
   name         = "${var.name}-api"
   description  = "Upload API: presigned POSTs for uploads, status and renditions of images"
-  zip_file     = "${local.package_dir}/api.zip"
+  zip_file     = "${local.function_dir}/api.zip"
   handler      = "media_pipeline.handlers.api.lambda_handler"
   runtime      = var.lambda_runtime
   architecture = var.lambda_architecture
-  layers       = [local.powertools_layer]
+  layers       = local.powertools_layers
   memory_size  = var.api.memory_size
   timeout      = var.api.timeout
   environment = merge(local.powertools_env, {

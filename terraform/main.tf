@@ -8,9 +8,14 @@ locals {
   # Bucket names are global: make them unique per account and region.
   bucket_suffix = "${data.aws_caller_identity.current.account_id}-${var.region}"
 
+  # With bundle_layers, each function's zip carries its layers' contents (make bundle) and no
+  # layer is published: for a Lambda that does not apply layers (LocalStack community).
+  function_dir = var.bundle_layers ? "${local.package_dir}/bundled" : local.package_dir
+
   # AWS's published Powertools layer where given, else the one built from layers/powertools.
-  powertools_layer = coalesce(var.powertools_layer_arn, try(aws_lambda_layer_version.powertools[0].arn, null))
-  image_layers     = [aws_lambda_layer_version.pillow.arn, local.powertools_layer]
+  # scripts/build.py (FUNCTION_LAYERS) bundles the same layers into each function.
+  powertools_layers = var.bundle_layers ? [] : [coalesce(var.powertools_layer_arn, try(aws_lambda_layer_version.powertools[0].arn, null))]
+  image_layers      = var.bundle_layers ? [] : concat([aws_lambda_layer_version.pillow[0].arn], local.powertools_layers)
 
   powertools_env = {
     POWERTOOLS_METRICS_NAMESPACE = var.name
@@ -63,6 +68,7 @@ locals {
 # ---------------------------------------------------------------------------------------------
 
 resource "aws_lambda_layer_version" "pillow" {
+  count                    = var.bundle_layers ? 0 : 1
   layer_name               = "${var.name}-pillow"
   description              = "Pillow and pillow-heif (layers/pillow/requirements.txt)"
   filename                 = "${local.package_dir}/pillow.zip"
@@ -72,7 +78,7 @@ resource "aws_lambda_layer_version" "pillow" {
 }
 
 resource "aws_lambda_layer_version" "powertools" {
-  count                    = var.powertools_layer_arn == null ? 1 : 0
+  count                    = var.powertools_layer_arn == null && !var.bundle_layers ? 1 : 0
   layer_name               = "${var.name}-powertools"
   description              = "Powertools for AWS Lambda (layers/powertools/requirements.txt)"
   filename                 = "${local.package_dir}/powertools.zip"
@@ -167,7 +173,7 @@ module "thumbnail" {
   name        = "${var.name}-thumbnail"
   description = "Renders renditions of each upload into the renditions bucket"
   function = {
-    zip_file             = "${local.package_dir}/thumbnail.zip"
+    zip_file             = "${local.function_dir}/thumbnail.zip"
     handler              = "media_pipeline.handlers.thumbnail.lambda_handler"
     runtime              = var.lambda_runtime
     architecture         = var.lambda_architecture
@@ -213,7 +219,7 @@ module "metadata" {
   name        = "${var.name}-metadata"
   description = "Records what each upload is (dimensions, format, EXIF selection, hash)"
   function = {
-    zip_file             = "${local.package_dir}/metadata.zip"
+    zip_file             = "${local.function_dir}/metadata.zip"
     handler              = "media_pipeline.handlers.metadata.lambda_handler"
     runtime              = var.lambda_runtime
     architecture         = var.lambda_architecture
@@ -338,11 +344,11 @@ module "reconciler" {
 
   name         = "${var.name}-reconciler"
   description  = "Settles jobs that reached a DLQ and re-enqueues uploads stuck or never announced"
-  zip_file     = "${local.package_dir}/reconciler.zip"
+  zip_file     = "${local.function_dir}/reconciler.zip"
   handler      = "media_pipeline.handlers.reconciler.lambda_handler"
   runtime      = var.lambda_runtime
   architecture = var.lambda_architecture
-  layers       = [local.powertools_layer]
+  layers       = local.powertools_layers
   memory_size  = var.reconciler.memory_size
   timeout      = var.reconciler.timeout
   environment = merge(local.powertools_env, {
@@ -422,11 +428,11 @@ module "notifier" {
 
   name         = "${var.name}-notifier"
   description  = "Publishes image.ready / image.failed to the media-events topic"
-  zip_file     = "${local.package_dir}/notifier.zip"
+  zip_file     = "${local.function_dir}/notifier.zip"
   handler      = "media_pipeline.handlers.notifier.lambda_handler"
   runtime      = var.lambda_runtime
   architecture = var.lambda_architecture
-  layers       = [local.powertools_layer]
+  layers       = local.powertools_layers
   memory_size  = var.notifier.memory_size
   timeout      = var.notifier.timeout
   environment = merge(local.powertools_env, {
@@ -535,6 +541,12 @@ resource "aws_sns_topic_subscription" "https" {
   topic_arn = aws_sns_topic.media_events.arn
   protocol  = "https"
   endpoint  = each.value
+}
+
+# The pillow layer became optional (bundle_layers): keep existing deployments' layer in place.
+moved {
+  from = aws_lambda_layer_version.pillow
+  to   = aws_lambda_layer_version.pillow[0]
 }
 
 # Where the queues lived before modules/queue (keeps existing deployments in place).

@@ -68,6 +68,12 @@ variable "lambda_architecture" {
   }
 }
 
+variable "bundle_layers" {
+  description = "Deploy each function from build/<runtime>-<architecture>/bundled/ (make bundle: its layers' contents inside its zip) and publish no layers. For a Lambda that does not apply layers, such as LocalStack's community edition (make localstack-up sets it); AWS uses layers (false)."
+  type        = bool
+  default     = false
+}
+
 variable "powertools_layer_arn" {
   description = "ARN of AWS's published Powertools for AWS Lambda (Python) layer for this region, runtime and architecture. null builds and publishes the layer from layers/powertools/."
   type        = string

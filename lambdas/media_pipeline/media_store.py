@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -29,6 +29,7 @@ from media_pipeline.model import (
 )
 
 _serializer = TypeSerializer()
+_CLAIM_ATTEMPTS = 5  # a take-over that keeps losing to concurrent writes raises (SQS retries)
 _deserializer = TypeDeserializer()
 
 
@@ -69,6 +70,10 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, list | set):
         return [to_plain(v) for v in value]
     return value
+
+
+class ClaimContended(RuntimeError):
+    """The item changed under every attempt to claim it: transient, the message is retried."""
 
 
 class Completion(StrEnum):
@@ -116,36 +121,60 @@ class MediaTable:
             return False
         return True
 
-    def claim(self, upload: Upload, half: Half) -> Decision:
-        """Take the item for this object version, or learn why not (see ``decide_claim``)."""
+    def claim(
+        self, upload: Upload, half: Half, *, is_current: Callable[[], bool] | None = None
+    ) -> Decision:
+        """Take the item for this object version, or learn why not (see ``decide_claim``).
+
+        A newer sequencer takes the item. When the item holds another ETag under the same
+        sequencer (``Decision.UNORDERED``: an emulator's constant sequencer), ``is_current`` asks
+        S3 whether this upload's ETag is the object's current content: if so it is the newer
+        upload and takes the item over, conditional on the item still holding what was read;
+        otherwise (or with no ``is_current``) it is STALE.
+        """
+        condition = "attribute_not_exists(#sequencer) OR #sequencer < :sequencer"
+        values: dict[str, Any] = {}
+        for _ in range(_CLAIM_ATTEMPTS):
+            try:
+                self._claim_write(upload, condition, values)
+            except self._client.exceptions.ConditionalCheckFailedException as error:
+                existing = from_item(error.response.get("Item") or {})
+                decision = decide_claim(existing, upload, half)
+                if decision is Decision.UNORDERED:
+                    if is_current is None or not is_current():
+                        return Decision.STALE
+                    # Take over from exactly what was read; if it changed meanwhile, decide again.
+                    condition = "#sequencer = :sequencer AND #etag = :previous_etag"
+                    values = {":previous_etag": existing.get("etag")}
+                    continue
+                if decision is Decision.REOPEN_AND_WORK:
+                    self._reopen(upload, half)
+                return decision
+            return Decision.WORK
+        raise ClaimContended(f"{upload.id}: the item kept changing under {_CLAIM_ATTEMPTS} claims")
+
+    def _claim_write(self, upload: Upload, condition: str, values: dict[str, Any]) -> None:
         now = now_iso()
-        try:
-            self._update(
-                upload.id,
-                set_={
-                    "bucket": upload.bucket,
-                    "key": upload.key,
-                    "etag": upload.etag,
-                    "version_id": upload.version_id,
-                    "sequencer": upload.sequencer,
-                    "size": upload.size,
-                    "content_type": upload.content_type,
-                    "status": Status.PROCESSING.value,
-                    PENDING_ATTRIBUTE: Status.PROCESSING.value,
-                    "uploaded_at": upload.uploaded_at or now,
-                    "updated_at": now,
-                },
-                set_if_absent={"created_at": now},
-                remove=("failure", "expires_at", "ready_at", "failed_at", "reconciled"),
-                condition="attribute_not_exists(#sequencer) OR #sequencer < :sequencer",
-            )
-        except self._client.exceptions.ConditionalCheckFailedException as error:
-            existing = from_item(error.response.get("Item") or {})
-            decision = decide_claim(existing, upload, half)
-            if decision is Decision.REOPEN_AND_WORK:
-                self._reopen(upload, half)
-            return decision
-        return Decision.WORK
+        self._update(
+            upload.id,
+            set_={
+                "bucket": upload.bucket,
+                "key": upload.key,
+                "etag": upload.etag,
+                "version_id": upload.version_id,
+                "sequencer": upload.sequencer,
+                "size": upload.size,
+                "content_type": upload.content_type,
+                "status": Status.PROCESSING.value,
+                PENDING_ATTRIBUTE: Status.PROCESSING.value,
+                "uploaded_at": upload.uploaded_at or now,
+                "updated_at": now,
+            },
+            set_if_absent={"created_at": now},
+            remove=("failure", "expires_at", "ready_at", "failed_at", "reconciled"),
+            condition=condition,
+            values=values,
+        )
 
     def _reopen(self, upload: Upload, half: Half) -> None:
         """Move a version that this half had given up on back to PROCESSING (DLQ redrive)."""

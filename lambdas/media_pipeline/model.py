@@ -120,6 +120,9 @@ class Decision(StrEnum):
     DUPLICATE = "duplicate"  # this half is already done and the version settled: skip
     FINISH = "finish"  # this half is already done, the version is not settled: re-check READY
     STALE = "stale"  # a newer upload of the key owns the item: skip
+    # The item holds another ETag under the same sequencer: the sequencer cannot order the two
+    # uploads, so S3 must say which one is current (``MediaTable.claim`` asks it).
+    UNORDERED = "unordered"
     ABANDONED = "abandoned"  # the version already FAILED permanently: nothing left to do
 
 
@@ -127,12 +130,17 @@ def decide_claim(existing: dict[str, Any], upload: Upload, half: Half) -> Decisi
     """Decide, from the item as it is, what the worker for ``half`` does with ``upload``.
 
     Called only when the unconditional part of a claim failed, i.e. the item already carries a
-    sequencer that is equal to or newer than the upload's.
+    sequencer that is equal to or newer than the upload's. Sequencers order different ETags
+    only: an event for the ETag the item holds is about that version.
     """
-    sequencer = existing.get("sequencer", "")
-    if sequencer > upload.sequencer or existing.get("etag") != upload.etag:
-        # A newer upload (or, with an equal sequencer, a different ETag, which S3 never emits).
-        return Decision.STALE
+    if existing.get("etag") != upload.etag:
+        if existing.get("sequencer", "") > upload.sequencer:
+            return Decision.STALE  # a newer upload
+        # An equal sequencer with another ETag. S3 gives every write its own sequencer, but an
+        # emulator may not (LocalStack puts one constant in every event): don't trust it blindly.
+        return Decision.UNORDERED
+    # The item's own version, whatever the sequencer of this event for it (an older event for
+    # the same content is no reason to skip a half, and its "stale" would be remembered).
     status = existing.get("status")
     if status == Status.READY:
         return Decision.DUPLICATE

@@ -66,6 +66,21 @@ def locate(s3: Any, event: ObjectCreated) -> Upload:
     raise ObjectSuperseded(f"s3://{event.bucket}/{event.raw_key} was {state} since the event")
 
 
+def is_current(s3: Any, upload: Upload) -> bool:
+    """Whether the upload's ETag is what the key holds now (its latest version, when versioned).
+
+    Orders two uploads of one key that an event's sequencer cannot: the one S3 holds now is the
+    newer (``MediaTable.claim``).
+    """
+    try:
+        s3.head_object(Bucket=upload.bucket, Key=upload.key, IfMatch=_quoted(upload.etag))
+    except ClientError as error:
+        if _code(error) in _PRECONDITION_FAILED | _NOT_FOUND:
+            return False
+        raise
+    return True
+
+
 def read(s3: Any, upload: Upload) -> bytes:
     """Download the object version the upload names."""
     try:

@@ -83,7 +83,7 @@ def process_object(
 def _process_located(
     upload: Upload, *, work: HalfWork, s3: Any, table: MediaTable, limits: Limits
 ) -> Result:
-    decision = table.claim(upload, work.half)
+    decision = table.claim(upload, work.half, is_current=lambda: objects.is_current(s3, upload))
     if decision is Decision.FINISH:
         # This half was recorded by a worker that may have died before READY: settle it now.
         finished = table.finish(upload.id, upload.etag)

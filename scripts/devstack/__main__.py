@@ -19,8 +19,16 @@ def _localstack(action: str) -> int:
         return 0
     try:
         if action == "down":
-            localstack.down()
-            print("LocalStack stopped, its volume and Terraform state removed")
+            problem = localstack.down()
+            if problem is None:
+                print("LocalStack stopped, its volume and Terraform state removed")
+                return 0
+            print(f"the Terraform state of LocalStack is removed; compose did not run: {problem}")
+            if localstack.health(url) is not None:
+                print(
+                    f"LocalStack still answers at {url}: it was not started by compose here,"
+                    " stop it where it was started (its resources are still in it)"
+                )
             return 0
         outputs = localstack.up()
     except (localstack.LocalStackError, stack.terraform.TerraformError) as error:

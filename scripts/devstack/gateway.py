@@ -4,9 +4,10 @@ What Terraform created is the single source of truth: the routes (resources, met
 AWS_PROXY integrations), stages, API keys and usage plans are read from the emulator's own
 API Gateway API, and a request to
 
-    https://127.0.0.1:<port>/restapis/<api id>/<stage>/_user_request_/<path>
+    https://127.0.0.1:<port>/_aws/execute-api/<api id>/<stage>/<path>
 
-(the URL shape LocalStack uses too) is matched against them the way API Gateway would: the most
+(LocalStack's URL shape; its deprecated ``/restapis/<api id>/<stage>/_user_request_/<path>`` is
+served too) is matched against them the way API Gateway would: the most
 specific resource, the method or else ANY; a method that requires an API key gets
 ``403 {"message": "Forbidden"}`` without an enabled key of a usage plan of that stage; no route
 is ``403 {"message": "Missing Authentication Token"}``. The function gets the REST (v1) proxy
@@ -32,7 +33,23 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from devstack.sandbox import Result
 
-USER_REQUEST = re.compile(r"^/restapis/([^/]+)/([^/]+)/_user_request_(/.*)?$", re.DOTALL)
+# A stage's routes, at LocalStack's URL (/_aws/execute-api/<id>/<stage>/...) or its deprecated
+# one (/restapis/<id>/<stage>/_user_request_/...): see user_request().
+USER_REQUEST = re.compile(
+    r"^(?:/_aws/execute-api/([^/]+)/([^/]+)|/restapis/([^/]+)/([^/]+)/_user_request_)(/.*)?$",
+    re.DOTALL,
+)
+
+
+def user_request(raw_path: str) -> tuple[str, str, str] | None:
+    """(API id, stage, path within the stage) of a request to a stage's routes, else None."""
+    match = USER_REQUEST.match(raw_path)
+    if match is None:
+        return None
+    api_id, stage = match.group(1) or match.group(3), match.group(2) or match.group(4)
+    return api_id, stage, match.group(5) or "/"
+
+
 _FUNCTION_IN_URI = re.compile(r":lambda:path/2015-03-31/functions/(.+)/invocations$")
 
 
@@ -168,10 +185,10 @@ class LocalGateway:
     # -- requests ---------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Any, body: bytes) -> list[bytes]:
-        match = USER_REQUEST.match(_raw_path(environ))
-        if match is None:
+        request = user_request(_raw_path(environ))
+        if request is None:
             return _reply(start_response, 404, {"message": "Not Found"})
-        api_id, stage, path = match.group(1), match.group(2), match.group(3) or "/"
+        api_id, stage, path = request
         with self._lock:
             api = self._apis.get(api_id)
         if api is None or stage not in api.stages:

@@ -1,12 +1,15 @@
 """``make localstack-up`` / ``make localstack-down`` / ``make test-localstack``: the same
 Terraform on LocalStack under Docker Compose (docker-compose.yml), beside the embedded stack.
 
-``up`` starts the compose service and waits for its health check, applies the Terraform with
-``aws_endpoint_url`` pointed at LocalStack (its own state in ``.local/localstack/``; packages
-built for python3.13 on the Docker host's architecture, which LocalStack's Lambda containers
-use) and writes ``terraform output -json`` to ``.local/localstack/outputs.json``. ``down`` stops
-the service, removes its volume and forgets the state. The e2e tier reads the outputs and talks
-to LocalStack through ``localstack-client`` sessions.
+``up`` starts the compose service and waits for its health check (or uses the LocalStack that
+already answers at ``LOCALSTACK_ENDPOINT``), applies the Terraform with ``aws_endpoint_url``
+pointed at LocalStack (its own state in ``.local/localstack/``; packages built for python3.13 on
+the Docker host's architecture, which LocalStack's Lambda containers use, with the layers bundled
+into each function: the community edition does not apply layers) and writes ``terraform output
+-json`` to ``.local/localstack/outputs.json``, ``api_url`` at LocalStack's
+``/_aws/execute-api/<id>/<stage>``. ``down`` stops the service, removes its volume and forgets the
+state, the state even when compose is not available. The e2e tier reads the outputs and talks to
+LocalStack through ``localstack-client`` sessions.
 """
 
 from __future__ import annotations
@@ -82,10 +85,22 @@ def session(url: str | None = None) -> Any:
     )
 
 
+# What Terraform changes on LocalStack: the community edition does not apply Lambda layers, so
+# each function is deployed with its layers inside its zip (make bundle).
+VARIABLES = {"bundle_layers": "true"}
+
+
+class ComposeUnavailable(LocalStackError):
+    """No docker CLI, or no compose plugin for it."""
+
+
 def _compose(*args: str) -> None:
     docker = shutil.which("docker")
     if docker is None:
-        raise LocalStackError("docker is not installed: use `make up` (the embedded stack)")
+        raise ComposeUnavailable("docker is not installed: use `make up` (the embedded stack)")
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        raise ComposeUnavailable("`docker compose` is not available (no compose plugin)")
     command = [docker, "compose", "-f", str(COMPOSE_FILE), *args]
     if subprocess.run(command, check=False).returncode != 0:
         raise LocalStackError(f"`{' '.join(command[1:])}` failed (is the Docker engine running?)")
@@ -98,13 +113,21 @@ def up() -> dict[str, Any]:
     if health(url, timeout=10) is None:
         raise LocalStackError(not_answering(url))
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    # LocalStack serves the REST API at <endpoint>/restapis/<id>/<stage>/_user_request_, not at
-    # the AWS invoke URL Terraform reports: the outputs say so.
-    stack.apply_local_config(url, STATE_DIR, runtime=RUNTIME)
+    # LocalStack serves the REST API at <endpoint>/_aws/execute-api/<id>/<stage>, not at the AWS
+    # invoke URL Terraform reports: the outputs say so.
+    stack.apply_local_config(url, STATE_DIR, runtime=RUNTIME, variables=VARIABLES)
     return stack.read_outputs(STATE_DIR)
 
 
-def down() -> None:
-    _compose("down", "--volumes")
-    for stale in ("terraform.tfstate", "terraform.tfstate.backup", "outputs.json"):
-        (STATE_DIR / stale).unlink(missing_ok=True)
+def down() -> str | None:
+    """Stop the compose service and remove its volume, then forget the Terraform state, whatever
+    compose did. Returns why compose could not run, or None."""
+    try:
+        _compose("down", "--volumes")
+        problem = None
+    except ComposeUnavailable as error:
+        problem = str(error)
+    finally:
+        for stale in ("terraform.tfstate", "terraform.tfstate.backup", "outputs.json"):
+            (STATE_DIR / stale).unlink(missing_ok=True)
+    return problem

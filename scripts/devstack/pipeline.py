@@ -155,6 +155,21 @@ class Pipeline:
             self.poll_notifications()
         return self.notifications[image_id]
 
+    def in_queue(self, queue_url: str) -> int:
+        """Messages in a queue, visible or in flight or delayed (SQS's approximate counts)."""
+        names = [
+            "ApproximateNumberOf" + n for n in ("Messages", "MessagesNotVisible", "MessagesDelayed")
+        ]
+        attributes = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)
+        return sum(int(attributes["Attributes"].get(name, 0)) for name in names)
+
+    def visibility_timeout(self, queue_url: str) -> int:
+        """Seconds before a received, undeleted message can be delivered again."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"]
+        )
+        return int(attributes["Attributes"]["VisibilityTimeout"])
+
     def drain(self, seconds: float) -> None:
         """Keep collecting notifications for a while (to check that no second one comes)."""
         deadline = time.monotonic() + seconds

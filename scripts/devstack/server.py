@@ -5,7 +5,7 @@
 Everything is served on one HTTPS port (its certificate from a CA made under .local/tls): moto
 answers the AWS APIs; ``/_devstack/...`` is the stack's own control surface; Lambda's
 ``Invoke`` API is answered by the local runtime, so ``aws lambda invoke`` works as on AWS; and
-the REST APIs' routes, ``/restapis/<id>/<stage>/_user_request_/...``, by the local API Gateway
+the REST APIs' routes, ``/_aws/execute-api/<id>/<stage>/...``, by the local API Gateway
 (gateway.py). EventBridge scheduled rules that target functions are fired by the runtime
 (schedules.py: ``rate()`` only; ``cron()`` is listed as not fired).
 

@@ -251,13 +251,13 @@ def served_locally(outputs: dict[str, Any], endpoint: str) -> dict[str, Any]:
     """``terraform output -json`` with ``api_url`` pointing where this stack serves the API.
 
     Terraform reports the stage's AWS invoke URL (``https://<id>.execute-api.<region>...``);
-    the local API Gateway answers the same API at ``<endpoint>/restapis/<id>/<stage>/
-    _user_request_`` (LocalStack's URL shape).
+    the local API Gateway answers the same API at ``<endpoint>/_aws/execute-api/<id>/<stage>``
+    (LocalStack's URL shape, which the embedded stack serves too).
     """
     api_url = outputs.get("api_url", {}).get("value", "")
     match = _INVOKE_URL.match(api_url)
     if match:
-        local = f"{endpoint}/restapis/{match.group(1)}/{match.group(2)}/_user_request_"
+        local = f"{endpoint}/_aws/execute-api/{match.group(1)}/{match.group(2)}"
         outputs = {**outputs, "api_url": {**outputs["api_url"], "value": local}}
     return outputs
 

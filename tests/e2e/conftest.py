@@ -7,10 +7,11 @@
   applied at LOCALSTACK_ENDPOINT (default http://localhost:4566), reached through
   localstack-client sessions. Every test skips, with one reason, when no LocalStack answers.
 
-The tests use `pipeline` and `outputs`, which work on both. Tests that also need the embedded
-stack's control surface (`local_stack`, `faults`, `kill`, `journal`: fault injection, killing a
-function's execution environments, write counts, the invocation journal, log files) skip on
-LocalStack with that reason.
+The tests use `pipeline`, `outputs` and `ca_bundle`, which work on both, and observe what an
+operator of either could (the media item, S3 objects, queue attributes, notifications). Tests that
+also need the embedded stack's control surface (`local_stack`, `faults`, `kill`, `journal`: fault
+injection, killing a function's execution environments, write counts, the invocation journal, log
+files) skip on LocalStack with that reason.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ from devstack import localstack, stack
 from devstack.pipeline import Pipeline
 
 ON_LOCALSTACK = os.environ.get("E2E_BACKEND", "embedded") == "localstack"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """On LocalStack, a test marked ``embedded_only(reason)`` skips with its own reason."""
+    marker = item.get_closest_marker("embedded_only")
+    if ON_LOCALSTACK and marker is not None:
+        pytest.skip(f"embedded stack only: {marker.args[0]}")
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +80,15 @@ def outputs(request: pytest.FixtureRequest) -> dict[str, Any]:
     if ON_LOCALSTACK:
         return request.getfixturevalue("on_localstack")["outputs"]
     return request.getfixturevalue("local_stack").outputs()
+
+
+@pytest.fixture(scope="session")
+def ca_bundle(request: pytest.FixtureRequest) -> str | None:
+    """The CA to trust for the backend's URLs: the embedded stack's own; None on LocalStack
+    (plain HTTP)."""
+    if ON_LOCALSTACK:
+        return None
+    return str(request.getfixturevalue("local_stack").ca_bundle)
 
 
 @pytest.fixture(scope="session")

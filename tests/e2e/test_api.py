@@ -1,4 +1,4 @@
-"""The upload API on the local stack, over HTTP only: what an app does after `make up`.
+"""The upload API on either backend, over HTTP only: what an app does after `make up`.
 
 request upload -> multipart POST to S3 -> poll GET /images/{id} -> READY with rendition URLs
 that return images; the error cases with their codes and JSON bodies; the presigned POST's
@@ -19,7 +19,6 @@ from devstack.api_client import UploadClient
 from devstack.stack import web_origins
 from PIL import Image
 
-from tests.e2e.conftest import ON_LOCALSTACK
 from tests.support import record_latency
 
 pytestmark = pytest.mark.e2e
@@ -30,9 +29,8 @@ PNG = {"filename": "a.png", "content_type": "image/png", "size": 1}
 
 
 @pytest.fixture(scope="module")
-def client(request, outputs) -> UploadClient:
+def client(outputs, ca_bundle) -> UploadClient:
     """An app's view of the API: its URL and key, nothing else (either backend)."""
-    ca_bundle = None if ON_LOCALSTACK else str(request.getfixturevalue("local_stack").ca_bundle)
     return UploadClient(outputs["api_url"], outputs["api_key"], ca_bundle)
 
 
@@ -100,6 +98,7 @@ def test_the_api_key_is_required(client, api_key):
         assert (response.status, response.body) == (403, {"message": "Forbidden"})
 
 
+@pytest.mark.embedded_only("the origin is make web's, which serves the embedded stack")
 def test_cors_preflight_needs_no_key_and_allows_the_web_demo_origin(client, local_stack):
     origin = web_origins(local_stack.port)[0]
     response = client.call(
@@ -128,11 +127,10 @@ def forged(fields: dict, **changes) -> dict:
         ("expired", (403, "Policy expired")),
     ],
 )
-def test_s3_refuses_a_post_outside_the_presigned_conditions(
-    client, pipeline, local_stack, case, expected
-):
-    # The embedded stack only: the error texts are S3's as moto_patches.py restores them, and the
-    # "expired" case forges the policy, which only an emulator that skips the signature accepts.
+def test_s3_refuses_a_post_outside_the_presigned_conditions(client, pipeline, case, expected):
+    # S3's error texts, as LocalStack gives them and moto_patches.py restores them for the
+    # embedded stack. The "expired" case forges the policy, which only an emulator that skips
+    # the signature accepts (both do; AWS would answer SignatureDoesNotMatch).
     created = request_photo(client)
     upload = created["upload"]
     fields = dict(upload["fields"])
@@ -163,11 +161,9 @@ def test_s3_refuses_a_post_outside_the_presigned_conditions(
         (len(PHOTO) + 1, "EntityTooSmall"),
     ],
 )
-def test_s3_refuses_a_file_that_is_not_exactly_the_declared_size(
-    client, pipeline, local_stack, declared, error
-):
-    # The presigned POST's content-length-range is [size, size]; the embedded stack enforces it
-    # with S3's error codes (moto_patches.py).
+def test_s3_refuses_a_file_that_is_not_exactly_the_declared_size(client, pipeline, declared, error):
+    # The presigned POST's content-length-range is [size, size]; LocalStack enforces it, and so
+    # does the embedded stack, with S3's error codes (moto_patches.py).
     created = request_photo(client, size=declared)
 
     status, text = client.post_file(created["upload"], PHOTO, "photo.jpg")

@@ -1,4 +1,4 @@
-"""scripts/upload.py against the local stack: uploads over the API, waits, reports, exits."""
+"""scripts/upload.py against either backend: uploads over the API, waits, reports, exits."""
 
 from __future__ import annotations
 
@@ -10,16 +10,29 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import ON_LOCALSTACK
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
 
 
-def run_cli(local_stack, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DEVSTACK_STATE_DIR": str(local_stack.state_dir)}
+@pytest.fixture(scope="module")
+def cli_env(request, outputs) -> dict[str, str]:
+    """Where the CLI finds the API by default: the embedded stack's outputs (its state
+    directory), or LocalStack's given as MEDIA_API_URL / MEDIA_API_KEY."""
+    env = dict(os.environ)
     for name in ("MEDIA_API_URL", "MEDIA_API_KEY", "MEDIA_API_CA_BUNDLE"):
         env.pop(name, None)
+    if ON_LOCALSTACK:
+        env |= {"MEDIA_API_URL": outputs["api_url"], "MEDIA_API_KEY": outputs["api_key"]}
+    else:
+        env["DEVSTACK_STATE_DIR"] = str(request.getfixturevalue("local_stack").state_dir)
+    return env
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "upload.py"), *args],
         env=env,
@@ -30,9 +43,13 @@ def run_cli(local_stack, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_cli_reports_each_result_and_fails_if_any_image_failed(local_stack, outputs):
+def trust(ca_bundle: str | None) -> list[str]:
+    return ["--ca-bundle", ca_bundle] if ca_bundle else []
+
+
+def test_the_cli_reports_each_result_and_fails_if_any_image_failed(cli_env, outputs):
     result = run_cli(
-        local_stack,
+        cli_env,
         "--json",
         str(SAMPLES / "transparent.png"),
         str(SAMPLES / "broken.jpg"),
@@ -43,21 +60,21 @@ def test_the_cli_reports_each_result_and_fails_if_any_image_failed(local_stack, 
     png, broken, readme = json.loads(result.stdout)
     assert png["status"] == "READY"
     assert {r["format"] for r in png["renditions"].values()} == {"WEBP"}  # it has alpha
-    assert all(r["url"].startswith("https://") for r in png["renditions"].values())
+    scheme = outputs["api_url"].split("://")[0]  # https on the embedded stack, http on LocalStack
+    assert all(r["url"].startswith(f"{scheme}://") for r in png["renditions"].values())
     assert (broken["status"], broken["failure"]["reason"]) == ("FAILED", "corrupt")
     assert readme["status"] == "REFUSED"
     assert "415" in readme["error"]
 
 
-def test_the_cli_prints_a_table_and_succeeds_when_every_image_is_ready(local_stack, outputs):
+def test_the_cli_prints_a_table_and_succeeds_when_every_image_is_ready(cli_env, outputs, ca_bundle):
     result = run_cli(
-        local_stack,
+        cli_env,
         "--api-url",
         outputs["api_url"],
         "--api-key",
         outputs["api_key"],
-        "--ca-bundle",
-        str(local_stack.ca_bundle),
+        *trust(ca_bundle),
         str(SAMPLES / "portrait-exif-rotated.jpg"),
     )
 
@@ -68,15 +85,14 @@ def test_the_cli_prints_a_table_and_succeeds_when_every_image_is_ready(local_sta
     assert "large 683x1024 JPEG" in row
 
 
-def test_the_cli_refuses_a_wrong_api_key(local_stack, outputs):
+def test_the_cli_refuses_a_wrong_api_key(cli_env, outputs, ca_bundle):
     result = run_cli(
-        local_stack,
+        cli_env,
         "--api-key",
         "wrong",
         "--api-url",
         outputs["api_url"],
-        "--ca-bundle",
-        str(local_stack.ca_bundle),
+        *trust(ca_bundle),
         str(SAMPLES / "flower.webp"),
     )
     assert result.returncode == 1

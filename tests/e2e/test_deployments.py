@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from devstack import stack, terraform
 
+pytestmark = pytest.mark.embedded_only("plans the production example against its endpoints")
+
 ENVS = terraform.TERRAFORM_DIR / "envs"
 PROD_EXAMPLE = ENVS / "prod.tfvars.example"
 MONITORING = terraform.TERRAFORM_DIR / "monitoring.tf"

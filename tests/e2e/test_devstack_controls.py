@@ -15,6 +15,8 @@ from media_pipeline.model import media_id
 
 from tests.e2e.conftest import wait_until
 
+pytestmark = pytest.mark.embedded_only("tests its own controls (faults, kill, schedules)")
+
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 

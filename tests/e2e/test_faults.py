@@ -36,6 +36,7 @@ def dead_lettered_keys(pipeline, outputs, queue: str) -> set[str]:
     }
 
 
+@pytest.mark.embedded_only("injects a fault into DynamoDB (its fault API)")
 def test_a_worker_that_dies_at_the_ready_write_still_ends_the_image_ready_once(
     pipeline, outputs, faults
 ):
@@ -59,6 +60,7 @@ def test_a_worker_that_dies_at_the_ready_write_still_ends_the_image_ready_once(
 
 
 @pytest.mark.slow
+@pytest.mark.embedded_only("delays S3 reads with its fault API")
 def test_an_image_whose_worker_is_cut_off_on_every_delivery_ends_failed_once_and_harms_no_other(
     pipeline, outputs, faults
 ):
@@ -102,6 +104,7 @@ def test_an_image_whose_worker_is_cut_off_on_every_delivery_ends_failed_once_and
 
 
 @pytest.mark.slow
+@pytest.mark.embedded_only("kills busy Lambda environments (its kill API)")
 def test_workers_killed_at_random_during_a_burst_leave_every_image_settled_and_announced_once(
     pipeline, outputs, kill
 ):

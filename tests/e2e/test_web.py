@@ -59,6 +59,7 @@ def web_page(local_stack):
     server.wait(timeout=10)
 
 
+@pytest.mark.embedded_only("make web serves the page for the embedded stack")
 def test_the_page_uploads_picked_images_and_shows_their_renditions(web_page):
     files = [SAMPLES / "landscape-exif-rotated.jpg", SAMPLES / "transparent.png"]
     files.append(SAMPLES / "broken.jpg")

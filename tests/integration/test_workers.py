@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
+from media_pipeline import objects
 from media_pipeline.events import normalise_sequencer
-from media_pipeline.model import media_id
+from media_pipeline.media_store import MediaTable
+from media_pipeline.model import Decision, Half, Upload, media_id
 from PIL import Image
 
 from tests.integration.conftest import MEDIA_TABLE, RENDITIONS, UPLOADS, count_calls
@@ -253,6 +255,132 @@ def test_new_content_replaces_the_renditions_of_the_old(aws, workers, lambda_con
     remaining = {o["Key"] for o in aws.s3.list_objects_v2(Bucket=RENDITIONS).get("Contents", [])}
     assert remaining.isdisjoint(old_keys)
     assert len(remaining) == 3
+
+
+# LocalStack puts this one sequencer in every S3 event it sends through EventBridge.
+CONSTANT_SEQUENCER = "0062E99A88DC407460"
+
+
+def test_new_content_under_a_constant_sequencer_is_ordered_by_s3(aws, workers, lambda_context):
+    # GIVEN a key READY with its first content, from an event with LocalStack's constant sequencer
+    thumbnail, metadata = workers
+    key = "uploads/a/photo.jpg"
+    first = aws.put_upload(key, PHOTO)
+    first_event = event_for(aws, key, first, sequencer=CONSTANT_SEQUENCER)
+    for handler in (thumbnail, metadata):
+        invoke(handler, lambda_context, first_event)
+    assert item(aws, key)["status"] == "READY"
+
+    # WHEN new content is uploaded under the key, its event carrying the very same sequencer
+    second = aws.put_upload(key, (SAMPLES / "portrait-exif-rotated.jpg").read_bytes())
+    heads = count_calls(thumbnail.s3, "HeadObject")
+    for handler in (thumbnail, metadata):
+        assert invoke(
+            handler, lambda_context, event_for(aws, key, second, sequencer=CONSTANT_SEQUENCER)
+        ) == {"batchItemFailures": []}
+
+    # THEN S3 said the new ETag is current, so the new content took the item over and is READY
+    record = item(aws, key)
+    assert (record["status"], record["etag"]) == ("READY", second)
+    assert record["renditions"]["large"]["height"] > record["renditions"]["large"]["width"]
+    assert [h.get("IfMatch") for h in heads] == [f'"{second}"'] * 2  # locate, then is_current
+
+    # AND the first content's event, delivered again, changes nothing (S3 no longer holds it)
+    for handler in (thumbnail, metadata):
+        assert invoke(handler, lambda_context, first_event) == {"batchItemFailures": []}
+    assert item(aws, key) == record
+
+
+def test_an_older_event_for_the_content_the_item_holds_still_completes_it(
+    aws, workers, lambda_context
+):
+    # GIVEN the thumbnail worker claimed the content from a later event for it (a redelivery with
+    # another sequencer, or the reconciler's re-enqueue)
+    thumbnail, metadata = workers
+    key = "uploads/a/photo.jpg"
+    etag = aws.put_upload(key, PHOTO)
+    invoke(thumbnail, lambda_context, event_for(aws, key, etag, sequencer="0062E99A88DC407470"))
+
+    # WHEN the metadata worker gets the original event for the same content, with its older
+    # sequencer
+    original = event_for(aws, key, etag, sequencer=CONSTANT_SEQUENCER)
+    assert invoke(metadata, lambda_context, original) == {"batchItemFailures": []}
+
+    # THEN it did its half (the same version, not a stale one) and the image is READY
+    record = item(aws, key)
+    assert (record["status"], record["etag"], record["metadata_etag"]) == ("READY", etag, etag)
+
+
+def table_and_upload(aws, key: str, data: bytes, sequencer: str = CONSTANT_SEQUENCER):
+    etag = aws.put_upload(key, data)
+    upload = Upload(
+        bucket=UPLOADS,
+        key=key,
+        etag=etag,
+        size=len(data),
+        content_type="image/jpeg",
+        sequencer=normalise_sequencer(sequencer),
+    )
+    return MediaTable(aws.dynamodb, MEDIA_TABLE), upload
+
+
+def test_an_equal_sequencer_takes_the_item_over_when_s3_holds_this_etag(aws):
+    table, older = table_and_upload(aws, "uploads/a/photo.jpg", BROKEN)
+    assert table.claim(older, Half.RENDITIONS) is Decision.WORK
+    _, newer = table_and_upload(aws, "uploads/a/photo.jpg", PHOTO)
+    asked = []
+
+    def is_current() -> bool:
+        asked.append(newer.etag)
+        return objects.is_current(aws.s3, newer)
+
+    assert table.claim(newer, Half.RENDITIONS, is_current=is_current) is Decision.WORK
+    assert asked == [newer.etag]
+    assert aws.media_item(newer.id)["etag"] == newer.etag
+
+
+def test_an_equal_sequencer_is_stale_when_s3_holds_other_content(aws):
+    table, older = table_and_upload(aws, "uploads/a/photo.jpg", BROKEN)
+    _, newer = table_and_upload(aws, "uploads/a/photo.jpg", PHOTO)
+    assert table.claim(newer, Half.RENDITIONS) is Decision.WORK
+    before = aws.media_item(newer.id)
+
+    # the older content's claim comes late: S3 holds the newer one, so the older is stale
+    assert not objects.is_current(aws.s3, older)
+    decision = table.claim(
+        older, Half.METADATA, is_current=lambda: objects.is_current(aws.s3, older)
+    )
+    assert decision is Decision.STALE
+    assert aws.media_item(newer.id) == before
+    # without a way to ask S3, an unordered claim never takes the item
+    assert table.claim(older, Half.METADATA) is Decision.STALE
+
+
+def test_an_equal_sequencer_with_the_same_etag_does_not_ask_s3(aws):
+    table, upload = table_and_upload(aws, "uploads/a/photo.jpg", PHOTO)
+    assert table.claim(upload, Half.RENDITIONS) is Decision.WORK
+
+    def never() -> bool:
+        raise AssertionError("S3 was asked about a version the item already holds")
+
+    assert table.claim(upload, Half.METADATA, is_current=never) is Decision.WORK
+    assert table.claim(upload, Half.RENDITIONS, is_current=never) is Decision.WORK
+
+
+def test_a_take_over_that_loses_a_race_decides_again_on_what_won(aws):
+    table, older = table_and_upload(aws, "uploads/a/photo.jpg", BROKEN)
+    assert table.claim(older, Half.RENDITIONS) is Decision.WORK
+    _, newer = table_and_upload(aws, "uploads/a/photo.jpg", PHOTO)
+    _, newest = table_and_upload(aws, "uploads/a/photo.jpg", PHOTO + b"\0", "0062E99A88DC407461")
+
+    def is_current_while_a_newer_claim_lands() -> bool:
+        # between this claim's read and its take-over, an upload with a later sequencer claims
+        assert table.claim(newest, Half.METADATA) is Decision.WORK
+        return True
+
+    decision = table.claim(newer, Half.RENDITIONS, is_current=is_current_while_a_newer_claim_lands)
+    assert decision is Decision.STALE
+    assert aws.media_item(newer.id)["etag"] == newest.etag
 
 
 @pytest.mark.parametrize(

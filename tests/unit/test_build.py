@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import site
 import subprocess
 import sys
@@ -117,3 +118,77 @@ def test_the_reconciler_does_not_carry_the_image_stack():
     files = relative(build.function_sources("media_pipeline.handlers.reconciler"))
     assert "media_pipeline/reconcile.py" in files
     assert not any(f.startswith("media_pipeline/imaging/") for f in files)
+
+
+def fake_packages(out: Path, function: str, layers: dict[str, dict[str, bytes]]) -> None:
+    """A function zip and layer zips as `make build` lays them out, with the given files."""
+    build.write_zip(
+        {"pkg/handler.py": b"code", "shared.py": b"function's"}, out / f"{function}.zip"
+    )
+    for layer, files in layers.items():
+        build.write_zip(
+            {f"python/{name}": data for name, data in files.items()}, out / f"{layer}.zip"
+        )
+
+
+def test_a_bundle_is_the_function_with_its_layers_contents_at_the_top(tmp_path, monkeypatch):
+    monkeypatch.setitem(build.FUNCTION_LAYERS, "thumbnail", ("pillow", "powertools"))
+    fake_packages(
+        tmp_path,
+        "thumbnail",
+        {
+            "pillow": {"PIL/__init__.py": b"pil", "both.py": b"pillow's"},
+            "powertools": {"aws_lambda_powertools/__init__.py": b"pt", "both.py": b"powertools'"},
+        },
+    )
+    # a layer file outside python/ is not on Lambda's path, so it stays out
+    with zipfile.ZipFile(tmp_path / "pillow.zip", "a") as archive:
+        archive.writestr("bin/tool", b"x")
+    bundled = build.bundle_function(tmp_path, "thumbnail")
+
+    assert bundled == tmp_path / "bundled" / "thumbnail.zip"
+    with zipfile.ZipFile(bundled) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    assert files == {
+        "PIL/__init__.py": b"pil",
+        "aws_lambda_powertools/__init__.py": b"pt",
+        "both.py": b"powertools'",  # a later layer overwrites an earlier one, as in /opt
+        "pkg/handler.py": b"code",
+        "shared.py": b"function's",
+    }
+
+
+def test_the_function_wins_over_a_layer_and_bundles_are_reproducible(tmp_path, monkeypatch):
+    monkeypatch.setitem(build.FUNCTION_LAYERS, "api", ("powertools",))
+    fake_packages(tmp_path, "api", {"powertools": {"shared.py": b"layer's"}})
+    first = build.bundle_function(tmp_path, "api").read_bytes()
+    second = build.bundle_function(tmp_path, "api").read_bytes()
+    assert first == second
+    with zipfile.ZipFile(tmp_path / "bundled" / "api.zip") as archive:
+        assert archive.read("shared.py") == b"function's"
+
+
+def test_a_bundle_over_lambdas_unzipped_limit_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setitem(build.FUNCTION_LAYERS, "api", ("powertools",))
+    fake_packages(tmp_path, "api", {"powertools": {"big.bin": b"\0" * 1000}})
+    monkeypatch.setattr(build, "UNZIPPED_LIMIT", 999)
+    with pytest.raises(SystemExit, match="over Lambda's"):
+        build.bundle_function(tmp_path, "api")
+    assert not (tmp_path / "bundled" / "api.zip").exists()
+
+
+def test_bundles_carry_the_layers_terraform_gives_each_function():
+    # scripts/build.py and the Terraform must agree on which layers each function has
+    sources = "\n".join(p.read_text() for p in (ROOT / "terraform").glob("*.tf"))
+    layers_of = {
+        "local.image_layers": ("pillow", "powertools"),
+        "local.powertools_layers": ("powertools",),
+    }
+    found = {}
+    for match in re.finditer(
+        r'zip_file\s*=\s*"\$\{local\.function_dir\}/(\w+)\.zip"[^}]*?layers\s*=\s*([\w.]+)',
+        sources,
+        re.DOTALL,
+    ):
+        found[match.group(1)] = layers_of[match.group(2)]
+    assert found == build.FUNCTION_LAYERS

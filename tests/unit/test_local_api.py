@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from devstack.gateway import Resource, RestApi, compile_path
+from devstack.gateway import Resource, RestApi, compile_path, user_request
 from devstack.moto_patches import post_policy_violation
 from devstack.stack import served_locally
 
@@ -101,6 +101,21 @@ def test_outputs_point_api_url_at_the_local_gateway():
         "api_key": {"value": "k", "sensitive": True},
     }
     local = served_locally(outputs, "https://127.0.0.1:4611")
-    assert local["api_url"]["value"] == "https://127.0.0.1:4611/restapis/abc123/v1/_user_request_"
+    assert local["api_url"]["value"] == "https://127.0.0.1:4611/_aws/execute-api/abc123/v1"
     assert local["api_key"] == outputs["api_key"]
     assert served_locally({"region": {"value": "x"}}, "https://e") == {"region": {"value": "x"}}
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/_aws/execute-api/abc123/v1/images/x", ("abc123", "v1", "/images/x")),
+        ("/_aws/execute-api/abc123/v1", ("abc123", "v1", "/")),
+        ("/restapis/abc123/v1/_user_request_/images/x", ("abc123", "v1", "/images/x")),
+        ("/restapis/abc123/v1/_user_request_", ("abc123", "v1", "/")),
+        ("/abc123/v1/images/x", None),
+        ("/_aws/execute-api/abc123", None),
+    ],
+)
+def test_the_gateway_serves_localstacks_url_shape_and_its_deprecated_one(path, expected):
+    assert user_request(path) == expected

@@ -93,3 +93,13 @@ def test_localstack_is_pinned_healthy_local_only_and_runs_lambdas_in_docker(loca
     assert mounts["/var/run/docker.sock"] == "/var/run/docker.sock"
     named = [source for source in mounts if source in localstack["_volumes"]]
     assert named, "LocalStack's data lives in a named volume"
+
+
+def test_localstack_starts_without_an_account_and_hands_out_host_reachable_urls(localstack):
+    # 4.14.0 is the last release that starts without LOCALSTACK_AUTH_TOKEN (docs/local.md)
+    version = tuple(int(n) for n in localstack["image"].partition(":")[2].split("."))
+    assert (4, 0, 0) <= version <= (4, 14, 0)
+    assert localstack["environment"]["LOCALSTACK_AUTH_TOKEN"] == "${LOCALSTACK_AUTH_TOKEN:-}"
+    # the functions' endpoint (and so the presigned URLs of the api function) resolves on the
+    # host as well as in the Lambda containers, not a Docker bridge IP
+    assert localstack["environment"]["HOSTNAME_FROM_LAMBDA"] == "localhost.localstack.cloud"

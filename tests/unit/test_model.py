@@ -56,8 +56,35 @@ def test_a_newer_upload_owns_the_item():
     assert decide_claim(item(sequencer=NEWER, etag="e2"), UPLOAD, Half.RENDITIONS) is Decision.STALE
 
 
-def test_an_equal_sequencer_with_another_etag_is_not_trusted():
-    assert decide_claim(item(etag="other"), UPLOAD, Half.RENDITIONS) is Decision.STALE
+def test_a_newer_sequencer_with_another_etag_is_stale_without_asking_s3():
+    existing = item(sequencer=NEWER, etag="e2", status=Status.PROCESSING)
+    assert all(decide_claim(existing, UPLOAD, h) is Decision.STALE for h in Half)
+
+
+def test_an_older_event_for_the_items_own_etag_is_about_that_version_not_stale():
+    # e.g. the other worker claimed with a later event for the same content (a redelivery with
+    # another sequencer): this half must still be done, and never remembered as "stale"
+    processing = item(sequencer=NEWER, renditions_etag="e1")
+    assert decide_claim(processing, UPLOAD, Half.METADATA) is Decision.WORK
+    assert decide_claim(processing, UPLOAD, Half.RENDITIONS) is Decision.FINISH
+    ready = item(sequencer=NEWER, status=Status.READY, renditions_etag="e1", metadata_etag="e1")
+    assert decide_claim(ready, UPLOAD, Half.METADATA) is Decision.DUPLICATE
+
+
+@pytest.mark.parametrize("status", [Status.PROCESSING, Status.READY, Status.FAILED])
+@pytest.mark.parametrize("half", list(Half))
+def test_an_equal_sequencer_with_another_etag_is_left_to_s3(status, half):
+    # LocalStack puts one constant sequencer in every S3 event: the sequencer cannot say which of
+    # two uploads of the key is newer, so the claim asks S3 (MediaTable.claim, is_current).
+    existing = item(etag="other", status=status, renditions_etag="other")
+    assert decide_claim(existing, UPLOAD, half) is Decision.UNORDERED
+
+
+def test_an_equal_sequencer_with_the_same_etag_is_this_version():
+    # the same object again (a duplicate event): decided from the item, S3 is not asked
+    assert decide_claim(item(), UPLOAD, Half.RENDITIONS) is Decision.WORK
+    ready = item(status=Status.READY, renditions_etag="e1", metadata_etag="e1")
+    assert decide_claim(ready, UPLOAD, Half.RENDITIONS) is Decision.DUPLICATE
 
 
 def test_this_half_already_done_on_a_processing_version_rechecks_ready():
