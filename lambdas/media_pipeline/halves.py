@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from media_pipeline import imaging, objects
-from media_pipeline.model import Half, Upload
+from media_pipeline.model import PREVIEW_ATTRIBUTE, PREVIEW_FIELDS, Half, Upload
 
 
 class RenditionsWork:
     """Thumbnail half: renditions rendered from the image, written to the renditions bucket."""
 
     half = Half.RENDITIONS
+    hash_while_reading = False
 
     def __init__(
         self,
@@ -33,6 +34,11 @@ class RenditionsWork:
     def store(self, upload: Upload, result: imaging.Rendered) -> dict[str, dict[str, Any]]:
         return objects.put_renditions(self._s3, self._bucket, upload, result.renditions)
 
+    def attributes(self, result: imaging.Rendered) -> dict[str, Any]:
+        """The placeholder and dominant colour, derived from the smallest renditions."""
+        info = result.info
+        return {PREVIEW_ATTRIBUTE: {name: getattr(info, name) for name in PREVIEW_FIELDS}}
+
     def discard(self, upload: Upload, value: dict[str, dict[str, Any]]) -> None:
         objects.delete_renditions(self._s3, self._bucket, value, keep=set())
 
@@ -44,19 +50,32 @@ class RenditionsWork:
 
 
 class MetadataWork:
-    """Metadata half: what the image is (dimensions, format, EXIF selection, hash...)."""
+    """Metadata half: what the image is (dimensions, format, EXIF selection, hash...), from the
+    header and a SHA-256 taken while the object downloads: no pixel is decoded."""
 
     half = Half.METADATA
+    hash_while_reading = True
 
     def __init__(self, limits: imaging.Limits, *, include_gps: bool = False) -> None:
         self._limits = limits
         self._include_gps = include_gps
 
     def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
-        return imaging.describe(data, limits=self._limits, include_gps=self._include_gps)
+        return imaging.describe(
+            data,
+            limits=self._limits,
+            include_gps=self._include_gps,
+            sha256=getattr(data, "sha256", None),  # objects.Downloaded
+        )
 
     def store(self, upload: Upload, result: imaging.Rendered) -> dict[str, Any]:
-        return result.info.to_dict()
+        record = result.info.to_dict()
+        for name in PREVIEW_FIELDS:  # the renditions half's (PREVIEW_ATTRIBUTE)
+            record.pop(name)
+        return record
+
+    def attributes(self, result: imaging.Rendered) -> dict[str, Any]:
+        return {}
 
     def discard(self, upload: Upload, value: dict[str, Any]) -> None:
         """Nothing lives outside the media item."""

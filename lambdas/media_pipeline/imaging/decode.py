@@ -8,6 +8,7 @@ later stages only ever see an image that decoded.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import struct
@@ -16,7 +17,6 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pillow_heif
 from PIL import (
     AvifImagePlugin,
     BmpImagePlugin,
@@ -47,9 +47,23 @@ _PLUGINS = (
     TiffImagePlugin,
     WebPImagePlugin,
 )
-# HEIF/HEIC through libheif. No embedded thumbnails, depth or auxiliary images: we always decode
-# the primary image itself (a thumbnail would not prove the image decodes).
-pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+
+
+@functools.cache
+def register_heif() -> None:
+    """HEIF/HEIC through libheif (pillow-heif), imported when a file may need it: libheif and
+    its codecs take tens of ms to load, paid by every cold start that imported it up front. No
+    embedded thumbnails, depth or auxiliary images: we always decode the primary image itself
+    (a thumbnail would not prove the image decodes)."""
+    import pillow_heif  # noqa: PLC0415 - deliberately lazy (see above)
+
+    pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+
+
+def _may_be_heif(prefix: bytes) -> bool:
+    """An ISO base media file (``ftyp`` box first): HEIF, or AVIF, which Pillow opens itself."""
+    return prefix[4:8] == b"ftyp"
+
 
 FORMATS: tuple[str, ...] = (
     "JPEG",  # its opener returns MPO for multi-picture files
@@ -62,7 +76,8 @@ FORMATS: tuple[str, ...] = (
     "AVIF",
     "HEIF",
 )
-"""Pillow openers the engine uses (JPEG includes MPO, PNG includes APNG). Nothing else is opened."""
+"""Pillow openers the engine uses (JPEG includes MPO, PNG includes APNG). Nothing else is opened.
+HEIF is registered on first use (:func:`register_heif`)."""
 
 JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 
@@ -110,13 +125,16 @@ def open_image(data: bytes, limits: Limits) -> ImageFile.ImageFile:
         )
     if not data:
         raise Rejection("corrupt", "file is empty (0 bytes)")
+    if _may_be_heif(data[:16]):
+        register_heif()
+    formats = FORMATS if "HEIF" in Image.OPEN else tuple(f for f in FORMATS if f != "HEIF")
     try:
         with warnings.catch_warnings():
             # Pillow's guard stays on inside open() (plugins check frame and icon sizes while
             # parsing), but only its hard error (over twice the limit) stops it there: the check
             # below reports anything over the limit with the image's own dimensions.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=FORMATS)
+            image = Image.open(io.BytesIO(data), formats=formats)
     except UnidentifiedImageError:
         raise unidentified(data[:16]) from None
     except (Image.DecompressionBombError, *DECODE_ERRORS) as error:
@@ -160,6 +178,43 @@ def load(image: ImageFile.ImageFile, draft: tuple[int, int] | None, limits: Limi
         raise failure("image data", error, limits) from None
 
 
+_PNG_METADATA_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt", b"eXIf"})
+
+
+def read_png_trailer(image: ImageFile.ImageFile, data: bytes, limits: Limits) -> None:
+    """Add the metadata chunks a PNG stores after its image data (EXIF, text: ImageMagick puts
+    its orientation there) to ``image.info``, as Pillow does only once the pixels are decoded.
+
+    Chunks are walked by their length fields; no image data is decompressed. Pillow's own chunk
+    readers parse them (with its limits on text), and it stops where Pillow stops: at IEND, or at
+    the next frame of an animated PNG.
+    """
+    if image.format != "PNG":
+        return
+    stream = PngImagePlugin.PngStream(io.BytesIO(data))
+    if isinstance(image, PngImagePlugin.PngImageFile) and image.png is not None:
+        stream.text_memory = image.png.text_memory  # the limit counts the chunks before IDAT too
+    position, after_data = 8, False
+    try:
+        while position + 8 <= len(data):
+            length, chunk = struct.unpack_from(">I4s", data, position)
+            position += 8
+            if chunk == b"IEND" or (after_data and chunk == b"fcTL" and image.is_animated):
+                break
+            if chunk in (b"IDAT", b"fdAT"):
+                after_data = True
+            elif after_data and chunk in _PNG_METADATA_CHUNKS:
+                stream.fp.seek(position)
+                try:
+                    stream.call(chunk, position, length)
+                except UnicodeDecodeError:
+                    break  # as Pillow's load_end()
+            position += length + 4  # data, CRC
+    except DECODE_ERRORS as error:
+        raise failure("metadata", error, limits) from None
+    image.info.update(stream.im_info)
+
+
 def failure(stage: str, error: BaseException, limits: Limits) -> Rejection:
     """The rejection for an error Pillow raised while reading the ``stage`` of a file."""
     text = str(error) or type(error).__name__
@@ -179,6 +234,7 @@ def failure(stage: str, error: BaseException, limits: Limits) -> Rejection:
 
 def unidentified(prefix: bytes) -> Rejection:
     """Corrupt or unsupported? Ask Pillow's own format sniffers about the file's first bytes."""
+    register_heif()
     for name in FORMATS:
         verdict = _sniff(name, prefix)
         if isinstance(verdict, str):
