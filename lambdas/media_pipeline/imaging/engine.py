@@ -7,7 +7,7 @@ import functools
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -27,7 +27,7 @@ from media_pipeline.imaging.model import (
     Rendition,
     RenditionSpec,
 )
-from media_pipeline.imaging.resize import fit, pool, shrink
+from media_pipeline.imaging.resize import INLINE, fit, pool, shrink, threads
 
 _HASH_IN_BACKGROUND = 1 << 20  # bytes; smaller inputs are hashed faster than a hand-off
 DRAFT_GAP = 1.75
@@ -147,9 +147,13 @@ def rendition_images(
             return rejection.outcome()
 
 
-@functools.cache
-def encoders() -> ThreadPoolExecutor:
+def encoders() -> Executor:
     """Workers encoding finished renditions (libjpeg, libwebp and zlib release the GIL)."""
+    return _encoders() if threads() > 1 else INLINE
+
+
+@functools.cache
+def _encoders() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="imaging-encode")
 
 

@@ -15,7 +15,9 @@ single LANCZOS resize of the whole image (the tests hold it to SSIM >= 0.99 agai
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import Any
 
 from PIL import Image
 
@@ -86,7 +88,41 @@ def _lanczos(
     return out
 
 
-@functools.cache
-def pool() -> ThreadPoolExecutor:
+class _Inline(Executor):
+    """Runs each job at once on the calling thread (the engine on one thread)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # handed to the caller, as a pool does
+            future.set_exception(error)
+        return future
+
+
+INLINE: Executor = _Inline()
+_threads = [2]  # a cell: set_threads() changes it
+
+
+def set_threads(count: int) -> None:
+    """The threads the engine uses: 2 (the default) resamples big outputs as two strips in
+    parallel, hashes large inputs while they decode and encodes each rendition while the next is
+    resampled; 1 does all of that on the calling thread, in the same order and with the same
+    strips (so the same bytes). make bench compares with libvips at equal threads with it."""
+    if count not in (1, 2):
+        raise ValueError(f"the engine runs on 1 or 2 threads, not {count}")
+    _threads[0] = count
+
+
+def threads() -> int:
+    return _threads[0]
+
+
+def pool() -> Executor:
     """The engine's resampling workers (also hash large inputs while they decode)."""
+    return _pool() if threads() > 1 else INLINE
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=STRIPS, thread_name_prefix="imaging")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import Executor, Future
 from pathlib import Path
 
-from media_pipeline.imaging import engine
+from media_pipeline.imaging import engine, resize
 from media_pipeline.imaging.model import RenditionSpec
 from PIL import Image
 
@@ -52,3 +52,19 @@ def test_specs_of_the_same_size_share_one_encode(monkeypatch):
     widths = {r.name: r.width for r in outcome.renditions}
     assert widths == {"large": 1024, "medium": 512, "small": 128, "huge": 1800, "also-small": 128}
     assert sorted(calls) == sorted([(1800, 1200), (1024, 683), (512, 341), (128, 85)])
+
+
+def test_one_thread_makes_the_same_bytes_as_two(photo_12mp_jpeg, corpus_bytes):
+    """make bench compares with libvips at equal threads: the engine on one thread must be the
+    same engine (the same strips, the same order), only slower."""
+    inputs = (photo_12mp_jpeg, corpus_bytes("pillow/transparent.png"), SAMPLE.read_bytes())
+    two = [engine.render(data) for data in inputs]
+    resize.set_threads(1)
+    try:
+        one = [engine.render(data) for data in inputs]
+        assert resize.pool() is resize.INLINE
+        assert engine.encoders() is resize.INLINE
+    finally:
+        resize.set_threads(2)
+    assert one == two
+    assert resize.pool() is not resize.INLINE
