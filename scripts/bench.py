@@ -161,7 +161,7 @@ def inputs(quick: bool) -> list[tuple[str, bytes]]:
     if not quick:
         for path in sorted(SAMPLES.iterdir()):
             data = path.read_bytes() if path.suffix not in (".csv", ".md", ".txt") else b""
-            if data and isinstance(imaging.describe(data), imaging.Rendered):
+            if data and isinstance(imaging.render(data), imaging.Rendered):
                 found.append((f"samples/{path.name}", data))
     return found
 
