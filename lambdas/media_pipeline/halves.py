@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
 from typing import Any
 
-from media_pipeline import imaging, objects
+from media_pipeline import imaging
 from media_pipeline.model import PREVIEW_ATTRIBUTE, PREVIEW_FIELDS, Half, Upload
+
+
+def _objects() -> ModuleType:
+    """``media_pipeline.objects``: S3 access (botocore, the event parsers). The workers import it
+    anyway; scripts/render.py makes renditions without S3 and skips ~20-60 ms of imports."""
+    return importlib.import_module("media_pipeline.objects")
 
 
 class RenditionsWork:
@@ -32,7 +40,7 @@ class RenditionsWork:
         return imaging.render(data, self._specs, limits=self._limits, options=self._options)
 
     def store(self, upload: Upload, result: imaging.Rendered) -> dict[str, dict[str, Any]]:
-        return objects.put_renditions(self._s3, self._bucket, upload, result.renditions)
+        return _objects().put_renditions(self._s3, self._bucket, upload, result.renditions)
 
     def attributes(self, result: imaging.Rendered) -> dict[str, Any]:
         """The placeholder and dominant colour, derived from the smallest renditions."""
@@ -40,13 +48,13 @@ class RenditionsWork:
         return {PREVIEW_ATTRIBUTE: {name: getattr(info, name) for name in PREVIEW_FIELDS}}
 
     def discard(self, upload: Upload, value: dict[str, dict[str, Any]]) -> None:
-        objects.delete_renditions(self._s3, self._bucket, value, keep=set())
+        _objects().delete_renditions(self._s3, self._bucket, value, keep=set())
 
     def retire(
         self, previous: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]]
     ) -> None:
         keep = {r["key"] for r in current.values()}
-        objects.delete_renditions(self._s3, self._bucket, previous, keep=keep)
+        _objects().delete_renditions(self._s3, self._bucket, previous, keep=keep)
 
 
 class MetadataWork:

@@ -9,44 +9,48 @@ later stages only ever see an image that decoded.
 from __future__ import annotations
 
 import functools
+import importlib
 import io
 import re
 import struct
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from PIL import (
-    AvifImagePlugin,
     BmpImagePlugin,
     GifImagePlugin,
-    IcoImagePlugin,
     Image,
     ImageFile,
     JpegImagePlugin,
-    MpoImagePlugin,
     PngImagePlugin,
-    TiffImagePlugin,
     UnidentifiedImageError,
     WebPImagePlugin,
 )
 
 from media_pipeline.imaging.model import Limits, Rejection
 
-# Imported for their side effect: each registers its format with Image.OPEN, so Image.open() never
-# has to import all of Pillow's ~40 plugins (cold starts) to find ours.
-_PLUGINS = (
-    AvifImagePlugin,
-    BmpImagePlugin,
-    GifImagePlugin,
-    IcoImagePlugin,
-    JpegImagePlugin,
-    MpoImagePlugin,
-    PngImagePlugin,
-    TiffImagePlugin,
-    WebPImagePlugin,
+# Plugins register their format with Image.OPEN when imported, so Image.open() never has to import
+# all of Pillow's ~40 plugins (cold starts) to find ours. Image.open() imports the first four anyway
+# (Pillow's preinit()), every image's placeholder is a WebP; the others are imported when a file's
+# first bytes call for them (and the JPEG opener imports MPO's for multi-picture files itself).
+_PLUGINS = (BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin, WebPImagePlugin)
+_LAZY_PLUGINS: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
+    ("TiffImagePlugin", lambda prefix: prefix[:2] in (b"II", b"MM")),
+    ("IcoImagePlugin", lambda prefix: prefix.startswith(b"\x00\x00\x01\x00")),
+    ("AvifImagePlugin", lambda prefix: prefix[4:8] == b"ftyp"),  # libavif: tens of ms to load
 )
+
+
+def import_plugins(prefix: bytes | None) -> None:
+    """Import the plugins a file starting with ``prefix`` may need (a superset of what Pillow's
+    own signature checks accept), or every plugin of ours if ``prefix`` is None."""
+    for module, may_be in _LAZY_PLUGINS:
+        if prefix is None or may_be(prefix):
+            importlib.import_module(f"PIL.{module}")
+    if prefix is None or _may_be_heif(prefix):
+        register_heif()
 
 
 @functools.cache
@@ -77,7 +81,7 @@ FORMATS: tuple[str, ...] = (
     "HEIF",
 )
 """Pillow openers the engine uses (JPEG includes MPO, PNG includes APNG). Nothing else is opened.
-HEIF is registered on first use (:func:`register_heif`)."""
+Imported when a file's first bytes may need them (:func:`import_plugins`)."""
 
 JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 
@@ -125,9 +129,8 @@ def open_image(data: bytes, limits: Limits) -> ImageFile.ImageFile:
         )
     if not data:
         raise Rejection("corrupt", "file is empty (0 bytes)")
-    if _may_be_heif(data[:16]):
-        register_heif()
-    formats = FORMATS if "HEIF" in Image.OPEN else tuple(f for f in FORMATS if f != "HEIF")
+    import_plugins(data[:16])
+    formats = tuple(name for name in FORMATS if name in Image.OPEN)
     try:
         with warnings.catch_warnings():
             # Pillow's guard stays on inside open() (plugins check frame and icon sizes while
@@ -234,7 +237,7 @@ def failure(stage: str, error: BaseException, limits: Limits) -> Rejection:
 
 def unidentified(prefix: bytes) -> Rejection:
     """Corrupt or unsupported? Ask Pillow's own format sniffers about the file's first bytes."""
-    register_heif()
+    import_plugins(None)
     for name in FORMATS:
         verdict = _sniff(name, prefix)
         if isinstance(verdict, str):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from concurrent.futures import Executor, Future
 from pathlib import Path
 
@@ -68,3 +71,42 @@ def test_one_thread_makes_the_same_bytes_as_two(photo_12mp_jpeg, corpus_bytes):
         resize.set_threads(2)
     assert one == two
     assert resize.pool() is not resize.INLINE
+
+
+IMPORTS_PROBE = """
+import json, sys
+from pathlib import Path
+from PIL import Image
+from media_pipeline import imaging
+loaded = {}
+for name in sys.argv[1:]:
+    outcome = imaging.render(Path(name).read_bytes())
+    assert isinstance(outcome, imaging.Rendered), outcome
+    loaded[Path(name).name] = {
+        "heif": "pillow_heif" in sys.modules,
+        "avif": "PIL.AvifImagePlugin" in sys.modules,
+        "every_plugin": Image._initialized > 1,
+    }
+print(json.dumps(loaded))
+"""
+
+
+def test_a_cold_start_imports_what_the_formats_met_need(tmp_path):
+    """libheif and libavif take tens of ms to load: paid only when such a file comes."""
+    samples = SAMPLE.parent
+    names = ["transparent.png", "cmyk.jpg", "flower.webp", "iphone-style.heif"]
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTS_PROBE, *(str(samples / name) for name in names)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    nothing = {"heif": False, "avif": False, "every_plugin": False}
+    assert loaded["transparent.png"] == nothing  # and its WebP rendition did not need init()
+    assert loaded["cmyk.jpg"] == loaded["flower.webp"] == nothing
+    assert loaded["iphone-style.heif"]["heif"] is True
+    assert loaded["iphone-style.heif"]["every_plugin"] is False
