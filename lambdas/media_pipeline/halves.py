@@ -37,7 +37,9 @@ class RenditionsWork:
         self._options = options
 
     def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
-        return imaging.render(data, self._specs, limits=self._limits, options=self._options)
+        return imaging.render(
+            data, self._specs, limits=self._limits, options=self._options, sha256=False
+        )
 
     def store(self, upload: Upload, result: imaging.Rendered) -> dict[str, dict[str, Any]]:
         return _objects().put_renditions(self._s3, self._bucket, upload, result.renditions)

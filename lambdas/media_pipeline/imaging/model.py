@@ -120,6 +120,7 @@ class ImageInfo:
     """The file has a GPS IFD. Unless ``describe(include_gps=True)``, only this flag leaves the
     engine, never the coordinates."""
     sha256: str
+    """Hex SHA-256 of the bytes; empty from ``render(sha256=False)`` (the thumbnail worker's)."""
     bytes: int
     placeholder: str | None = None
     """A tiny preview for apps to show while a rendition loads: a ``data:image/webp;base64,``

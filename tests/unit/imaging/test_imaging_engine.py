@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -110,3 +111,13 @@ def test_a_cold_start_imports_what_the_formats_met_need(tmp_path):
     assert loaded["cmyk.jpg"] == loaded["flower.webp"] == nothing
     assert loaded["iphone-style.heif"]["heif"] is True
     assert loaded["iphone-style.heif"]["every_plugin"] is False
+
+
+def test_the_thumbnail_half_does_not_hash_what_the_metadata_half_hashes():
+    data = SAMPLE.read_bytes()
+
+    hashed, unhashed = engine.render(data), engine.render(data, sha256=False)
+
+    assert unhashed.info.sha256 == ""
+    assert hashed.info.sha256 == hashlib.sha256(data).hexdigest()
+    assert unhashed.renditions == hashed.renditions
