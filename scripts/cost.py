@@ -28,6 +28,15 @@ DEFAULT_MEMORY = {"thumbnail": 1024, "metadata": 512, "notifier": 256}
 # us-east-1 list prices, arm64 (USD): per GB-second, and per request.
 PRICE_GB_SECOND = 0.0000133334
 PRICE_REQUEST = 0.20 / 1_000_000
+FULL_VCPU_MB = 1769  # Lambda gives a function memory/1769 of a vCPU (up to one vCPU at 1769 MB)
+
+
+def cpu_bound_usd_per_million(cpu_ms: float, memory_mb: int) -> float:
+    """Lambda cost per million of a single-threaded CPU-bound job of ``cpu_ms`` CPU time: it runs
+    FULL_VCPU_MB / memory times longer than its CPU time below 1769 MB, so its GB-seconds do not
+    depend on the memory up to there; plus one request."""
+    seconds = cpu_ms / 1000 * max(1.0, FULL_VCPU_MB / memory_mb)
+    return 1_000_000 * (seconds * memory_mb / 1024 * PRICE_GB_SECOND + PRICE_REQUEST)
 
 
 def role_of(function: str) -> str | None:
@@ -76,9 +85,26 @@ def main() -> int:
         help="another journal (e.g. the same tests on an older commit): priced alongside",
     )
     parser.add_argument("--memory", nargs="*", default=[], help="role=MB, e.g. thumbnail=1536")
+    parser.add_argument(
+        "--cpu-ms",
+        nargs="*",
+        default=[],
+        help="price CPU time per image instead of a journal, e.g. thumbnail=83 metadata=2.7"
+        " (make bench's CPU per half: the image work alone, without AWS calls or start-up)",
+    )
     args = parser.parse_args()
     memory = dict(DEFAULT_MEMORY)
     memory.update({k: int(v) for k, v in (m.split("=", 1) for m in args.memory)})
+    if args.cpu_ms:
+        total = 0.0
+        print(f"{'function':10} {'MB':>5} {'CPU ms/image':>12} {'billed ms':>9} {'USD per 1M':>10}")
+        for role, value in (m.split("=", 1) for m in args.cpu_ms):
+            cost = cpu_bound_usd_per_million(float(value), memory[role])
+            billed = float(value) * max(1.0, FULL_VCPU_MB / memory[role])
+            total += cost
+            print(f"{role:10} {memory[role]:>5} {float(value):>12.1f} {billed:>9.0f} {cost:>10.2f}")
+        print(f"{'image work':10} {'':>5} {'':>12} {'':>9} {total:>10.2f}")
+        return 0
 
     journals = {"": args.journal} | ({"baseline ": args.baseline} if args.baseline else {})
     results = {}

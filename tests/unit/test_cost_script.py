@@ -48,3 +48,22 @@ def test_cost_per_image_of_each_function_and_against_a_baseline(tmp_path: Path) 
     assert float(rows["thumbnail"][3]) == round(thumbnail_usd, 2)
     total, baseline_total = map(float, rows["Lambda"])
     assert baseline_total > total
+
+
+def test_cpu_time_per_image_is_priced_at_the_cpu_share_lambda_gives_the_memory() -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--cpu-ms", "thumbnail=100", "metadata=100"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[1:]}
+    # 1024 MB is 1024/1769 of a vCPU: 100 ms of CPU bill 173 ms; 512 MB twice as long
+    assert rows["thumbnail"][:3] == ["1024", "100.0", "173"]
+    assert rows["metadata"][:3] == ["512", "100.0", "346"]
+    # CPU-bound work costs the same GB-seconds at either size (below one vCPU)
+    assert rows["thumbnail"][3] == rows["metadata"][3] == "2.50"
+    assert rows["image"] == ["work", "5.01"]
