@@ -79,7 +79,7 @@ from devstack.functions import HOST_ARCH
 from devstack.pythons import host_runtime
 from media_pipeline import imaging
 from media_pipeline.halves import MetadataWork, RenditionsWork
-from media_pipeline.imaging import metadata, normalise, resize
+from media_pipeline.imaging import decode, metadata, normalise, resize
 from media_pipeline.imaging.engine import rendition_images
 from PIL import Image, ImageFilter
 from skimage.metrics import structural_similarity
@@ -341,6 +341,7 @@ def rss_child(approach: str, path: str) -> None:
     """In a fresh interpreter: warm up on a small image of the same kind, then report how much
     one run on ``path`` grew the peak resident set (KiB)."""
     data = Path(path).read_bytes()
+    decode.import_plugins(None)  # the engine imports HEIF's (and others) when a file needs them
     with Image.open(io.BytesIO(data)) as image:  # the header only: no pixel is decoded here
         alpha = "A" in image.mode or "transparency" in image.info
         image_format = image.format
@@ -418,6 +419,7 @@ class Row:
 
 
 def measure(name: str, data: bytes, *, rss: bool, budget: float) -> Row:
+    decode.import_plugins(None)
     with Image.open(io.BytesIO(data)) as image:
         pixels = f"{image.width}x{image.height} {image.format}"
     try:
