@@ -570,6 +570,12 @@ LAMBDA_ENV = {
     "EVENTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:events",
     "UPLOADS_BUCKET": "uploads",
     "UPLOAD_PREFIX": "uploads/",
+    # the reconciler's: the jobs queues and DLQs it reads and refills
+    **{
+        f"{half}_{queue}_URL": f"https://sqs.eu-west-1.amazonaws.com/123456789012/{half}-{queue}"
+        for half in ("THUMBNAIL", "METADATA")
+        for queue in ("QUEUE", "DLQ")
+    },
     "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info[0]}.{sys.version_info[1]}",
 }
 TIMER = "import time; t = time.perf_counter(); {body}; print(time.perf_counter() - t)"
