@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
 from typing import Any
 
-from media_pipeline import imaging, objects
-from media_pipeline.model import Half, Upload
+from media_pipeline import imaging
+from media_pipeline.model import PREVIEW_ATTRIBUTE, PREVIEW_FIELDS, Half, Upload
+
+
+def _objects() -> ModuleType:
+    """``media_pipeline.objects``: S3 access (botocore, the event parsers). The workers import it
+    anyway; scripts/render.py makes renditions without S3 and skips ~20-60 ms of imports."""
+    return importlib.import_module("media_pipeline.objects")
 
 
 class RenditionsWork:
     """Thumbnail half: renditions rendered from the image, written to the renditions bucket."""
 
     half = Half.RENDITIONS
+    hash_while_reading = False
 
     def __init__(
         self,
@@ -28,35 +37,55 @@ class RenditionsWork:
         self._options = options
 
     def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
-        return imaging.render(data, self._specs, limits=self._limits, options=self._options)
+        return imaging.render(
+            data, self._specs, limits=self._limits, options=self._options, sha256=False
+        )
 
     def store(self, upload: Upload, result: imaging.Rendered) -> dict[str, dict[str, Any]]:
-        return objects.put_renditions(self._s3, self._bucket, upload, result.renditions)
+        return _objects().put_renditions(self._s3, self._bucket, upload, result.renditions)
+
+    def attributes(self, result: imaging.Rendered) -> dict[str, Any]:
+        """The placeholder and dominant colour, derived from the smallest renditions."""
+        info = result.info
+        return {PREVIEW_ATTRIBUTE: {name: getattr(info, name) for name in PREVIEW_FIELDS}}
 
     def discard(self, upload: Upload, value: dict[str, dict[str, Any]]) -> None:
-        objects.delete_renditions(self._s3, self._bucket, value, keep=set())
+        _objects().delete_renditions(self._s3, self._bucket, value, keep=set())
 
     def retire(
         self, previous: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]]
     ) -> None:
         keep = {r["key"] for r in current.values()}
-        objects.delete_renditions(self._s3, self._bucket, previous, keep=keep)
+        _objects().delete_renditions(self._s3, self._bucket, previous, keep=keep)
 
 
 class MetadataWork:
-    """Metadata half: what the image is (dimensions, format, EXIF selection, hash...)."""
+    """Metadata half: what the image is (dimensions, format, EXIF selection, hash...), from the
+    header and a SHA-256 taken while the object downloads: no pixel is decoded."""
 
     half = Half.METADATA
+    hash_while_reading = True
 
     def __init__(self, limits: imaging.Limits, *, include_gps: bool = False) -> None:
         self._limits = limits
         self._include_gps = include_gps
 
     def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
-        return imaging.describe(data, limits=self._limits, include_gps=self._include_gps)
+        return imaging.describe(
+            data,
+            limits=self._limits,
+            include_gps=self._include_gps,
+            sha256=getattr(data, "sha256", None),  # objects.Downloaded
+        )
 
     def store(self, upload: Upload, result: imaging.Rendered) -> dict[str, Any]:
-        return result.info.to_dict()
+        record = result.info.to_dict()
+        for name in PREVIEW_FIELDS:  # the renditions half's (PREVIEW_ATTRIBUTE)
+            record.pop(name)
+        return record
+
+    def attributes(self, result: imaging.Rendered) -> dict[str, Any]:
+        return {}
 
     def discard(self, upload: Upload, value: dict[str, Any]) -> None:
         """Nothing lives outside the media item."""

@@ -198,8 +198,11 @@ class MediaTable:
             },
         )
 
-    def complete(self, upload: Upload, half: Half, result: Any) -> Completed:
-        """Record this half's result for the version, and mark it READY if that completes it.
+    def complete(
+        self, upload: Upload, half: Half, result: Any, attributes: dict[str, Any] | None = None
+    ) -> Completed:
+        """Record this half's result (and any further ``attributes`` it sets) for the version, and
+        mark it READY if that completes it.
 
         When the other half is already in, the half and READY go in one conditional write, so
         no crash can leave a complete version PROCESSING. Otherwise the half is recorded alone;
@@ -209,7 +212,12 @@ class MediaTable:
         """
         other = next(h for h in Half if h is not half)
         now = now_iso()
-        recorded = {half.attribute: result, half.etag_attribute: upload.etag, "updated_at": now}
+        recorded = {
+            **(attributes or {}),
+            half.attribute: result,
+            half.etag_attribute: upload.etag,
+            "updated_at": now,
+        }
         try:
             old = self._update(
                 upload.id,

@@ -49,6 +49,26 @@ class Half(Enum):
         self.etag_attribute = f"{attribute}_etag"  # the ETag that result belongs to
 
 
+PREVIEW_ATTRIBUTE = "preview"
+"""Where the renditions half stores the placeholder and dominant colour it derives from its
+smallest renditions, beside ``renditions`` and under the same ``renditions_etag``. Apps see them
+in the metadata record (:func:`public_metadata`), as before they moved to the renditions half."""
+PREVIEW_FIELDS = ("placeholder", "dominant_color")
+
+
+def public_metadata(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The metadata record of the item's current version as the API and notifications show it:
+    the metadata half's record with the renditions half's ``placeholder`` and ``dominant_color``
+    (None while that half is not in). None while the metadata half is not in."""
+    etag = item.get("etag")
+    record = item.get("metadata")
+    if item.get("metadata_etag") != etag or not isinstance(record, dict):
+        return None
+    current = item.get("renditions_etag") == etag
+    preview = (item.get(PREVIEW_ATTRIBUTE) if current else None) or {}
+    return {**record, **{name: preview.get(name) for name in PREVIEW_FIELDS}}
+
+
 ID_LENGTH = 26  # lowercase base32 characters (130 bits)
 _ID = rf"[a-z2-7]{{{ID_LENGTH}}}"
 _ID_IN_KEY = re.compile(rf"(?:^|/)({_ID})/[^/]+$")

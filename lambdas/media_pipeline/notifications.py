@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from media_pipeline.media_store import to_plain
-from media_pipeline.model import Status
+from media_pipeline.model import Status, public_metadata
 
 SCHEMA_VERSION = "1.0"
 EVENT_TYPES = {Status.READY: "image.ready", Status.FAILED: "image.failed"}
@@ -61,9 +61,7 @@ def build(item: dict[str, Any]) -> Notification:
     image = {name: item.get(name) for name in _IMAGE_FIELDS}
     ready = status is Status.READY
     image["renditions"] = item.get("renditions", {}) if ready else {}
-    image["metadata"] = (
-        item.get("metadata") if item.get("metadata_etag") == item.get("etag") else None
-    )
+    image["metadata"] = public_metadata(item)
     failure = item.get("failure")
     body = {
         "schema_version": SCHEMA_VERSION,

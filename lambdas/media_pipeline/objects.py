@@ -6,6 +6,7 @@ Every read is pinned to the event's ETag with ``IfMatch``: if the key now holds 
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -81,8 +82,18 @@ def is_current(s3: Any, upload: Upload) -> bool:
     return True
 
 
-def read(s3: Any, upload: Upload) -> bytes:
-    """Download the object version the upload names."""
+_CHUNK = 1 << 20
+
+
+class Downloaded(bytes):
+    """An object's bytes with their SHA-256 (hex), taken chunk by chunk as they arrived."""
+
+    sha256: str
+
+
+def read(s3: Any, upload: Upload, *, sha256: bool = False) -> bytes:
+    """Download the object version the upload names; with ``sha256``, hash it on the way in
+    (a :class:`Downloaded`: the hash costs no extra pass over the bytes after the download)."""
     try:
         response = s3.get_object(
             **_object_args(upload.bucket, upload.key, upload), IfMatch=_quoted(upload.etag)
@@ -94,7 +105,15 @@ def read(s3: Any, upload: Upload) -> bytes:
             ) from None
         raise
     with response["Body"] as body:
-        return body.read()
+        if not sha256:
+            return body.read()
+        digest, chunks = hashlib.sha256(), []
+        while chunk := body.read(_CHUNK):
+            digest.update(chunk)
+            chunks.append(chunk)
+    data = Downloaded(b"".join(chunks))
+    data.sha256 = digest.hexdigest()
+    return data
 
 
 def _quoted(etag: str) -> str:

@@ -23,6 +23,7 @@ from media_pipeline.model import (
     Status,
     is_media_id,
     new_media_id,
+    public_metadata,
 )
 
 # What the pipeline can decode (Pillow + pillow-heif), by the Content-Type an upload must carry.
@@ -253,7 +254,7 @@ class UploadApi:
             if item.get(stamp):
                 view[stamp] = item[stamp]
         ready = status == Status.READY
-        view["metadata"] = item.get("metadata") if ready else None
+        view["metadata"] = public_metadata(item) if ready else None
         view["failure"] = _public_failure(item.get("failure")) if status == Status.FAILED else None
         view["renditions"] = self._renditions(item.get("renditions") or {}) if ready else {}
         return view

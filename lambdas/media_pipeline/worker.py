@@ -24,12 +24,17 @@ from media_pipeline.model import Decision, Failure, Half, Upload
 
 class HalfWork(Protocol):
     half: Half
+    hash_while_reading: bool
+    """Download with the SHA-256 taken on the way in (``produce`` gets ``objects.Downloaded``)."""
 
     def produce(self, data: bytes) -> Rendered | Rejected:
         """Decode the bytes and produce this half (renditions or metadata), or reject them."""
 
     def store(self, upload: Upload, result: Rendered) -> Any:
         """Persist what ``produce`` made, outside the media table; return the item's value."""
+
+    def attributes(self, result: Rendered) -> dict[str, Any]:
+        """Further item attributes this half records, in the same write as its value."""
 
     def discard(self, upload: Upload, value: Any) -> None:
         """Undo ``store`` when a newer upload took the item over while this one worked."""
@@ -97,7 +102,7 @@ def _process_located(
         )
     else:
         try:
-            data = objects.read(s3, upload)
+            data = objects.read(s3, upload, sha256=work.hash_while_reading)
         except objects.ObjectSuperseded as gone:
             return Result("superseded", upload.id, {"message": str(gone)})
         produced = work.produce(data)
@@ -109,7 +114,7 @@ def _process_located(
         )
 
     value = work.store(upload, produced)
-    completed = table.complete(upload, work.half, value)
+    completed = table.complete(upload, work.half, value, work.attributes(produced))
     if completed.outcome is Completion.SUPERSEDED:
         work.discard(upload, value)
         return Result("superseded", upload.id)

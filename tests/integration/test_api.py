@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -363,6 +364,10 @@ def test_an_upload_through_the_api_ends_ready_with_presigned_rendition_urls(
     assert body["status"] == "READY"
     assert body["size"] == len(PHOTO)
     assert body["metadata"]["width"] > 0
+    # the placeholder and dominant colour come from the renditions half, shown in the metadata
+    assert body["metadata"]["placeholder"].startswith("data:image/webp;base64,")
+    assert body["metadata"]["placeholder"] == item["preview"]["placeholder"]
+    assert re.fullmatch(r"#[0-9a-f]{6}", body["metadata"]["dominant_color"])
     assert set(body["renditions"]) == {"large", "medium", "small"}
     for name, rendition in body["renditions"].items():
         query = parse_qs(urlsplit(rendition["url"]).query)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 
@@ -64,6 +65,12 @@ def test_both_halves_make_the_item_ready_whichever_finishes_last(
     assert set(record["renditions"]) == {"large", "medium", "small"}
     assert record["metadata"]["width"] == 1800
     assert record["metadata"]["orientation"] == 6
+    assert record["metadata"]["sha256"] == hashlib.sha256(PHOTO).hexdigest()  # hashed as it came
+    # the placeholder and dominant colour are the renditions half's, made from its renditions
+    assert "placeholder" not in record["metadata"]
+    assert record["renditions_etag"] == etag
+    assert record["preview"]["placeholder"].startswith("data:image/webp;base64,")
+    assert record["preview"]["dominant_color"].startswith("#")
     large = record["renditions"]["large"]
     assert large["key"] == f"{media_id(UPLOADS, 'uploads/a/photo.jpg')}/{etag}/large.jpg"
     data = aws.s3.get_object(Bucket=RENDITIONS, Key=large["key"])["Body"].read()

@@ -43,6 +43,7 @@ READY = {
         "format": "JPEG",
         "has_gps": False,
     },
+    "preview": {"placeholder": "data:image/webp;base64,UklGR", "dominant_color": "#9dbbe0"},
 }
 PROCESSING = {**READY, "status": Status.PROCESSING.value}
 FAILED = {
@@ -69,6 +70,9 @@ def test_processing_to_ready_is_announced_once_with_the_documented_body():
     assert body["occurred_at"] == READY["ready_at"]
     assert body["image"]["renditions"]["small"]["width"] == 128  # Decimals became numbers
     assert body["image"]["metadata"]["width"] == 1800
+    # the renditions half's preview is shown in the metadata record
+    assert body["image"]["metadata"]["placeholder"] == "data:image/webp;base64,UklGR"
+    assert body["image"]["metadata"]["dominant_color"] == "#9dbbe0"
     assert body["failure"] is None
     assert notification.attributes == {"type": "image.ready", "content_type": "image/jpeg"}
     json.dumps(body)  # serialisable as is
@@ -79,6 +83,12 @@ def test_failed_carries_the_reason_and_no_renditions():
     assert body["type"] == "image.failed"
     assert body["failure"] == {"stage": "thumbnail", "reason": "corrupt", "message": "truncated"}
     assert body["image"]["renditions"] == {}
+    # the metadata half is in, the renditions half (and so its preview) is not
+    assert body["image"]["metadata"]["width"] == 1800
+    assert (
+        body["image"]["metadata"]["placeholder"],
+        body["image"]["metadata"]["dominant_color"],
+    ) == (None, None)
 
 
 @pytest.mark.parametrize(

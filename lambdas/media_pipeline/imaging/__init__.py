@@ -14,8 +14,11 @@ No AWS, no environment, no logging set-up. Stages of :func:`render`:
 4. encode (``encode``): JPEG when opaque, WebP (or PNG) when transparency is in use; no
    metadata. Each rendition is encoded on a worker thread while the next one is resampled.
 
-:func:`describe` is stage 1 plus the metadata record (``metadata``). Input that cannot be
-rendered is a :class:`Rejected` outcome (corrupt, unsupported, too_large), never an exception.
+:func:`render` also makes the placeholder and dominant colour (``preview``) from one more, 64 px
+step at the end of its chain. :func:`describe` is the metadata record (``metadata``) from the
+header and a hash alone: limits, identification, frame table, EXIF, ICC, no pixel decoded. Input
+that cannot be rendered is a :class:`Rejected` outcome (corrupt, unsupported, too_large), never an
+exception.
 ``engine.rendition_images`` returns the renditions before encoding (for tests).
 """
 

@@ -8,48 +8,66 @@ later stages only ever see an image that decoded.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import io
 import re
 import struct
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import pillow_heif
 from PIL import (
-    AvifImagePlugin,
     BmpImagePlugin,
     GifImagePlugin,
-    IcoImagePlugin,
     Image,
     ImageFile,
     JpegImagePlugin,
-    MpoImagePlugin,
     PngImagePlugin,
-    TiffImagePlugin,
     UnidentifiedImageError,
     WebPImagePlugin,
 )
 
 from media_pipeline.imaging.model import Limits, Rejection
 
-# Imported for their side effect: each registers its format with Image.OPEN, so Image.open() never
-# has to import all of Pillow's ~40 plugins (cold starts) to find ours.
-_PLUGINS = (
-    AvifImagePlugin,
-    BmpImagePlugin,
-    GifImagePlugin,
-    IcoImagePlugin,
-    JpegImagePlugin,
-    MpoImagePlugin,
-    PngImagePlugin,
-    TiffImagePlugin,
-    WebPImagePlugin,
+# Plugins register their format with Image.OPEN when imported, so Image.open() never has to import
+# all of Pillow's ~40 plugins (cold starts) to find ours. Image.open() imports the first four anyway
+# (Pillow's preinit()), every image's placeholder is a WebP; the others are imported when a file's
+# first bytes call for them (and the JPEG opener imports MPO's for multi-picture files itself).
+_PLUGINS = (BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin, WebPImagePlugin)
+_LAZY_PLUGINS: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
+    ("TiffImagePlugin", lambda prefix: prefix[:2] in (b"II", b"MM")),
+    ("IcoImagePlugin", lambda prefix: prefix.startswith(b"\x00\x00\x01\x00")),
+    ("AvifImagePlugin", lambda prefix: prefix[4:8] == b"ftyp"),  # libavif: tens of ms to load
 )
-# HEIF/HEIC through libheif. No embedded thumbnails, depth or auxiliary images: we always decode
-# the primary image itself (a thumbnail would not prove the image decodes).
-pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+
+
+def import_plugins(prefix: bytes | None) -> None:
+    """Import the plugins a file starting with ``prefix`` may need (a superset of what Pillow's
+    own signature checks accept), or every plugin of ours if ``prefix`` is None."""
+    for module, may_be in _LAZY_PLUGINS:
+        if prefix is None or may_be(prefix):
+            importlib.import_module(f"PIL.{module}")
+    if prefix is None or _may_be_heif(prefix):
+        register_heif()
+
+
+@functools.cache
+def register_heif() -> None:
+    """HEIF/HEIC through libheif (pillow-heif), imported when a file may need it: libheif and
+    its codecs take tens of ms to load, paid by every cold start that imported it up front. No
+    embedded thumbnails, depth or auxiliary images: we always decode the primary image itself
+    (a thumbnail would not prove the image decodes)."""
+    import pillow_heif  # noqa: PLC0415 - deliberately lazy (see above)
+
+    pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+
+
+def _may_be_heif(prefix: bytes) -> bool:
+    """An ISO base media file (``ftyp`` box first): HEIF, or AVIF, which Pillow opens itself."""
+    return prefix[4:8] == b"ftyp"
+
 
 FORMATS: tuple[str, ...] = (
     "JPEG",  # its opener returns MPO for multi-picture files
@@ -62,7 +80,8 @@ FORMATS: tuple[str, ...] = (
     "AVIF",
     "HEIF",
 )
-"""Pillow openers the engine uses (JPEG includes MPO, PNG includes APNG). Nothing else is opened."""
+"""Pillow openers the engine uses (JPEG includes MPO, PNG includes APNG). Nothing else is opened.
+Imported when a file's first bytes may need them (:func:`import_plugins`)."""
 
 JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 
@@ -110,13 +129,15 @@ def open_image(data: bytes, limits: Limits) -> ImageFile.ImageFile:
         )
     if not data:
         raise Rejection("corrupt", "file is empty (0 bytes)")
+    import_plugins(data[:16])
+    formats = tuple(name for name in FORMATS if name in Image.OPEN)
     try:
         with warnings.catch_warnings():
             # Pillow's guard stays on inside open() (plugins check frame and icon sizes while
             # parsing), but only its hard error (over twice the limit) stops it there: the check
             # below reports anything over the limit with the image's own dimensions.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=FORMATS)
+            image = Image.open(io.BytesIO(data), formats=formats)
     except UnidentifiedImageError:
         raise unidentified(data[:16]) from None
     except (Image.DecompressionBombError, *DECODE_ERRORS) as error:
@@ -160,6 +181,43 @@ def load(image: ImageFile.ImageFile, draft: tuple[int, int] | None, limits: Limi
         raise failure("image data", error, limits) from None
 
 
+_PNG_METADATA_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt", b"eXIf"})
+
+
+def read_png_trailer(image: ImageFile.ImageFile, data: bytes, limits: Limits) -> None:
+    """Add the metadata chunks a PNG stores after its image data (EXIF, text: ImageMagick puts
+    its orientation there) to ``image.info``, as Pillow does only once the pixels are decoded.
+
+    Chunks are walked by their length fields; no image data is decompressed. Pillow's own chunk
+    readers parse them (with its limits on text), and it stops where Pillow stops: at IEND, or at
+    the next frame of an animated PNG.
+    """
+    if image.format != "PNG":
+        return
+    stream = PngImagePlugin.PngStream(io.BytesIO(data))
+    if isinstance(image, PngImagePlugin.PngImageFile) and image.png is not None:
+        stream.text_memory = image.png.text_memory  # the limit counts the chunks before IDAT too
+    position, after_data = 8, False
+    try:
+        while position + 8 <= len(data):
+            length, chunk = struct.unpack_from(">I4s", data, position)
+            position += 8
+            if chunk == b"IEND" or (after_data and chunk == b"fcTL" and image.is_animated):
+                break
+            if chunk in (b"IDAT", b"fdAT"):
+                after_data = True
+            elif after_data and chunk in _PNG_METADATA_CHUNKS:
+                stream.fp.seek(position)
+                try:
+                    stream.call(chunk, position, length)
+                except UnicodeDecodeError:
+                    break  # as Pillow's load_end()
+            position += length + 4  # data, CRC
+    except DECODE_ERRORS as error:
+        raise failure("metadata", error, limits) from None
+    image.info.update(stream.im_info)
+
+
 def failure(stage: str, error: BaseException, limits: Limits) -> Rejection:
     """The rejection for an error Pillow raised while reading the ``stage`` of a file."""
     text = str(error) or type(error).__name__
@@ -179,6 +237,7 @@ def failure(stage: str, error: BaseException, limits: Limits) -> Rejection:
 
 def unidentified(prefix: bytes) -> Rejection:
     """Corrupt or unsupported? Ask Pillow's own format sniffers about the file's first bytes."""
+    import_plugins(None)
     for name in FORMATS:
         verdict = _sniff(name, prefix)
         if isinstance(verdict, str):

@@ -7,6 +7,7 @@ what every viewer assumes without a profile). Same pixels and options -> same by
 
 from __future__ import annotations
 
+import importlib
 import io
 
 from PIL import Image
@@ -38,6 +39,7 @@ def encode(name: str, image: Image.Image, options: EncodeOptions) -> Rendition:
     elif image_format == "PNG":
         image.save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL)
     elif image_format == "AVIF":
+        importlib.import_module("PIL.AvifImagePlugin")  # libavif, loaded when first needed
         image.save(buffer, "AVIF", quality=options.avif_quality, speed=AVIF_SPEED)
     else:
         # optimize: Huffman tables fitted to the image, ~10% smaller for ~1 ms per megapixel

@@ -7,7 +7,7 @@ import functools
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -27,7 +27,7 @@ from media_pipeline.imaging.model import (
     Rendition,
     RenditionSpec,
 )
-from media_pipeline.imaging.resize import fit, pool, shrink
+from media_pipeline.imaging.resize import INLINE, fit, pool, shrink, threads
 
 _HASH_IN_BACKGROUND = 1 << 20  # bytes; smaller inputs are hashed faster than a hand-off
 DRAFT_GAP = 1.75
@@ -47,16 +47,22 @@ def render(
     *,
     limits: Limits = Limits(),  # noqa: B008 - frozen, immutable default
     options: EncodeOptions = EncodeOptions(),  # noqa: B008
+    sha256: bool = True,
 ) -> Outcome:
     """Decode ``data`` once and make one rendition per spec (upright, sRGB, 8-bit, no metadata;
-    JPEG when opaque, ``options.alpha_format`` when transparent), plus the metadata record.
+    JPEG when opaque, ``options.alpha_format`` when transparent), plus the metadata record with
+    the placeholder and dominant colour, made from the smallest renditions for almost nothing.
+    ``sha256=False`` leaves the record's hash empty (the thumbnail worker, which stores no
+    record: a 20 MB PNG takes ~30 ms to hash).
 
     Returns :class:`Rejected` (corrupt, unsupported, too_large) for any input that cannot make
     renditions; never raises for bad input.
     """
+    # One more, smaller step at the end of the chain: the source of the preview (not encoded).
+    chain = (*specs, RenditionSpec("preview", preview.SOURCE_EDGE))
     with decode.pillow_guard(limits):
         try:
-            with _decoded(data, limits, draft_edge=_largest(specs)) as decoded:
+            with _decoded(data, limits, draft_edge=_largest(chain), sha256=sha256) as decoded:
                 # Each rendition is encoded on a worker while the next one is resampled. Specs
                 # that come out the same size share one image, encoded once (Pillow's save()
                 # keeps state on the image, so one image must not be saved by two threads).
@@ -64,7 +70,12 @@ def render(
                 # previous one is enough (an id() would not do: a freed rendition's id is reused).
                 jobs: dict[int, Future[Rendition]] = {}
                 previous: Image.Image | None = None
-                for index, image in _chain(decoded, specs):
+                extra: dict[str, str | None] = {}
+                for index, image in _chain(decoded, chain):
+                    if index == len(specs):
+                        # a copy when a rendition being encoded shares the image
+                        extra = preview.preview(image.copy() if image is previous else image)
+                        continue
                     if image is not previous:
                         job = encoders().submit(encode, "", image, options)
                         previous = image
@@ -73,7 +84,7 @@ def render(
                     replace(jobs[index].result(), name=spec.name)
                     for index, spec in enumerate(specs)
                 )
-                return Rendered(decoded.info, renditions)
+                return Rendered(replace(decoded.info, **extra), renditions)
         except Rejection as rejection:
             return rejection.outcome()
 
@@ -83,19 +94,38 @@ def describe(
     *,
     limits: Limits = Limits(),  # noqa: B008
     include_gps: bool = False,
+    sha256: str | None = None,
 ) -> Outcome:
-    """The metadata record only (``renditions`` is empty), with a placeholder and the dominant
-    colour for apps, and the GPS position if ``include_gps``. Rejects exactly what :func:`render`
-    rejects: the first frame is still decoded (JPEG at 1/8 scale, usually)."""
+    """The metadata record only (``renditions`` is empty; no placeholder or dominant colour:
+    :func:`render` makes those), and the GPS position if ``include_gps``.
+
+    Reads the header alone (dimensions, mode, frame table, EXIF, ICC, PNG text chunks) and hashes
+    the bytes (unless ``sha256`` is given, e.g. hashed while they were downloaded): no pixel is
+    decoded. So it rejects what the header shows (too large, unsupported, a header that does not
+    parse); pixel data that does not decode is :func:`render`'s to reject.
+    """
     with decode.pillow_guard(limits):
         try:
-            with _decoded(data, limits, draft_edge=preview.SOURCE_EDGE) as decoded:
-                source = RenditionSpec("preview", preview.SOURCE_EDGE)
-                _, small = next(_chain(decoded, (source,)))
-                extra = preview.preview(small)
-                if include_gps and decoded.info.has_gps:
-                    extra["gps"] = metadata.gps_position(decoded.exif)
-                return Rendered(replace(decoded.info, **extra))
+            image = decode.open_image(data, limits)
+            try:
+                digest = sha256 or _sha256(data)
+                frames, animated = decode.count_frames(image, limits)
+                decode.read_png_trailer(image, data, limits)
+                exif = metadata.read_exif(image)
+                info = metadata.image_info(
+                    image,
+                    exif,
+                    header_size=image.size,
+                    frames=frames,
+                    animated=animated,
+                    sha256=digest if isinstance(digest, str) else digest.result(),
+                    size=len(data),
+                )
+            finally:
+                image.close()
+            if include_gps and info.has_gps:
+                info = replace(info, gps=metadata.gps_position(exif))
+            return Rendered(info)
         except Rejection as rejection:
             return rejection.outcome()
 
@@ -120,9 +150,13 @@ def rendition_images(
             return rejection.outcome()
 
 
-@functools.cache
-def encoders() -> ThreadPoolExecutor:
+def encoders() -> Executor:
     """Workers encoding finished renditions (libjpeg, libwebp and zlib release the GIL)."""
+    return _encoders() if threads() > 1 else INLINE
+
+
+@functools.cache
+def _encoders() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="imaging-encode")
 
 
@@ -160,13 +194,15 @@ class _Decoded:
 
 
 @contextmanager
-def _decoded(data: bytes, limits: Limits, *, draft_edge: int) -> Iterator[_Decoded]:
+def _decoded(
+    data: bytes, limits: Limits, *, draft_edge: int, sha256: bool = True
+) -> Iterator[_Decoded]:
     """Open, check, decode (JPEG at the smallest DCT scale still giving ``DRAFT_GAP`` times
     ``draft_edge`` on the longest side) and describe the first frame; the file is closed on the
     way out."""
     image = decode.open_image(data, limits)
     try:
-        digest = _sha256(data)
+        digest = _sha256(data) if sha256 else ""
         header_size = image.size
         frames, animated = decode.count_frames(image, limits)
         decode.load(image, _draft_size(header_size, draft_edge), limits)

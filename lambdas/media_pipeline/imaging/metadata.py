@@ -36,8 +36,15 @@ _OFFSET = re.compile(r"[+-]\d\d:\d\d")
 
 
 def read_exif(image: Image.Image) -> Image.Exif:
-    """The image's EXIF (incl. orientation from XMP, AVIF irot/imir), empty when unreadable."""
+    """The image's EXIF (incl. orientation from XMP, AVIF irot/imir), empty when unreadable.
+
+    Never decodes pixels: Pillow's PNG ``getexif()`` decodes the whole image when the header had
+    no EXIF (to find chunks after the image data); :func:`decode.read_png_trailer` reads those
+    without decoding, so Pillow's format-independent ``getexif()`` is used for PNG.
+    """
     try:
+        if image.format == "PNG":
+            return Image.Image.getexif(image)
         return image.getexif()
     except DECODE_ERRORS:
         return Image.Exif()

@@ -120,11 +120,13 @@ class ImageInfo:
     """The file has a GPS IFD. Unless ``describe(include_gps=True)``, only this flag leaves the
     engine, never the coordinates."""
     sha256: str
+    """Hex SHA-256 of the bytes; empty from ``render(sha256=False)`` (the thumbnail worker's)."""
     bytes: int
     placeholder: str | None = None
     """A tiny preview for apps to show while a rendition loads: a ``data:image/webp;base64,``
-    URI, at most 24 px on the longest side, upright, transparency kept. Set by ``describe()``
-    (the metadata record); None in ``render()``'s record."""
+    URI, at most 24 px on the longest side, upright, transparency kept. Set by ``render()``
+    (made from its smallest renditions); None in ``describe()``'s record, which reads no pixels.
+    The media item keeps it with the renditions half; apps see it in the metadata record."""
     gps: dict[str, float] | None = None
     """``latitude``, ``longitude`` (decimal degrees, + north / east) and ``altitude`` (metres,
     when recorded): only with ``describe(include_gps=True)`` (the metadata worker's INCLUDE_GPS

@@ -36,7 +36,14 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@functools.cache
+def _srgb() -> ImageCms.ImageCmsProfile:
+    """Made when the first embedded profile is met, not by every start."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
 _ICC_ERRORS = (ImageCms.PyCMSError, OSError, ValueError, TypeError)
 
 
@@ -145,7 +152,7 @@ def _transform_to_srgb(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | No
     try:
         return ImageCms.buildTransform(
             profile,
-            _SRGB,
+            _srgb(),
             mode,
             "RGB" if mode == "CMYK" else mode,
             renderingIntent=ImageCms.Intent.PERCEPTUAL,

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from unittest import mock
 
 import numpy as np
 from media_pipeline import imaging
-from media_pipeline.imaging import metadata, normalise
-from PIL import Image
+from media_pipeline.imaging import decode, metadata, normalise
+from PIL import Image, ImageFile
 
 
 def decoded(rendition: imaging.Rendition) -> Image.Image:
@@ -66,3 +69,31 @@ def encoded(image: Image.Image, image_format: str, **options: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, image_format, **options)
     return buffer.getvalue()
+
+
+class PixelsDecoded(AssertionError):
+    """Raised by :func:`pixels_never_decoded` (not one of the errors the engine turns into a
+    rejection, so it reaches the test)."""
+
+
+def _image_file_classes(cls: type = ImageFile.ImageFile) -> Iterator[type]:
+    yield cls
+    for sub in cls.__subclasses__():
+        yield from _image_file_classes(sub)
+
+
+@contextmanager
+def pixels_never_decoded() -> Iterator[None]:
+    """Fail the test if any pixel is decoded meanwhile: every image file class's ``load()``
+    (Pillow's plugins and pillow-heif's) and Pillow's decoder factory raise."""
+    decode.register_heif()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PixelsDecoded("pixels were decoded")
+
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch.object(Image, "_getdecoder", refuse))
+        for cls in set(_image_file_classes()):
+            if "load" in vars(cls):
+                stack.enter_context(mock.patch.object(cls, "load", refuse))
+        yield

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import subprocess
+import sys
 from concurrent.futures import Executor, Future
 from pathlib import Path
 
-from media_pipeline.imaging import engine
+from media_pipeline.imaging import engine, resize
 from media_pipeline.imaging.model import RenditionSpec
 from PIL import Image
 
@@ -52,3 +56,68 @@ def test_specs_of_the_same_size_share_one_encode(monkeypatch):
     widths = {r.name: r.width for r in outcome.renditions}
     assert widths == {"large": 1024, "medium": 512, "small": 128, "huge": 1800, "also-small": 128}
     assert sorted(calls) == sorted([(1800, 1200), (1024, 683), (512, 341), (128, 85)])
+
+
+def test_one_thread_makes_the_same_bytes_as_two(photo_12mp_jpeg, corpus_bytes):
+    """make bench compares with libvips at equal threads: the engine on one thread must be the
+    same engine (the same strips, the same order), only slower."""
+    inputs = (photo_12mp_jpeg, corpus_bytes("pillow/transparent.png"), SAMPLE.read_bytes())
+    two = [engine.render(data) for data in inputs]
+    resize.set_threads(1)
+    try:
+        one = [engine.render(data) for data in inputs]
+        assert resize.pool() is resize.INLINE
+        assert engine.encoders() is resize.INLINE
+    finally:
+        resize.set_threads(2)
+    assert one == two
+    assert resize.pool() is not resize.INLINE
+
+
+IMPORTS_PROBE = """
+import json, sys
+from pathlib import Path
+from PIL import Image
+from media_pipeline import imaging
+loaded = {}
+for name in sys.argv[1:]:
+    outcome = imaging.render(Path(name).read_bytes())
+    assert isinstance(outcome, imaging.Rendered), outcome
+    loaded[Path(name).name] = {
+        "heif": "pillow_heif" in sys.modules,
+        "avif": "PIL.AvifImagePlugin" in sys.modules,
+        "every_plugin": Image._initialized > 1,
+    }
+print(json.dumps(loaded))
+"""
+
+
+def test_a_cold_start_imports_what_the_formats_met_need(tmp_path):
+    """libheif and libavif take tens of ms to load: paid only when such a file comes."""
+    samples = SAMPLE.parent
+    names = ["transparent.png", "cmyk.jpg", "flower.webp", "iphone-style.heif"]
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTS_PROBE, *(str(samples / name) for name in names)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    nothing = {"heif": False, "avif": False, "every_plugin": False}
+    assert loaded["transparent.png"] == nothing  # and its WebP rendition did not need init()
+    assert loaded["cmyk.jpg"] == loaded["flower.webp"] == nothing
+    assert loaded["iphone-style.heif"]["heif"] is True
+    assert loaded["iphone-style.heif"]["every_plugin"] is False
+
+
+def test_the_thumbnail_half_does_not_hash_what_the_metadata_half_hashes():
+    data = SAMPLE.read_bytes()
+
+    hashed, unhashed = engine.render(data), engine.render(data, sha256=False)
+
+    assert unhashed.info.sha256 == ""
+    assert hashed.info.sha256 == hashlib.sha256(data).hexdigest()
+    assert unhashed.renditions == hashed.renditions

@@ -137,7 +137,7 @@ def test_nothing_to_decode_is_corrupt(data: bytes) -> None:
 
 
 def test_truncated_pixel_data_is_corrupt_with_a_precise_message(corpus_bytes) -> None:
-    outcome = imaging.describe(corpus_bytes("pillow/truncated_jpeg.jpg"))
+    outcome = imaging.render(corpus_bytes("pillow/truncated_jpeg.jpg"))
 
     assert outcome == imaging.Rejected(
         "corrupt",

@@ -6,19 +6,34 @@ import base64
 import hashlib
 import io
 import json
+import struct
+import zlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from media_pipeline import imaging
 from PIL import ExifTags, Image
 
-from tests.unit.imaging.imaging_support import decoded, encoded, grey_thumb
+from tests.unit.imaging.imaging_support import (
+    decoded,
+    encoded,
+    grey_thumb,
+    pixels_never_decoded,
+)
 
 
 def described(data: bytes) -> imaging.ImageInfo:
     outcome = imaging.describe(data)
     assert isinstance(outcome, imaging.Rendered), outcome
     assert outcome.renditions == ()
+    return outcome.info
+
+
+def previewed(data: bytes, specs=imaging.DEFAULT_RENDITIONS) -> imaging.ImageInfo:
+    """render()'s record: with the placeholder and dominant colour it makes on the way."""
+    outcome = imaging.render(data, specs)
+    assert isinstance(outcome, imaging.Rendered), outcome
     return outcome.info
 
 
@@ -153,6 +168,35 @@ def test_what_the_image_is(name: str, fields: tuple, corpus_bytes) -> None:
     assert info.animated is (info.frames > 1)
 
 
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(payload))
+        + kind
+        + payload
+        + struct.pack(">I", zlib.crc32(kind + payload))
+    )
+
+
+def test_png_exif_after_the_image_data_is_read_without_decoding_it() -> None:
+    # GIVEN a PNG whose EXIF (orientation 6, a camera) comes after IDAT, where Pillow finds it
+    # only once the pixels are decoded
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    exif[ExifTags.Base.Make] = "ACME"
+    png = encoded(Image.new("RGB", (40, 30), (10, 200, 30)), "PNG")
+    end = png.rindex(b"IEND") - 4
+    data = png[:end] + png_chunk(b"eXIf", exif.tobytes()) + png[end:]
+
+    # WHEN it is described, no pixel decoded
+    with pixels_never_decoded():
+        info = described(data)
+
+    # THEN the record has it, as render()'s (which decoded the image) does
+    assert (info.orientation, info.width, info.height) == (6, 30, 40)
+    assert info.exif == {"camera_make": "ACME"}
+    assert replace(previewed(data), placeholder=None, dominant_color=None) == info
+
+
 def test_record_is_plain_json(corpus_bytes) -> None:
     info = described(corpus_bytes("pillow/flower.jpg"))
 
@@ -199,7 +243,7 @@ def placeholder_image(info: imaging.ImageInfo) -> Image.Image:
 
 @pytest.mark.parametrize("name", ["orientation/Landscape_6.jpg", "orientation/Portrait_8.jpg"])
 def test_placeholder_is_a_tiny_upright_preview(name: str, corpus_bytes, rendered_ok) -> None:
-    info = described(corpus_bytes(name))
+    info = previewed(corpus_bytes(name))
     tiny = placeholder_image(info)
 
     assert max(tiny.size) == 24
@@ -210,8 +254,27 @@ def test_placeholder_is_a_tiny_upright_preview(name: str, corpus_bytes, rendered
     assert difference < 8, "the placeholder is not the picture the renditions show"
 
 
+@pytest.mark.parametrize(
+    "specs",
+    [(imaging.RenditionSpec("tiny", 16),), (imaging.RenditionSpec("only", 2000),)],
+    ids=["smaller-than-the-placeholder", "one-large"],
+)
+def test_placeholder_and_colour_do_not_depend_on_the_renditions_asked_for(
+    specs, corpus_bytes
+) -> None:
+    data = corpus_bytes("orientation/Portrait_8.jpg")
+    default = previewed(data)
+
+    info = previewed(data, specs)
+
+    assert max(placeholder_image(info).size) == 24
+    difference = grey_thumb(placeholder_image(info)) - grey_thumb(placeholder_image(default))
+    assert np.abs(difference).mean() < 4
+    assert info.dominant_color == default.dominant_color
+
+
 def test_placeholder_keeps_transparency(corpus_bytes) -> None:
-    tiny = placeholder_image(described(corpus_bytes("pillow/transparent.png")))
+    tiny = placeholder_image(previewed(corpus_bytes("pillow/transparent.png")))
     assert tiny.mode == "RGBA"
     assert tiny.getchannel("A").getextrema()[0] < 128
 
@@ -220,14 +283,14 @@ def test_dominant_color_is_the_most_common_opaque_colour() -> None:
     image = Image.new("RGBA", (300, 200), (20, 40, 220, 0))  # most pixels: transparent blue
     image.paste((200, 30, 30, 255), (0, 0, 120, 200))  # red, opaque
     image.paste((30, 180, 60, 255), (120, 0, 180, 200))  # less green, opaque
-    info = described(encoded(image, "PNG"))
+    info = previewed(encoded(image, "PNG"))
     assert info.dominant_color is not None
     red, green, blue = (int(info.dominant_color[i : i + 2], 16) for i in (1, 3, 5))
     assert (red > 180, green < 60, blue < 60) == (True, True, True), info.dominant_color
 
 
 def test_entirely_transparent_image_has_no_dominant_colour() -> None:
-    info = described(encoded(Image.new("RGBA", (40, 30), (255, 0, 0, 0)), "PNG"))
+    info = previewed(encoded(Image.new("RGBA", (40, 30), (255, 0, 0, 0)), "PNG"))
     assert info.dominant_color is None
     assert info.placeholder is not None
 

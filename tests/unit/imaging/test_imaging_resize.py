@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
+from media_pipeline.imaging import resize
 from media_pipeline.imaging.resize import fit, shrink
 from PIL import Image
 
@@ -29,8 +32,14 @@ def test_fit(size: tuple[int, int], edge: int, expected: tuple[int, int]) -> Non
     assert fit(size[::-1], edge) == expected[::-1]  # symmetric: same answer either way round
 
 
+@pytest.fixture
+def pillow_only(monkeypatch):
+    """Every size resampled by Pillow (libvips takes sources of VIPS_MIN_PIXELS and more)."""
+    monkeypatch.setattr(resize, "VIPS_MIN_PIXELS", sys.maxsize)
+
+
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "CMYK", "I;16", "F"])
-def test_threaded_strips_match_one_resize(mode: str) -> None:
+def test_threaded_strips_match_one_resize(mode: str, pillow_only) -> None:
     """Big outputs are resampled as strips on threads. Each strip positions its filters from its
     own box, so floating-point rounding may move a rare pixel by one level, never more."""
     image = photo_like(1500, 1100, seed=5)
@@ -57,7 +66,37 @@ def test_threaded_strips_match_one_resize(mode: str) -> None:
         assert np.count_nonzero(difference) <= difference.size // 1000
 
 
-def test_threaded_strips_do_not_depend_on_timing() -> None:
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "CMYK"])
+@pytest.mark.parametrize("size", [(700, 513), (380, 279)], ids=["2.1x", "3.9x"])
+def test_large_sources_are_resampled_by_libvips_like_pillows_lanczos(
+    mode: str, size: tuple[int, int], monkeypatch
+) -> None:
+    calls = []
+    vips = resize._vips_lanczos
+    monkeypatch.setattr(resize, "_vips_lanczos", lambda *a: calls.append(a[1]) or vips(*a))
+    image = photo_like(1500, 1100, seed=5)  # 1.65 MP
+    if mode in ("RGBA", "LA"):
+        image.putalpha(Image.radial_gradient("L").resize(image.size))
+    image = image.convert(mode)
+
+    got = shrink(image, size)
+
+    assert calls == [size]
+    assert (got.mode, got.size) == (mode, size)
+    expected = image.resize(size, Image.Resampling.LANCZOS)
+    premultiplied = {"RGBA": "RGBa", "LA": "La"}.get(mode)
+    if premultiplied:  # compared as resampled (see above)
+        got, expected = got.convert(premultiplied), expected.convert(premultiplied)
+    difference = np.abs(np.asarray(got, float) - np.asarray(expected, float))
+    # the same filter, placed the same way: a level or two here and there, no shift, no blur
+    assert difference.max() <= 3
+    assert difference.mean() < 0.35
+
+
+@pytest.mark.parametrize("vips", [True, False], ids=["libvips", "pillow"])
+def test_threaded_strips_do_not_depend_on_timing(vips: bool, monkeypatch) -> None:
+    if not vips:
+        monkeypatch.setattr(resize, "VIPS_MIN_PIXELS", sys.maxsize)
     image = photo_like(1500, 1100, seed=6).convert("RGBA")
 
     results = {shrink(image, (1024, 751)).tobytes() for _ in range(5)}
