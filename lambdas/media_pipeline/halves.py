@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from media_pipeline import imaging, objects
+from media_pipeline import fingerprint, imaging, objects
 from media_pipeline.model import Half, Upload
 
 
@@ -26,12 +26,27 @@ class RenditionsWork:
         self._specs = specs
         self._limits = limits
         self._options = options
+        self._fingerprints = fingerprint.rendition_fingerprints(specs, options)
+        self.settings: str | None = fingerprint.settings_fingerprint(specs, options)
 
     def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
         return imaging.render(data, self._specs, limits=self._limits, options=self._options)
 
-    def store(self, upload: Upload, result: imaging.Rendered) -> dict[str, dict[str, Any]]:
-        return objects.put_renditions(self._s3, self._bucket, upload, result.renditions)
+    def store(
+        self,
+        upload: Upload,
+        result: imaging.Rendered,
+        existing: dict[str, dict[str, Any]] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Write the renditions, except those ``existing`` already holds under the same key."""
+        return objects.put_renditions(
+            self._s3,
+            self._bucket,
+            upload,
+            result.renditions,
+            fingerprints=self._fingerprints,
+            existing=existing,
+        )
 
     def discard(self, upload: Upload, value: dict[str, dict[str, Any]]) -> None:
         objects.delete_renditions(self._s3, self._bucket, value, keep=set())
@@ -47,6 +62,7 @@ class MetadataWork:
     """Metadata half: what the image is (dimensions, format, EXIF selection, hash...)."""
 
     half = Half.METADATA
+    settings: str | None = None  # no settings that a reprocess would bring up to date
 
     def __init__(self, limits: imaging.Limits, *, include_gps: bool = False) -> None:
         self._limits = limits
@@ -55,7 +71,9 @@ class MetadataWork:
     def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
         return imaging.describe(data, limits=self._limits, include_gps=self._include_gps)
 
-    def store(self, upload: Upload, result: imaging.Rendered) -> dict[str, Any]:
+    def store(
+        self, upload: Upload, result: imaging.Rendered, existing: Any = None
+    ) -> dict[str, Any]:
         return result.info.to_dict()
 
     def discard(self, upload: Upload, value: dict[str, Any]) -> None:

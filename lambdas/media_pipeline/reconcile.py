@@ -303,6 +303,8 @@ class Reconciler:
             return  # an id taken by another key: not this object's item
         if item is not None and item.get("etag") == etag:
             return  # known content: the other sweeps look after it
+        if item is not None and item.get("status") == Status.DELETED:
+            return  # the image was deleted: what is left under its key is not to be processed
         if item is not None and item.get("status") == Status.PROCESSING:
             return  # a newer upload's event may be on its way; the stuck sweep will see it
         if self._dry_run:
