@@ -83,9 +83,11 @@ class SqsWorker:
         metrics: Metrics,
         tracer: Tracer,
         renditions_bucket: str | None = None,
+        deleted_ttl_seconds: int = lifecycle.DELETED_RETENTION_SECONDS,
     ) -> None:
         self._work = work
         self._renditions_bucket = renditions_bucket  # where deletions remove renditions
+        self._deleted_ttl_seconds = deleted_ttl_seconds
         self._settings = settings
         self._s3 = s3
         self._table = MediaTable(dynamodb, settings.media_table)
@@ -198,7 +200,11 @@ class SqsWorker:
                 self._logger.warning("object deletion ignored: this worker keeps no renditions")
                 return {"outcome": "ignored", "image_id": None, "detail": {}}
             result = lifecycle.object_deleted(
-                self._table, self._s3, event, renditions_bucket=self._renditions_bucket
+                self._table,
+                self._s3,
+                event,
+                renditions_bucket=self._renditions_bucket,
+                retention_seconds=self._deleted_ttl_seconds,
             ).to_dict()
             self._logger.info(
                 "object deleted",

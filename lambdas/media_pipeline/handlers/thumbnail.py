@@ -31,6 +31,7 @@ worker = SqsWorker(
     metrics=metrics,
     tracer=tracer,
     renditions_bucket=settings.renditions_bucket,
+    deleted_ttl_seconds=settings.deleted_ttl_seconds,
 )
 
 
