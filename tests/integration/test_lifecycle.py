@@ -6,12 +6,15 @@ to the notifier."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import boto3
 import pytest
 from jsonschema import Draft202012Validator
+from media_pipeline import reprocess
+from media_pipeline.events import parse_object_created
 from media_pipeline.model import media_id
 from media_pipeline.reconcile import job_event
 
@@ -361,3 +364,44 @@ def test_a_cursor_of_another_key_is_refused(stack, lambda_context):
         key="k2",
     )
     assert (status, body["field"]) == (400, "cursor")
+
+
+def test_reprocess_enqueues_exactly_the_images_made_with_other_settings(
+    aws, stack, lambda_context, monkeypatch
+):
+    image_id, etag, _ = ready_image(aws, stack, lambda_context)
+    ready_image(aws, stack, lambda_context, key="uploads/b/other.jpg")
+    queue_url = os.environ["THUMBNAIL_QUEUE_URL"]
+    current = aws.media_item(image_id)["renditions_settings"]
+    assert current == reprocess.current_settings({})  # the worker's defaults
+
+    # Made with the current settings: nothing to do.
+    run = reprocess.reprocess(
+        dynamodb=aws.dynamodb, sqs=aws.sqs, table=MEDIA_TABLE, queue_url=queue_url, settings=current
+    )
+    assert (run.scanned, run.images) == (2, [])
+
+    # Other settings: both, nothing sent in a dry run, one job each otherwise.
+    other = reprocess.current_settings({"RENDITIONS": "large:1024,medium:400,small:128"})
+    seen: list[int] = []
+    dry = reprocess.reprocess(
+        dynamodb=aws.dynamodb,
+        sqs=aws.sqs,
+        table=MEDIA_TABLE,
+        queue_url=queue_url,
+        settings=other,
+        dry_run=True,
+        progress=lambda r: seen.append(len(r.images)),
+    )
+    assert len(dry.images) == 2
+    assert seen[-1] == 2
+    assert "Messages" not in aws.sqs.receive_message(QueueUrl=queue_url)
+    real = reprocess.reprocess(
+        dynamodb=aws.dynamodb, sqs=aws.sqs, table=MEDIA_TABLE, queue_url=queue_url, settings=other
+    )
+    assert real.to_dict()["enqueued"] == 2
+    messages = aws.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    jobs = {parse_object_created(m["Body"]).raw_key: m["Body"] for m in messages}
+    assert set(jobs) == {KEY, "uploads/b/other.jpg"}
+    job = parse_object_created(jobs[KEY])
+    assert (job.etag, job.sequencer) == (etag, aws.media_item(image_id)["sequencer"])
