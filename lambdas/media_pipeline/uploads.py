@@ -310,17 +310,17 @@ class UploadApi:
                     _shown(name), f"unknown parameter (expected {', '.join(LIST_PARAMETERS)})"
                 )
         status = None
-        if query.get("status"):
+        if "status" in query:  # present, it must be valid (an empty value is not)
             if query["status"] not in Status.__members__:
                 raise _invalid("status", f"must be one of {', '.join(Status)}")
             status = Status(query["status"])
         limit = LIST_LIMIT_DEFAULT
-        if query.get("limit"):
+        if "limit" in query:
             raw = query["limit"]
             if not raw.isdigit() or not 1 <= int(raw) <= LIST_LIMIT_MAX:
                 raise _invalid("limit", f"must be a whole number from 1 to {LIST_LIMIT_MAX}")
             limit = int(raw)
-        start = _decode_cursor(query["cursor"], owner) if query.get("cursor") else None
+        start = _decode_cursor(query["cursor"], owner) if "cursor" in query else None
         items, after = self._table.by_owner(owner, limit=limit, status=status, start=start)
         return {
             "images": [_summary(item) for item in items],

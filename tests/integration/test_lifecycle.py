@@ -344,6 +344,9 @@ def test_the_list_pages_through_an_apps_own_images_newest_first(stack, lambda_co
         ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor"),
         ({"cursor": "%%%"}, "cursor"),
         ({"colour": "red"}, "colour"),
+        ({"status": ""}, "status"),
+        ({"limit": ""}, "limit"),
+        ({"cursor": ""}, "cursor"),
     ],
 )
 def test_bad_list_parameters_are_a_400_naming_the_parameter(stack, lambda_context, query, field):
