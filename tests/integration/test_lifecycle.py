@@ -191,7 +191,9 @@ def test_a_delete_while_renditions_are_being_written_leaves_none_behind(aws, sta
     assert types(messages, image_id) == ["image.deleted"]
 
 
-def test_a_late_upload_event_does_not_bring_a_deleted_image_back(aws, stack, lambda_context):
+def test_a_late_upload_event_does_not_bring_a_deleted_image_back(
+    aws, stack, load_handler, lambda_context
+):
     # GIVEN an upload requested through the API, and deleted before its object arrived
     status, _, created = request(
         stack["api"],
@@ -213,6 +215,15 @@ def test_a_late_upload_event_does_not_bring_a_deleted_image_back(aws, stack, lam
     # THEN nothing is made and the image stays deleted
     assert aws.media_item(image_id)["status"] == "DELETED"
     assert renditions_of(aws, image_id) == []
+
+    # AND the reconciler takes it neither for stuck nor for an orphan (its object is there)
+    report = load_handler("reconciler").lambda_handler(
+        {"sweeps": ["dead_letters", "stuck", "orphans"], "stuck_after_seconds": 0},
+        lambda_context,
+    )
+    assert image_id not in json.dumps(report["images"]), report
+    assert report["examined"].get("objects") == 1
+    assert "Messages" not in aws.sqs.receive_message(QueueUrl=os.environ["THUMBNAIL_QUEUE_URL"])
     assert types(announced(aws, stack["notifier"], lambda_context), image_id) == ["image.deleted"]
 
 
