@@ -58,6 +58,10 @@ class ObjectCreated:
     event_id: str
     event_time: str
 
+    reprocess_run: str = ""
+    """``detail.reprocess.run`` of a job sent by ``scripts/reprocess.py`` (one id per run): a
+    reprocess is new work to idempotency even when an earlier run already brought the version
+    to the same settings (A -> B -> A), while a duplicate delivery of its job is not."""
     settings: str = ""
     """The worker's settings fingerprint, set by the worker (not the event) so that the same
     object version made again with other settings (a reprocess) is new work to idempotency."""
@@ -174,6 +178,8 @@ def parse_object_created(body: str) -> ObjectCreated:
         raise InvalidEvent(f"detail.object.size {size!r} is not a byte count")
 
     version_id = obj.get("version-id")
+    reprocess = detail.get("reprocess")
+    run = reprocess.get("run") if isinstance(reprocess, dict) else None
     return ObjectCreated(
         bucket=bucket["name"],
         raw_key=obj["key"],
@@ -183,4 +189,5 @@ def parse_object_created(body: str) -> ObjectCreated:
         version_id=version_id if isinstance(version_id, str) and version_id != "null" else None,
         event_id=str(payload.get("id", "")),
         event_time=str(payload.get("time", "")),
+        reprocess_run=run if isinstance(run, str) else "",
     )

@@ -13,6 +13,7 @@ sends jobs the worker recognises as done).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,9 +68,11 @@ class Run:
     dry_run: bool
     scanned: int = 0
     images: list[str] = field(default_factory=list)
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))  # in every job it sends
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "run": self.id,
             "settings": self.settings,
             "dry_run": self.dry_run,
             "scanned": self.scanned,
@@ -94,14 +97,16 @@ def reprocess(
     for scanned, items in outdated(dynamodb, table, settings):
         run.scanned = scanned
         for start in range(0, len(items), 10):
-            _send(sqs, queue_url, items[start : start + 10], dry_run)
+            _send(sqs, queue_url, items[start : start + 10], dry_run, run.id)
         run.images += [item["id"] for item in items]
         if progress:
             progress(run)
     return run
 
 
-def _send(sqs: Any, queue_url: str, items: list[dict[str, Any]], dry_run: bool) -> None:
+def _send(
+    sqs: Any, queue_url: str, items: list[dict[str, Any]], dry_run: bool, run_id: str
+) -> None:
     if dry_run or not items:
         return
     entries = [
@@ -115,6 +120,7 @@ def _send(sqs: Any, queue_url: str, items: list[dict[str, Any]], dry_run: bool) 
                     size=int(item.get("size") or 0),
                     sequencer=item["sequencer"],
                     version_id=item.get("version_id"),
+                    reprocess_run=run_id,
                 )
             ),
         }

@@ -96,7 +96,9 @@ class SqsWorker:
         self._idempotency = IdempotencyConfig(
             # The sequencer tells a write of the same bytes again (after a delete) from a
             # duplicate delivery of one write, which carries the same sequencer.
-            event_key_jmespath="[bucket, raw_key, etag, version_id, sequencer, settings]",
+            event_key_jmespath=(
+                "[bucket, raw_key, etag, version_id, sequencer, settings, reprocess_run]"
+            ),
             raise_on_no_idempotency_key=True,
             expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
         )

@@ -419,3 +419,47 @@ def test_reprocess_enqueues_exactly_the_images_made_with_other_settings(
     assert set(jobs) == {KEY, "uploads/b/other.jpg"}
     job = parse_object_created(jobs[KEY])
     assert (job.etag, job.sequencer) == (etag, aws.media_item(image_id)["sequencer"])
+
+
+def reprocess_with(aws, thumbnail, lambda_context, environment: dict[str, str]) -> list[str]:
+    """Run a reprocess for these settings and deliver its jobs to the thumbnail handler."""
+    queue_url = os.environ["THUMBNAIL_QUEUE_URL"]
+    run = reprocess.reprocess(
+        dynamodb=aws.dynamodb,
+        sqs=aws.sqs,
+        table=MEDIA_TABLE,
+        queue_url=queue_url,
+        settings=reprocess.current_settings(environment),
+    )
+    messages = aws.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+        "Messages", []
+    )
+    for message in messages:
+        assert invoke(thumbnail, lambda_context, json.loads(message["Body"])) == {
+            "batchItemFailures": []
+        }
+        aws.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return run.images
+
+
+def test_settings_changed_and_changed_back_are_reprocessed_both_times(
+    aws, stack, load_handler, lambda_context, monkeypatch
+):
+    image_id, _, _ = ready_image(aws, stack, lambda_context)
+    original = aws.media_item(image_id)
+
+    monkeypatch.setenv("RENDITIONS", "large:1024,medium:400,small:128")
+    changed = {"RENDITIONS": "large:1024,medium:400,small:128"}
+    assert reprocess_with(aws, load_handler("thumbnail"), lambda_context, changed) == [image_id]
+    assert aws.media_item(image_id)["renditions"]["medium"]["width"] == 400
+
+    # Back to the settings the image was first made with: a new run is new work.
+    monkeypatch.delenv("RENDITIONS")
+    assert reprocess_with(aws, load_handler("thumbnail"), lambda_context, {}) == [image_id]
+    back = aws.media_item(image_id)
+    assert back["renditions_settings"] == original["renditions_settings"]
+    assert back["renditions"]["medium"]["key"] == original["renditions"]["medium"]["key"]
+    assert renditions_of(aws, image_id) == sorted(r["key"] for r in back["renditions"].values())
+    assert reprocess_with(aws, load_handler("thumbnail"), lambda_context, {}) == []
+    messages = announced(aws, stack["notifier"], lambda_context)
+    assert types(messages, image_id) == ["image.ready", "image.updated", "image.updated"]
