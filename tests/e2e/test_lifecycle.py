@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,49 @@ def test_the_list_pages_through_the_apps_images_newest_first(client):
     assert set(created) <= {i["image_id"] for i in response.body["images"]}
     response = client.call("GET", "/images?limit=1000")
     assert (response.status, response.body["field"]) == (400, "limit")
+
+
+@pytest.mark.skipif(ON_LOCALSTACK, reason="checks a patch of the embedded stack's moto")
+def test_a_delete_marker_in_a_versioned_bucket_is_announced_like_s3_does(pipeline):
+    # A bucket, rule and queue of this test's own: the pipeline's are left as they are.
+    name = f"versioned-probe-{uuid.uuid4().hex[:12]}"
+    s3, events, sqs = pipeline.s3, pipeline.client("events"), pipeline.sqs
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(
+        Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    pattern = {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Deleted"],
+        "detail": {"bucket": {"name": [name]}},
+    }
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=name, Targets=[{"Id": "probe", "Arn": queue_arn}])
+    try:
+        s3.put_object(Bucket=name, Key="uploads/a.jpg", Body=b"x")
+        marker = s3.delete_object(Bucket=name, Key="uploads/a.jpg")
+        assert marker["DeleteMarker"] is True
+
+        messages = wait_until(
+            lambda: sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages"),
+            30,
+            "no Object Deleted event for a delete marker",
+        )
+        event = json.loads(messages[0]["Body"])
+        assert event["detail-type"] == "Object Deleted"
+        assert event["detail"]["object"]["key"] == "uploads/a.jpg"
+        assert event["detail"]["object"]["version-id"] == marker["VersionId"]
+        assert event["detail"]["object"]["sequencer"]
+    finally:
+        events.remove_targets(Rule=name, Ids=["probe"])
+        events.delete_rule(Name=name)
+        sqs.delete_queue(QueueUrl=queue_url)
+        versions = s3.list_object_versions(Bucket=name)
+        for entry in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=name, Key=entry["Key"], VersionId=entry["VersionId"])
+        s3.delete_bucket(Bucket=name)
