@@ -48,7 +48,7 @@ N ?= 200
 
 .PHONY: help install lock build up down status demo test test-unit test-integration test-e2e \
         lint fmt plan deploy plan-check clean bench load web browser bundle localstack-up \
-        localstack-down test-localstack reconcile redrive
+        localstack-down test-localstack reconcile redrive reprocess
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -99,6 +99,9 @@ reconcile: ## Run the reconciler now (ARGS="--orphans", "--dry-run", "--stuck-af
 
 redrive: ## Move the workers' DLQ messages back to their jobs queues (docs/operations.md)
 	$(PY) scripts/recover.py redrive $(ARGS)
+
+reprocess: ## Bring existing images up to the deployed renditions settings (ARGS="--dry-run", "--wait 300"; docs/operations.md)
+	$(PY) scripts/reprocess.py $(ARGS)
 
 status: ## Show what the local Lambda runtime is running
 	$(PY) -m devstack status

@@ -3,8 +3,11 @@
 
 Brings the stack up (or reuses a running one), uploads every file in samples/, waits for each
 one's notification on the app events queue, prints what happened, copies the renditions to out/
-for a person to look at, and stops the stack it started (unless --keep). Exits 0 only if every
-image ended as samples/manifest.csv says.
+for a person to look at. Then the rest of an image's life: the small rendition is redefined and
+the images are reprocessed (only that rendition is rewritten, one image.updated each, a second
+run finds nothing), and two images are deleted, one through the API and one in S3 (one
+image.deleted each, nothing left). Stops the stack it started (unless --keep). Exits 0 only if
+every image ended as samples/manifest.csv says and the lifecycle did what it should.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import time
 from pathlib import Path
 
 from devstack import stack
+from devstack.api_client import UploadClient
 from devstack.pipeline import Pipeline
+from media_pipeline.reprocess import Run, current_settings, reprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -111,6 +116,11 @@ def run_demo(running: stack.Stack, timeout: float, started: float) -> int:
         )
         return 1
     print("\nEvery image ended as expected.")
+    ready = [u.id for u in uploads.values() if results[u.id].body["type"] == "image.ready"]
+    problems = demo_reprocess(pipeline, running, ready) + demo_delete(pipeline, running, ready)
+    if problems:
+        print("\nFAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 1
     if "api_url" in pipeline.outputs:
         print(
             "\nThe same, the way apps do it (the upload API; make demo KEEP=1 keeps the stack):"
@@ -118,6 +128,126 @@ def run_demo(running: stack.Stack, timeout: float, started: float) -> int:
             f"\n  make web    # then open {stack.web_origins(running.port)[0]}/    (browser demo)"
         )
     return 0
+
+
+NEW_SMALL = "large:1024,medium:512,small:160"  # the small rendition redefined, the others kept
+
+
+def demo_reprocess(pipeline: Pipeline, running: stack.Stack, ready: list[str]) -> list[str]:
+    """Redefine the small rendition, reprocess, check that only it was rewritten; restore."""
+    function = pipeline.outputs["functions"]["thumbnail"]
+    lambda_client = pipeline.client("lambda")
+    original = lambda_client.get_function_configuration(FunctionName=function)["Environment"]
+    print(f"\n==> reprocess: the small rendition becomes 160 px ({NEW_SMALL}), then make reprocess")
+    before = {i: pipeline.item(i)["renditions"] for i in ready}
+    configure(lambda_client, running, function, {**original["Variables"], "RENDITIONS": NEW_SMALL})
+    problems: list[str] = []
+    try:
+        settings = current_settings({**original["Variables"], "RENDITIONS": NEW_SMALL})
+
+        def progress(run: Run) -> None:
+            print(f"  scanned {run.scanned} item(s), enqueued {len(run.images)}")
+
+        run = reprocess(
+            dynamodb=pipeline.dynamodb,
+            sqs=pipeline.sqs,
+            table=pipeline.outputs["media_table"],
+            queue_url=pipeline.outputs["queues"]["thumbnail_jobs"],
+            settings=settings,
+            progress=progress,
+        )
+        for image_id in ready:
+            pipeline.wait_for_count(image_id, 2, timeout=180)
+        pipeline.drain(3)
+        rows = []
+        for image_id in ready:
+            after = pipeline.item(image_id)["renditions"]
+            rewritten = sorted(n for n in after if after[n]["key"] != before[image_id][n]["key"])
+            updates = [
+                n for n in pipeline.notifications[image_id] if n.body["type"] == "image.updated"
+            ]
+            small = after["small"]
+            rows.append(
+                (
+                    image_id[:10],
+                    ", ".join(rewritten),
+                    f"{small['width']}x{small['height']}",
+                    str(len(updates)),
+                )
+            )
+            if rewritten != ["small"] or len(updates) != 1:
+                problems.append(f"{image_id}: rewrote {rewritten}, {len(updates)} image.updated")
+        print_table(("id", "rewritten", "small now", "image.updated"), rows)
+        again = reprocess(
+            dynamodb=pipeline.dynamodb,
+            sqs=pipeline.sqs,
+            table=pipeline.outputs["media_table"],
+            queue_url=pipeline.outputs["queues"]["thumbnail_jobs"],
+            settings=settings,
+        )
+        print(f"  run again: {len(again.images)} image(s) to reprocess (idempotent)")
+        if run.images and again.images:
+            problems.append(f"a second reprocess enqueued {again.images}")
+    finally:
+        configure(lambda_client, running, function, original["Variables"])
+        print("  (the thumbnail settings are restored; make reprocess would follow them back)")
+    return problems
+
+
+def configure(lambda_client, running: stack.Stack, function: str, variables: dict) -> None:
+    """What `terraform apply` with other renditions does, and wait until it runs."""
+
+    def digest() -> str | None:
+        return running.control("status")["functions"].get(function, {}).get("environment_sha256")
+
+    before = digest()
+    lambda_client.update_function_configuration(
+        FunctionName=function, Environment={"Variables": variables}
+    )
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName=function)
+    deadline = time.monotonic() + 30
+    while digest() == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def demo_delete(pipeline: Pipeline, running: stack.Stack, ready: list[str]) -> list[str]:
+    """Delete one image through the API and another by deleting its original in S3."""
+    through_api, in_s3 = ready[0], ready[1]
+    print(
+        f"\n==> delete: DELETE /images/{through_api[:10]}..., and the original of "
+        f"{in_s3[:10]}... deleted in S3"
+    )
+    client = UploadClient(
+        pipeline.outputs["api_url"], pipeline.outputs["api_key"], str(running.ca_bundle)
+    )
+    status = client.call("DELETE", f"/images/{through_api}").status
+    item = pipeline.item(in_s3)
+    pipeline.s3.delete_object(Bucket=item["bucket"], Key=item["key"])
+    problems = [] if status == 204 else [f"DELETE answered {status}"]
+    rows = []
+    for image_id in (through_api, in_s3):
+        pipeline.wait_for_count(image_id, 3, timeout=90)
+    pipeline.drain(3)
+    for image_id in (through_api, in_s3):
+        deleted = [n for n in pipeline.notifications[image_id] if n.body["type"] == "image.deleted"]
+        listed = pipeline.s3.list_objects_v2(
+            Bucket=pipeline.outputs["renditions_bucket"], Prefix=f"{image_id}/"
+        )
+        left = listed.get("KeyCount", 0)
+        answer = client.call("GET", f"/images/{image_id}")
+        rows.append(
+            (
+                image_id[:10],
+                pipeline.item(image_id)["status"],
+                str(len(deleted)),
+                str(left),
+                f"{answer.status} {answer.body.get('code')}",
+            )
+        )
+        if len(deleted) != 1 or left or answer.status != 404:
+            problems.append(f"{image_id}: {len(deleted)} image.deleted, {left} renditions left")
+    print_table(("id", "status", "image.deleted", "renditions left", "GET"), rows)
+    return problems
 
 
 def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

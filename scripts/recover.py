@@ -73,7 +73,7 @@ def redrive(sqs: Any, dlq_url: str, jobs_url: str) -> str:
     return f"move task {handle} started (aws sqs list-message-move-tasks --source-arn {arn})"
 
 
-def _clients(outputs_file: Path | None) -> tuple[dict[str, Any], Any]:
+def stack_session(outputs_file: Path | None) -> tuple[dict[str, Any], Any]:
     if outputs_file is not None:
         outputs = terraform.output_values(outputs_file.read_text())
         return outputs, boto3.session.Session(region_name=outputs.get("region"))
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     red.add_argument("--queue", action="append", choices=sorted(JOB_QUEUES))
     args = parser.parse_args(argv)
 
-    outputs, session = _clients(args.outputs)
+    outputs, session = stack_session(args.outputs)
     if args.command == "reconcile":
         options: dict[str, Any] = {"dry_run": args.dry_run}
         options["sweeps"] = ["dead_letters", "stuck", *(["orphans"] if args.orphans else [])]

@@ -1,8 +1,10 @@
 # ---------------------------------------------------------------------------------------------
 # The upload API: API Gateway REST API -> api Lambda (proxy integration).
 #
-#   POST /uploads        presigned POST + media item AWAITING_UPLOAD
-#   GET  /images/{id}    status, metadata, renditions (presigned GETs)
+#   POST   /uploads        presigned POST + media item AWAITING_UPLOAD
+#   GET    /images         the app's images, newest first, a page at a time
+#   GET    /images/{id}    status, metadata, renditions (presigned GETs)
+#   DELETE /images/{id}    original, renditions and (after a while) the item deleted
 #
 # Every route goes to the function with ANY, so that a wrong method gets the function's JSON
 # 405 rather than API Gateway's 403; OPTIONS (CORS preflight) needs no key, everything else an
@@ -15,6 +17,7 @@
 locals {
   api_routes = {
     uploads = aws_api_gateway_resource.uploads.id
+    images  = aws_api_gateway_resource.images.id
     image   = aws_api_gateway_resource.image.id
   }
   api_authorization = length(var.api_cognito_user_pool_arns) > 0 ? "COGNITO_USER_POOLS" : "NONE"
@@ -24,7 +27,7 @@ module "api" {
   source = "./modules/lambda-function"
 
   name         = "${var.name}-api"
-  description  = "Upload API: presigned POSTs for uploads, status and renditions of images"
+  description  = "Upload API: presigned POSTs for uploads; status, list and deletion of images"
   zip_file     = "${local.function_dir}/api.zip"
   handler      = "media_pipeline.handlers.api.lambda_handler"
   runtime      = var.lambda_runtime
@@ -37,6 +40,8 @@ module "api" {
     MEDIA_TABLE             = aws_dynamodb_table.media.name
     UPLOADS_BUCKET          = module.uploads_bucket.name
     UPLOAD_PREFIX           = var.upload_prefix
+    RENDITIONS_BUCKET       = module.renditions_bucket.name
+    DELETED_TTL_SECONDS     = tostring(var.deleted_retention_days * 86400)
     MAX_UPLOAD_BYTES        = tostring(var.max_upload_bytes)
     UPLOAD_EXPIRY_SECONDS   = tostring(var.api.upload_expiry_seconds)
     DOWNLOAD_EXPIRY_SECONDS = tostring(var.api.download_expiry_seconds)
@@ -48,19 +53,29 @@ module "api" {
   # Presigned URLs are signed with this role: it needs exactly what the URLs allow.
   policy_statements = concat([
     {
-      sid       = "CreateAndReadMediaItems"
-      actions   = ["dynamodb:PutItem", "dynamodb:GetItem"]
+      sid       = "CreateReadAndDeleteMediaItems"
+      actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]
       resources = [aws_dynamodb_table.media.arn]
     },
     {
-      sid       = "SignUploads"
-      actions   = ["s3:PutObject"]
+      sid       = "ListAnAppsImages"
+      actions   = ["dynamodb:Query"]
+      resources = ["${aws_dynamodb_table.media.arn}/index/owner"]
+    },
+    {
+      sid       = "SignAndDeleteUploads"
+      actions   = ["s3:PutObject", "s3:DeleteObject"]
       resources = ["${module.uploads_bucket.arn}/${var.upload_prefix}*"]
     },
     {
-      sid       = "SignRenditionDownloads"
-      actions   = ["s3:GetObject"]
+      sid       = "SignRenditionDownloadsAndDeleteRenditions"
+      actions   = ["s3:GetObject", "s3:DeleteObject"]
       resources = ["${module.renditions_bucket.arn}/*"]
+    },
+    {
+      sid       = "FindRenditionsOfDeletedImages"
+      actions   = ["s3:ListBucket"]
+      resources = [module.renditions_bucket.arn]
     },
   ], local.kms_statements)
 }

@@ -96,9 +96,12 @@ module "uploads_bucket" {
 
   name                      = "${var.name}-uploads-${local.bucket_suffix}"
   eventbridge_notifications = true
-  cors_allowed_origins      = var.cors_allowed_origins
-  kms_key_arn               = var.kms_key_arn
-  force_destroy             = var.disposable
+  # A deleted or overwritten original can be restored until its noncurrent version expires.
+  versioning                         = var.uploads_versioning.enabled
+  noncurrent_version_expiration_days = var.uploads_versioning.noncurrent_days
+  cors_allowed_origins               = var.cors_allowed_origins
+  kms_key_arn                        = var.kms_key_arn
+  force_destroy                      = var.disposable
 }
 
 # Renditions live in their own bucket: nothing written there can match the uploads rule.
@@ -125,6 +128,36 @@ resource "aws_cloudwatch_event_rule" "object_created" {
       object = { key = [{ prefix = var.upload_prefix }] }
     }
   })
+}
+
+# Originals deleted from the bucket (by the app's DELETE, by hand, by a lifecycle rule): the
+# thumbnail worker marks the image DELETED and removes its renditions (lifecycle.py).
+resource "aws_cloudwatch_event_rule" "object_deleted" {
+  name        = "${var.name}-object-deleted"
+  description = "Objects deleted under ${var.upload_prefix} in ${module.uploads_bucket.name}"
+  event_pattern = jsonencode({
+    source        = ["aws.s3"]
+    "detail-type" = ["Object Deleted"]
+    detail = {
+      bucket = { name = [module.uploads_bucket.name] }
+      object = { key = [{ prefix = var.upload_prefix }] }
+    }
+  })
+}
+
+resource "aws_cloudwatch_event_target" "deletions" {
+  rule      = aws_cloudwatch_event_rule.object_deleted.name
+  target_id = "thumbnail-deletions"
+  arn       = module.thumbnail.queue_arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 86400
+    maximum_retry_attempts       = 185
+  }
+
+  dead_letter_config {
+    arn = module.undelivered_events.arn
+  }
 }
 
 resource "aws_cloudwatch_event_target" "jobs" {
@@ -155,8 +188,8 @@ module "undelivered_events" {
   retention_seconds = 1209600
   sender = {
     service     = "events.amazonaws.com"
-    source_arns = [aws_cloudwatch_event_rule.object_created.arn]
-    sid         = "AllowOnlyTheUploadsRule"
+    source_arns = [aws_cloudwatch_event_rule.object_created.arn, aws_cloudwatch_event_rule.object_deleted.arn]
+    sid         = "AllowOnlyTheUploadsRules"
   }
   depth_alarm   = { description = "EventBridge could not deliver these upload events to a jobs queue." }
   alarm_actions = local.alarm_actions
@@ -184,6 +217,7 @@ module "thumbnail" {
     environment = merge(local.worker_env, {
       POWERTOOLS_SERVICE_NAME = "thumbnail"
       RENDITIONS_BUCKET       = module.renditions_bucket.name
+      DELETED_TTL_SECONDS     = tostring(var.deleted_retention_days * 86400)
       RENDITIONS              = join(",", [for name, px in var.renditions : "${name}:${px}"])
       JPEG_QUALITY            = tostring(var.jpeg_quality)
       WEBP_QUALITY            = tostring(var.webp_quality)
@@ -191,16 +225,24 @@ module "thumbnail" {
       OPAQUE_FORMAT           = var.rendition_formats.opaque
       ALPHA_FORMAT            = var.rendition_formats.alpha
     })
-    policy_statements = concat(local.worker_statements, [{
-      sid       = "WriteRenditions"
-      actions   = ["s3:PutObject", "s3:DeleteObject"]
-      resources = ["${module.renditions_bucket.arn}/*"]
-    }])
+    policy_statements = concat(local.worker_statements, [
+      {
+        sid       = "WriteRenditions"
+        actions   = ["s3:PutObject", "s3:DeleteObject"]
+        resources = ["${module.renditions_bucket.arn}/*"]
+      },
+      {
+        sid       = "FindRenditionsOfDeletedImages"
+        actions   = ["s3:ListBucket"]
+        resources = [module.renditions_bucket.arn]
+      },
+    ])
   }
 
+  # Upload events, and deletions of originals (lifecycle.py).
   sender = {
     service     = "events.amazonaws.com"
-    source_arns = [aws_cloudwatch_event_rule.object_created.arn]
+    source_arns = [aws_cloudwatch_event_rule.object_created.arn, aws_cloudwatch_event_rule.object_deleted.arn]
   }
   batch_size              = var.workers.thumbnail.batch_size
   batching_window_seconds = var.workers.thumbnail.batching_window
@@ -276,6 +318,16 @@ resource "aws_dynamodb_table" "media" {
     type = "S"
   }
 
+  attribute {
+    name = "owner"
+    type = "S"
+  }
+
+  attribute {
+    name = "created_at"
+    type = "S"
+  }
+
   # Sparse: only items still waiting for a worker (AWAITING_UPLOAD, PROCESSING) carry `pending`,
   # so the reconciler finds the stuck ones with a Query, not a Scan of every image.
   global_secondary_index {
@@ -285,7 +337,17 @@ resource "aws_dynamodb_table" "media" {
     projection_type = "ALL"
   }
 
-  # Upload requests that are never used expire (the API sets expires_at on AWAITING_UPLOAD).
+  # Sparse too: items made through the upload API carry `owner` (the API key's id), so that
+  # GET /images pages through an app's own images, newest first, with a Query.
+  global_secondary_index {
+    name            = "owner"
+    hash_key        = "owner"
+    range_key       = "created_at"
+    projection_type = "ALL"
+  }
+
+  # Upload requests that are never used expire (the API sets expires_at on AWAITING_UPLOAD), and
+  # so do DELETED images (lifecycle.py) once their retention is over.
   ttl {
     attribute_name = "expires_at"
     enabled        = true
@@ -427,7 +489,7 @@ module "notifier" {
   source = "./modules/lambda-function"
 
   name         = "${var.name}-notifier"
-  description  = "Publishes image.ready / image.failed to the media-events topic"
+  description  = "Publishes image.ready / failed / deleted / updated to the media-events topic"
   zip_file     = "${local.function_dir}/notifier.zip"
   handler      = "media_pipeline.handlers.notifier.lambda_handler"
   runtime      = var.lambda_runtime

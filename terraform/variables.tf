@@ -287,7 +287,7 @@ variable "notifier" {
 variable "app_events_filter_policy" {
   description = "SNS filter policy (on message attributes) of the app events queue subscription."
   type        = any
-  default     = { type = ["image.ready", "image.failed"] }
+  default     = { type = ["image.ready", "image.failed", "image.deleted", "image.updated"] }
 }
 
 variable "email_subscriptions" {
@@ -357,7 +357,7 @@ variable "disposable" {
 # ---------------------------------------------------------------------------------------------
 
 variable "api" {
-  description = "The upload API: stage, function sizing, presigned URL lifetimes (seconds), usage plan throttle (requests/s, burst) and quota (requests per DAY, WEEK or MONTH), execution logging level (OFF, ERROR, INFO), and whether to set the account's API Gateway CloudWatch role (one per account and region; false if another stack manages it)."
+  description = "The upload API: stage, function sizing, presigned URL lifetimes (seconds), usage plan throttle (requests/s, burst) and quota (requests per DAY, WEEK or MONTH), execution logging level (OFF, ERROR, INFO), and whether to set the account's API Gateway CloudWatch role (one setting per account and region, shared by every API in it: off by default so that this stack never takes it over; turn it on only where nothing else manages it, docs/deploy.md)."
   type = object({
     stage_name                  = optional(string, "v1")
     memory_size                 = optional(number, 256)
@@ -369,7 +369,7 @@ variable "api" {
     quota_limit                 = optional(number, 100000)
     quota_period                = optional(string, "MONTH")
     logging_level               = optional(string, "ERROR")
-    manage_account_logging_role = optional(bool, true)
+    manage_account_logging_role = optional(bool, false)
   })
   default = {}
   validation {
@@ -433,4 +433,31 @@ variable "alarm_thresholds" {
   })
   default  = {}
   nullable = false
+}
+
+# ---------------------------------------------------------------------------------------------
+# The image lifecycle (docs/operations.md, "Deleting and reprocessing images")
+# ---------------------------------------------------------------------------------------------
+
+variable "uploads_versioning" {
+  description = "Object versioning of the uploads bucket: a deleted or overwritten original stays restorable as a noncurrent version for noncurrent_days, then expires. Off by default (a demo keeps nothing); on in terraform/envs/prod.tfvars.example."
+  type = object({
+    enabled         = optional(bool, false)
+    noncurrent_days = optional(number, 30)
+  })
+  default = {}
+  validation {
+    condition     = var.uploads_versioning.noncurrent_days >= 1
+    error_message = "uploads_versioning.noncurrent_days must be at least 1."
+  }
+}
+
+variable "deleted_retention_days" {
+  description = "How long the item of a deleted image is kept (GET /images/{id} answers 404 with the time of deletion) before DynamoDB's TTL removes it."
+  type        = number
+  default     = 7
+  validation {
+    condition     = var.deleted_retention_days >= 1 && var.deleted_retention_days <= 365
+    error_message = "deleted_retention_days must be between 1 and 365."
+  }
 }

@@ -103,6 +103,34 @@ def s3_event(
     }
 
 
+def s3_deleted_event(
+    *, bucket: str, key: str, sequencer: str, version_id: str | None = None
+) -> dict:
+    """An S3 Object Deleted event as EventBridge delivers it (AWS's shape)."""
+    obj = {"key": key, "sequencer": sequencer}
+    if version_id:
+        obj["version-id"] = version_id
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Deleted",
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2026-11-23T10:05:00Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": obj,
+            "request-id": "N4N7GDK58NMKJ12S",
+            "requester": "123456789012",
+            "reason": "DeleteObject",
+            "deletion-type": "Permanently Deleted",
+        },
+    }
+
+
 def sqs_record(body: dict | str, *, receive_count: int = 1, message_id: str | None = None) -> dict:
     """One record of the SQS event Lambda delivers."""
     return {

@@ -1,4 +1,4 @@
-"""The S3 "Object Created" event, as EventBridge delivers it into an SQS queue.
+"""The S3 "Object Created" and "Object Deleted" events, as EventBridge delivers them to SQS.
 
 The SQS body of an EventBridge target is the whole EventBridge event. Three differences between
 the places this code runs are handled here (see docs/events.md):
@@ -22,11 +22,12 @@ from urllib.parse import unquote
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 
 OBJECT_CREATED = "Object Created"
+OBJECT_DELETED = "Object Deleted"
 SEQUENCER_WIDTH = 32
 
 
 class InvalidEvent(ValueError):
-    """The message is not an S3 Object Created event this pipeline can act on."""
+    """The message is not an S3 Object Created (or Deleted) event this pipeline can act on."""
 
 
 def normalise_sequencer(sequencer: str) -> str:
@@ -56,21 +57,92 @@ class ObjectCreated:
     version_id: str | None
     event_time: str
 
+    reprocess_run: str = ""
+    """``detail.reprocess.run`` of a job sent by ``scripts/reprocess.py`` (one id per run): a
+    reprocess is new work to idempotency even when an earlier run already brought the version
+    to the same settings (A -> B -> A), while a duplicate delivery of its job is not."""
+    settings: str = ""
+    """The worker's settings fingerprint, set by the worker (not the event) so that the same
+    object version made again with other settings (a reprocess) is new work to idempotency."""
+
     def candidate_keys(self) -> tuple[str, ...]:
-        """The raw key, then its percent-decoding if that differs (LocalStack encodes keys)."""
-        decoded = unquote(self.raw_key)
-        return (self.raw_key,) if decoded == self.raw_key else (self.raw_key, decoded)
+        return _candidate_keys(self.raw_key)
 
 
-def parse_object_created(body: str) -> ObjectCreated:
-    """Parse the SQS body that EventBridge wrote for an S3 Object Created event."""
+@dataclass(frozen=True)
+class ObjectDeleted:
+    """An object (or, with versioning, its current version) deleted from the uploads bucket."""
+
+    bucket: str
+    raw_key: str
+    sequencer: str
+    version_id: str | None
+    deletion_type: str  # "Permanently Deleted" | "Delete Marker Created" ("" from moto)
+    event_id: str
+    event_time: str
+
+    def candidate_keys(self) -> tuple[str, ...]:
+        return _candidate_keys(self.raw_key)
+
+
+def _candidate_keys(raw_key: str) -> tuple[str, ...]:
+    """The raw key, then its percent-decoding if that differs (LocalStack encodes keys)."""
+    decoded = unquote(raw_key)
+    return (raw_key,) if decoded == raw_key else (raw_key, decoded)
+
+
+def parse_job(body: str) -> ObjectCreated | ObjectDeleted:
+    """Parse a job queue's message: an S3 Object Created or Object Deleted event."""
+    payload = _payload(body)
+    if payload.get("detail-type") == OBJECT_DELETED and payload.get("source") == "aws.s3":
+        return _parse_object_deleted(payload)
+    return parse_object_created(body)
+
+
+def _parse_object_deleted(payload: dict[str, Any]) -> ObjectDeleted:
+    detail = payload.get("detail")
+    if not isinstance(detail, dict):
+        raise InvalidEvent("detail is not an object")
+    bucket = detail.get("bucket") or {}
+    obj = detail.get("object") or {}
+    if not isinstance(bucket, dict) or not isinstance(obj, dict):
+        raise InvalidEvent("detail.bucket and detail.object must be objects")
+    missing = [
+        name
+        for name, value in (
+            ("detail.bucket.name", bucket.get("name")),
+            ("detail.object.key", obj.get("key")),
+            ("detail.object.sequencer", obj.get("sequencer")),
+        )
+        if not isinstance(value, str) or not value
+    ]
+    if missing:
+        raise InvalidEvent(f"event lacks {', '.join(missing)}")
+    version_id = obj.get("version-id")
+    return ObjectDeleted(
+        bucket=bucket["name"],
+        raw_key=obj["key"],
+        sequencer=normalise_sequencer(obj["sequencer"]),
+        version_id=version_id if isinstance(version_id, str) and version_id != "null" else None,
+        deletion_type=str(detail.get("deletion-type", "")),
+        event_id=str(payload.get("id", "")),
+        event_time=str(payload.get("time", "")),
+    )
+
+
+def _payload(body: str) -> dict[str, Any]:
     try:
         payload: Any = json.loads(body)
     except (TypeError, ValueError) as error:
         raise InvalidEvent(f"message body is not JSON: {error}") from None
     if not isinstance(payload, dict):
         raise InvalidEvent("message body is not a JSON object")
+    return payload
 
+
+def parse_object_created(body: str) -> ObjectCreated:
+    """Parse the SQS body that EventBridge wrote for an S3 Object Created event."""
+    payload = _payload(body)
     event = EventBridgeEvent(payload)
     try:
         source, detail_type, detail = event.source, event.detail_type, event.detail
@@ -105,6 +177,8 @@ def parse_object_created(body: str) -> ObjectCreated:
         raise InvalidEvent(f"detail.object.size {size!r} is not a byte count")
 
     version_id = obj.get("version-id")
+    reprocess = detail.get("reprocess")
+    run = reprocess.get("run") if isinstance(reprocess, dict) else None
     return ObjectCreated(
         bucket=bucket["name"],
         raw_key=obj["key"],
@@ -113,4 +187,5 @@ def parse_object_created(body: str) -> ObjectCreated:
         sequencer=normalise_sequencer(obj["sequencer"]),
         version_id=version_id if isinstance(version_id, str) and version_id != "null" else None,
         event_time=str(payload.get("time", "")),
+        reprocess_run=run if isinstance(run, str) else "",
     )

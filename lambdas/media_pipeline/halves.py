@@ -6,7 +6,7 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-from media_pipeline import imaging
+from media_pipeline import fingerprint, imaging
 from media_pipeline.model import PREVIEW_ATTRIBUTE, PREVIEW_FIELDS, Half, Upload
 
 
@@ -35,14 +35,29 @@ class RenditionsWork:
         self._specs = specs
         self._limits = limits
         self._options = options
+        self._fingerprints = fingerprint.rendition_fingerprints(specs, options)
+        self.settings: str | None = fingerprint.settings_fingerprint(specs, options)
 
     def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
         return imaging.render(
             data, self._specs, limits=self._limits, options=self._options, sha256=False
         )
 
-    def store(self, upload: Upload, result: imaging.Rendered) -> dict[str, dict[str, Any]]:
-        return _objects().put_renditions(self._s3, self._bucket, upload, result.renditions)
+    def store(
+        self,
+        upload: Upload,
+        result: imaging.Rendered,
+        existing: dict[str, dict[str, Any]] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Write the renditions, except those ``existing`` already holds under the same key."""
+        return _objects().put_renditions(
+            self._s3,
+            self._bucket,
+            upload,
+            result.renditions,
+            fingerprints=self._fingerprints,
+            existing=existing,
+        )
 
     def attributes(self, result: imaging.Rendered) -> dict[str, Any]:
         """The placeholder and dominant colour, derived from the smallest renditions."""
@@ -65,6 +80,7 @@ class MetadataWork:
 
     half = Half.METADATA
     hash_while_reading = True
+    settings: str | None = None  # no settings that a reprocess would bring up to date
 
     def __init__(self, limits: imaging.Limits, *, include_gps: bool = False) -> None:
         self._limits = limits
@@ -78,7 +94,9 @@ class MetadataWork:
             sha256=getattr(data, "sha256", None),  # objects.Downloaded
         )
 
-    def store(self, upload: Upload, result: imaging.Rendered) -> dict[str, Any]:
+    def store(
+        self, upload: Upload, result: imaging.Rendered, existing: Any = None
+    ) -> dict[str, Any]:
         record = result.info.to_dict()
         for name in PREVIEW_FIELDS:  # the renditions half's (PREVIEW_ATTRIBUTE)
             record.pop(name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,6 +19,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from media_pipeline.model import (
+    OWNER_ATTRIBUTE,
+    OWNER_INDEX,
     PENDING_ATTRIBUTE,
     PENDING_INDEX,
     Decision,
@@ -88,6 +91,19 @@ class Completed:
     previous: Any = None  # the half's previous value (e.g. an older version's renditions)
 
 
+class Removal(StrEnum):
+    DELETED = "deleted"  # this call marked the item DELETED
+    ALREADY_DELETED = "already_deleted"  # it was DELETED before (a repeated or racing delete)
+    NOT_FOUND = "not_found"  # no such item (or the event's key is not the item's)
+    STALE = "stale"  # S3's delete is older than the upload the item describes
+
+
+@dataclass(frozen=True)
+class Deletion:
+    outcome: Removal
+    item: dict[str, Any]  # the item as it was before
+
+
 def _settled(status: Status, now: str) -> dict[str, Any]:
     """The attributes that settle a version READY or FAILED."""
     stamp = "ready_at" if status is Status.READY else "failed_at"
@@ -122,30 +138,47 @@ class MediaTable:
         return True
 
     def claim(
-        self, upload: Upload, half: Half, *, is_current: Callable[[], bool] | None = None
+        self,
+        upload: Upload,
+        half: Half,
+        settings: str | None = None,
+        *,
+        is_current: Callable[[], bool] | None = None,
     ) -> Decision:
         """Take the item for this object version, or learn why not (see ``decide_claim``).
 
-        A newer sequencer takes the item. When the item holds another ETag under the same
-        sequencer (``Decision.UNORDERED``: an emulator's constant sequencer), ``is_current`` asks
-        S3 whether this upload's ETag is the object's current content: if so it is the newer
+        A newer sequencer takes the item; a DELETED item only an upload newer than the S3 delete
+        that it records. When the item holds another ETag under the same sequencer
+        (``Decision.UNORDERED``: an emulator's constant sequencer), ``is_current`` asks S3
+        whether this upload's ETag is the object's current content: if so it is the newer
         upload and takes the item over, conditional on the item still holding what was read;
         otherwise (or with no ``is_current``) it is STALE.
         """
-        condition = "attribute_not_exists(#sequencer) OR #sequencer < :sequencer"
-        values: dict[str, Any] = {}
+        not_deleted = (
+            "(attribute_not_exists(#status) OR #status <> :deleted"
+            " OR #deleted_sequencer < :sequencer)"
+        )
+        condition = (
+            f"(attribute_not_exists(#sequencer) OR #sequencer < :sequencer) AND {not_deleted}"
+        )
+        values: dict[str, Any] = {":deleted": Status.DELETED.value}
         for _ in range(_CLAIM_ATTEMPTS):
             try:
                 self._claim_write(upload, condition, values)
             except self._client.exceptions.ConditionalCheckFailedException as error:
                 existing = from_item(error.response.get("Item") or {})
-                decision = decide_claim(existing, upload, half)
+                decision = decide_claim(existing, upload, half, settings)
                 if decision is Decision.UNORDERED:
                     if is_current is None or not is_current():
                         return Decision.STALE
                     # Take over from exactly what was read; if it changed meanwhile, decide again.
-                    condition = "#sequencer = :sequencer AND #etag = :previous_etag"
-                    values = {":previous_etag": existing.get("etag")}
+                    condition = (
+                        f"#sequencer = :sequencer AND #etag = :previous_etag AND {not_deleted}"
+                    )
+                    values = {
+                        ":deleted": Status.DELETED.value,
+                        ":previous_etag": existing.get("etag"),
+                    }
                     continue
                 if decision is Decision.REOPEN_AND_WORK:
                     self._reopen(upload, half)
@@ -171,7 +204,15 @@ class MediaTable:
                 "updated_at": now,
             },
             set_if_absent={"created_at": now},
-            remove=("failure", "expires_at", "ready_at", "failed_at", "reconciled"),
+            remove=(
+                "failure",
+                "expires_at",
+                "ready_at",
+                "failed_at",
+                "reconciled",
+                "deleted_at",
+                "deleted_sequencer",
+            ),
             condition=condition,
             values=values,
         )
@@ -199,7 +240,12 @@ class MediaTable:
         )
 
     def complete(
-        self, upload: Upload, half: Half, result: Any, attributes: dict[str, Any] | None = None
+        self,
+        upload: Upload,
+        half: Half,
+        result: Any,
+        settings: str | None = None,
+        attributes: dict[str, Any] | None = None,
     ) -> Completed:
         """Record this half's result (and any further ``attributes`` it sets) for the version, and
         mark it READY if that completes it.
@@ -208,7 +254,10 @@ class MediaTable:
         no crash can leave a complete version PROCESSING. Otherwise the half is recorded alone;
         if the other half arrived meanwhile (both workers finishing together), READY follows in
         a second write, and a worker dying between the two is covered by :meth:`finish`, which
-        any redelivery (``Decision.FINISH``) or the reconciler runs.
+        any redelivery (``Decision.FINISH``) or the reconciler runs. ``settings`` (the
+        fingerprint of what the half was made with) is recorded with it; a READY item's half is
+        replaced this way by a reprocess. Nothing is recorded on a DELETED item (SUPERSEDED: the
+        caller removes what it stored).
         """
         other = next(h for h in Half if h is not half)
         now = now_iso()
@@ -218,6 +267,8 @@ class MediaTable:
             half.etag_attribute: upload.etag,
             "updated_at": now,
         }
+        if settings is not None:
+            recorded[half.settings_attribute] = settings
         try:
             old = self._update(
                 upload.id,
@@ -239,8 +290,8 @@ class MediaTable:
             old = self._update(
                 upload.id,
                 set_=recorded,
-                condition="#etag = :etag",
-                values={":etag": upload.etag},
+                condition="#etag = :etag AND #status <> :deleted",
+                values={":etag": upload.etag, ":deleted": Status.DELETED.value},
                 return_values="ALL_OLD",
             )
         except self._client.exceptions.ConditionalCheckFailedException:
@@ -293,6 +344,107 @@ class MediaTable:
         except self._client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def mark_deleted(
+        self,
+        image_id: str,
+        *,
+        retention_seconds: int,
+        key: str | None = None,
+        sequencer: str | None = None,
+    ) -> Deletion:
+        """Mark the item DELETED (from any state), to expire ``retention_seconds`` later (TTL).
+
+        Through the API: ``key`` and ``sequencer`` are None. For S3's own delete event: the
+        object ``key`` it names must be the item's, and its ``sequencer`` newer than the upload
+        the item describes (else a newer upload owns the item: STALE); it is recorded as
+        ``deleted_sequencer``, which decides which later uploads may take the item again
+        (``decide_claim``), also on an item the API marked DELETED first.
+        """
+        now = time.time()
+        stamp = iso(now, "milliseconds")
+        set_: dict[str, Any] = {
+            "status": Status.DELETED.value,
+            "deleted_at": stamp,
+            "updated_at": stamp,
+            "expires_at": int(now + retention_seconds),
+        }
+        condition = "attribute_exists(#id) AND #status <> :deleted"
+        values: dict[str, Any] = {":deleted": Status.DELETED.value}
+        if sequencer is not None:
+            set_["deleted_sequencer"] = sequencer
+            condition += (
+                " AND #key = :key AND (attribute_not_exists(#sequencer) OR #sequencer < :seq)"
+            )
+            values |= {":key": key, ":seq": sequencer}
+        try:
+            old = self._update(
+                image_id,
+                set_=set_,
+                remove=(PENDING_ATTRIBUTE,),
+                condition=condition,
+                values=values,
+                return_values="ALL_OLD",
+            )
+            return Deletion(Removal.DELETED, old)
+        except self._client.exceptions.ConditionalCheckFailedException as error:
+            existing = from_item(error.response.get("Item") or {})
+        if not existing or (key is not None and existing.get("key") != key):
+            return Deletion(Removal.NOT_FOUND, existing)
+        if existing.get("status") != Status.DELETED:
+            return Deletion(Removal.STALE, existing)
+        if sequencer is not None and existing.get("deleted_sequencer", "") < sequencer:
+            # Deleted through the API first: S3's event now says when the object went.
+            # (A newer delete, or upload, may get there first: then there is nothing to do.)
+            with suppress(self._client.exceptions.ConditionalCheckFailedException):
+                self._update(
+                    image_id,
+                    set_={"deleted_sequencer": sequencer},
+                    condition=(
+                        "#status = :deleted AND (attribute_not_exists(#deleted_sequencer)"
+                        " OR #deleted_sequencer < :deleted_sequencer)"
+                    ),
+                    values={":deleted": Status.DELETED.value},
+                )
+        return Deletion(Removal.ALREADY_DELETED, existing)
+
+    def by_owner(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        status: Status | None = None,
+        start: dict[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Up to ``limit`` of an owner's items, newest first, from the ``owner`` index: those in
+        ``status``, or every status but DELETED. Also the key to start the next page from (None
+        at the end). Pages of the index are read until ``limit`` items matched."""
+        found: list[dict[str, Any]] = []
+        names = {"#owner": OWNER_ATTRIBUTE, "#status": "status"}
+        if status is None:
+            condition, wanted = "#status <> :status", Status.DELETED
+        else:
+            condition, wanted = "#status = :status", status
+        while True:
+            kwargs: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
+            response = self._client.query(
+                TableName=self._table,
+                IndexName=OWNER_INDEX,
+                KeyConditionExpression="#owner = :owner",
+                FilterExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    ":owner": {"S": owner},
+                    ":status": {"S": wanted.value},
+                },
+                ScanIndexForward=False,
+                Limit=limit - len(found),
+                **kwargs,
+            )
+            found += [from_item(item) for item in response.get("Items", [])]
+            start = response.get("LastEvaluatedKey")
+            if start is None or len(found) >= limit:
+                return found, start
 
     def pending(self, status: Status, updated_before: str) -> Iterator[dict[str, Any]]:
         """Items still waiting in ``status`` (AWAITING_UPLOAD or PROCESSING) whose last change is

@@ -1,10 +1,12 @@
 """The media item: one per uploaded object key, and the rules for moving it between states.
 
-``AWAITING_UPLOAD -> PROCESSING -> READY | FAILED``. Two workers (thumbnail and metadata) each
-complete one *half* of the work for an object version (identified by its ETag and ordered by the
-S3 sequencer). READY is set once, by whichever worker finds both halves present for the current
-ETag. :func:`decide_claim` is the pure decision a worker takes when its claim on an item meets an
-existing record; ``media_store`` turns the decisions into conditional DynamoDB writes.
+``AWAITING_UPLOAD -> PROCESSING -> READY | FAILED``, then ``DELETED`` when the app or S3
+deletes the original (from any state; terminal for the versions it covers). Two workers
+(thumbnail and metadata) each complete one *half* of the work for an object version (identified
+by its ETag and ordered by the S3 sequencer). READY is set once, by whichever worker finds both
+halves present for the current ETag. :func:`decide_claim` is the pure decision a worker takes
+when its claim on an item meets an existing record; ``media_store`` turns the decisions into
+conditional DynamoDB writes.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ class Status(StrEnum):
     PROCESSING = "PROCESSING"
     READY = "READY"
     FAILED = "FAILED"
+    DELETED = "DELETED"
 
     @property
     def settled(self) -> bool:
-        """READY and FAILED are final for an object version; the others wait for a worker."""
-        return self in (Status.READY, Status.FAILED)
+        """READY, FAILED and DELETED are final for an object version; the others wait for a
+        worker."""
+        return self in (Status.READY, Status.FAILED, Status.DELETED)
 
 
 # While an item waits for a worker (AWAITING_UPLOAD, PROCESSING) it carries ``pending`` (= its
@@ -35,6 +39,11 @@ class Status(StrEnum):
 # stuck past a bound; settling (READY, FAILED) removes it, so the index holds only open work.
 PENDING_ATTRIBUTE = "pending"
 PENDING_INDEX = "pending"
+
+# Items made through the upload API carry ``owner`` (the API key's id): the partition key of the
+# ``owner`` index (sort key ``created_at``) that ``GET /images`` pages through, newest first.
+OWNER_ATTRIBUTE = "owner"
+OWNER_INDEX = "owner"
 
 
 class Half(Enum):
@@ -47,6 +56,9 @@ class Half(Enum):
         self.stage = stage  # the failure "stage" this half reports
         self.attribute = attribute  # where the half's result is stored on the item
         self.etag_attribute = f"{attribute}_etag"  # the ETag that result belongs to
+        # The fingerprint of the settings the result was made with (renditions only: sizes,
+        # formats, qualities); a result made with other settings is brought up to date.
+        self.settings_attribute = f"{attribute}_settings"
 
 
 PREVIEW_ATTRIBUTE = "preview"
@@ -144,15 +156,23 @@ class Decision(StrEnum):
     # uploads, so S3 must say which one is current (``MediaTable.claim`` asks it).
     UNORDERED = "unordered"
     ABANDONED = "abandoned"  # the version already FAILED permanently: nothing left to do
+    DELETED = "deleted"  # the image was deleted after (or while) this version was uploaded: skip
+    REFRESH = "refresh"  # READY, but this half was made with other settings: redo it (reprocess)
 
 
-def decide_claim(existing: dict[str, Any], upload: Upload, half: Half) -> Decision:
+def decide_claim(
+    existing: dict[str, Any], upload: Upload, half: Half, settings: str | None = None
+) -> Decision:
     """Decide, from the item as it is, what the worker for ``half`` does with ``upload``.
 
     Called only when the unconditional part of a claim failed, i.e. the item already carries a
-    sequencer that is equal to or newer than the upload's. Sequencers order different ETags
-    only: an event for the ETag the item holds is about that version.
+    sequencer that is equal to or newer than the upload's, or it is DELETED by a delete that is
+    not older than the upload. Sequencers order different ETags only: an event for the ETag the
+    item holds is about that version. ``settings`` is the fingerprint of the worker's settings
+    for this half (None where the half has none).
     """
+    if existing.get("status") == Status.DELETED and not _newer_than_deletion(existing, upload):
+        return Decision.DELETED
     if existing.get("etag") != upload.etag:
         if existing.get("sequencer", "") > upload.sequencer:
             return Decision.STALE  # a newer upload
@@ -163,6 +183,9 @@ def decide_claim(existing: dict[str, Any], upload: Upload, half: Half) -> Decisi
     # the same content is no reason to skip a half, and its "stale" would be remembered).
     status = existing.get("status")
     if status == Status.READY:
+        done = existing.get(half.etag_attribute) == upload.etag
+        if done and settings is not None and existing.get(half.settings_attribute) != settings:
+            return Decision.REFRESH
         return Decision.DUPLICATE
     if existing.get(half.etag_attribute) == upload.etag:
         # Done before, by a worker that may have died before it could mark the version READY:
@@ -175,3 +198,14 @@ def decide_claim(existing: dict[str, Any], upload: Upload, half: Half) -> Decisi
         if failure.get("stage") == half.stage:
             return Decision.REOPEN_AND_WORK
     return Decision.WORK
+
+
+def _newer_than_deletion(existing: dict[str, Any], upload: Upload) -> bool:
+    """Whether ``upload`` was written after the deletion that marked the item DELETED.
+
+    S3's own delete event records its sequencer (``deleted_sequencer``); until it has, (a delete
+    through the API, whose S3 event is still on its way) no upload counts as newer, so nothing
+    that was in flight when the app deleted the image can bring it back.
+    """
+    deleted = existing.get("deleted_sequencer")
+    return bool(deleted) and deleted < upload.sequencer

@@ -1,6 +1,7 @@
 """Status transitions of media items, turned into the documented SNS message (docs/events.md).
 
-One message per transition *into* READY or FAILED. The body is versioned JSON
+One message per transition *into* READY, FAILED or DELETED, and one per change of a READY
+image's renditions settings (``image.updated``, after a reprocess). The body is versioned JSON
 (``schema_version``); the message attributes ``type`` and ``content_type`` let subscribers filter
 without parsing the body.
 """
@@ -12,10 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from media_pipeline.media_store import to_plain
-from media_pipeline.model import Status, public_metadata
+from media_pipeline.model import Half, Status, public_metadata
 
-SCHEMA_VERSION = "1.0"
-EVENT_TYPES = {Status.READY: "image.ready", Status.FAILED: "image.failed"}
+SCHEMA_VERSION = "1.1"
+EVENT_TYPES = {
+    Status.READY: "image.ready",
+    Status.FAILED: "image.failed",
+    Status.DELETED: "image.deleted",
+}
+UPDATED = "image.updated"
+SETTINGS = Half.RENDITIONS.settings_attribute
 
 _IMAGE_FIELDS = (
     "id",
@@ -38,39 +45,56 @@ class Notification:
 
     @property
     def identity(self) -> dict[str, Any]:
-        """What makes two notifications the same one (the idempotency key)."""
+        """What makes two notifications the same one (the idempotency key). An image.updated
+        is one per settings fingerprint: its type carries it."""
         image = self.body["image"]
-        return {"id": image["id"], "etag": image["etag"], "type": self.body["type"]}
+        kind = self.body["type"]
+        if kind == UPDATED:
+            kind = f"{UPDATED}/{image.get('renditions_settings')}"
+        return {"id": image["id"], "etag": image["etag"], "type": kind}
 
 
 def transition(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Notification | None:
     """The notification due for a change of a media item from ``old`` to ``new``, if any."""
     if not new:
-        return None  # item deleted (TTL of an abandoned upload request): nothing to announce
+        return None  # item removed (TTL of an abandoned request or a deleted image): nothing new
     status = new.get("status")
     if status not in EVENT_TYPES:
         return None
     if old and old.get("status") == status and old.get("etag") == new.get("etag"):
+        if status == Status.READY and old.get(SETTINGS) != new.get(SETTINGS):
+            return build(to_plain(new), UPDATED)  # renditions brought up to date (reprocess)
         return None  # a later write to an item already READY / FAILED (e.g. the other half)
+    if old and old.get("status") == Status.DELETED == status:
+        return None  # a delete repeated (S3's event after the API's delete)
     return build(to_plain(new))
 
 
-def build(item: dict[str, Any]) -> Notification:
+def build(item: dict[str, Any], event_type: str | None = None) -> Notification:
     status = Status(item["status"])
-    event_type = EVENT_TYPES[status]
+    event_type = event_type or EVENT_TYPES[status]
     image = {name: item.get(name) for name in _IMAGE_FIELDS}
     ready = status is Status.READY
     image["renditions"] = item.get("renditions", {}) if ready else {}
-    image["metadata"] = public_metadata(item)
+    image["metadata"] = public_metadata(item) if status is not Status.DELETED else None
+    if ready:
+        image["renditions_settings"] = item.get(SETTINGS)
     failure = item.get("failure")
+    occurred_at = {
+        Status.READY: item.get("ready_at"),
+        Status.FAILED: item.get("failed_at"),
+        Status.DELETED: item.get("deleted_at"),
+    }[status]
+    if event_type == UPDATED:
+        occurred_at = item.get("updated_at")
     body = {
         "schema_version": SCHEMA_VERSION,
         "type": event_type,
-        "occurred_at": item.get("ready_at") if ready else item.get("failed_at"),
+        "occurred_at": occurred_at,
         "image": image,
         "failure": (
             {k: failure[k] for k in ("stage", "reason", "message") if k in failure}
-            if failure and not ready
+            if failure and status is Status.FAILED
             else None
         ),
     }

@@ -128,19 +128,40 @@ def _object_args(bucket: str, key: str, version: ObjectCreated | Upload) -> dict
     return args
 
 
-def rendition_key(upload: Upload, rendition: Rendition) -> str:
-    """Deterministic: the same object version always maps to the same keys (reruns overwrite
-    identical bytes); a new version (new ETag) never collides with an older one."""
-    return f"{upload.id}/{upload.etag}/{rendition.name}.{rendition.extension}"
+def rendition_prefix(image_id: str) -> str:
+    """Where every rendition of an image lives in the renditions bucket (all its versions)."""
+    return f"{image_id}/"
+
+
+def rendition_key(upload: Upload, rendition: Rendition, fingerprint: str) -> str:
+    """Deterministic: the same object version made with the same settings (``fingerprint``)
+    always maps to the same key (reruns overwrite identical bytes); a new version (new ETag) or
+    other settings never collide with an older one."""
+    name = f"{rendition.name}-{fingerprint}" if fingerprint else rendition.name
+    return f"{rendition_prefix(upload.id)}{upload.etag}/{name}.{rendition.extension}"
 
 
 def put_renditions(
-    s3: Any, bucket: str, upload: Upload, renditions: tuple[Rendition, ...]
+    s3: Any,
+    bucket: str,
+    upload: Upload,
+    renditions: tuple[Rendition, ...],
+    *,
+    fingerprints: dict[str, str],
+    existing: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Write the renditions and return the record stored on the media item (name -> details)."""
+    """Write the renditions and return the record stored on the media item (name -> details).
+
+    A rendition whose key is already recorded in ``existing`` (the item's renditions: same
+    version, same settings) is not written again and keeps its record.
+    """
     stored: dict[str, dict[str, Any]] = {}
     for rendition in renditions:
-        key = rendition_key(upload, rendition)
+        key = rendition_key(upload, rendition, fingerprints.get(rendition.name, ""))
+        kept = (existing or {}).get(rendition.name)
+        if kept and kept.get("key") == key and kept.get("bucket") == bucket:
+            stored[rendition.name] = kept
+            continue
         s3.put_object(
             Bucket=bucket,
             Key=key,

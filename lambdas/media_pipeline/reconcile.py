@@ -108,12 +108,30 @@ def peek_messages(sqs: Any, queue_url: str, limit: int = 1000) -> list[dict[str,
 
 
 def job_event(
-    *, bucket: str, key: str, etag: str, size: int, sequencer: str, version_id: str | None
+    *,
+    bucket: str,
+    key: str,
+    etag: str,
+    size: int,
+    sequencer: str,
+    version_id: str | None,
+    reprocess_run: str | None = None,
 ) -> dict[str, Any]:
-    """An S3 "Object Created" event as EventBridge delivers it to a job queue."""
+    """An S3 "Object Created" event as EventBridge delivers it to a job queue; a reprocess job
+    also names its run (``detail.reprocess.run``, docs/operations.md)."""
     obj: dict[str, Any] = {"key": key, "size": size, "etag": etag, "sequencer": sequencer}
     if version_id:
         obj["version-id"] = version_id
+    detail: dict[str, Any] = {
+        "version": "0",
+        "bucket": {"name": bucket},
+        "object": obj,
+        "request-id": "reprocess" if reprocess_run else "reconciler",
+        "requester": REQUESTER,
+        "reason": "Reprocess" if reprocess_run else "Reconcile",
+    }
+    if reprocess_run:
+        detail["reprocess"] = {"run": reprocess_run}
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -121,14 +139,7 @@ def job_event(
         "source": "aws.s3",
         "time": iso(datetime.now(UTC).timestamp()),
         "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": obj,
-            "request-id": "reconciler",
-            "requester": REQUESTER,
-            "reason": "Reconcile",
-        },
+        "detail": detail,
     }
 
 
@@ -303,6 +314,8 @@ class Reconciler:
             return  # an id taken by another key: not this object's item
         if item is not None and item.get("etag") == etag:
             return  # known content: the other sweeps look after it
+        if item is not None and item.get("status") == Status.DELETED:
+            return  # the image was deleted: what is left under its key is not to be processed
         if item is not None and item.get("status") == Status.PROCESSING:
             return  # a newer upload's event may be on its way; the stuck sweep will see it
         if self._dry_run:

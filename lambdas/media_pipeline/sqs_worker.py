@@ -1,14 +1,20 @@
 """One SQS record of an S3 upload event -> one idempotent call of ``worker.process_object``.
 
 Shared by the thumbnail and metadata handlers. Idempotency is keyed on the object version named
-by the event (bucket, key, ETag, version id), not on the SQS message: S3 and EventBridge may
-deliver the same event twice as two different messages.
+by the event (bucket, key, ETag, version id, sequencer) and the worker's settings fingerprint,
+not on the SQS message: S3 and EventBridge may deliver the same event twice as two different
+messages, while the same version made with other settings (``scripts/reprocess.py``) is new
+work.
+
+The thumbnail worker also receives S3 "Object Deleted" events (``lifecycle.object_deleted``):
+they are idempotent by their conditional writes, so they bypass the idempotency layer.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -27,8 +33,9 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
+from media_pipeline import lifecycle
 from media_pipeline.config.workers import WorkerSettings
-from media_pipeline.events import ObjectCreated, parse_object_created
+from media_pipeline.events import ObjectCreated, ObjectDeleted, parse_job
 from media_pipeline.media_store import MediaTable
 from media_pipeline.worker import HalfWork, process_object
 
@@ -36,6 +43,7 @@ IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
 
 _METRIC_NAMES = {
     "ready": "ImagesReady",
+    "refreshed": "ImagesRefreshed",
     "partial": "HalvesCompleted",
     "rejected": "ImagesRejected",
     "duplicate": "DuplicateEvents",
@@ -43,7 +51,9 @@ _METRIC_NAMES = {
     "stale": "StaleEvents",
     "superseded": "SupersededEvents",
     "abandoned": "AbandonedEvents",
+    "deleted": "DeletedEvents",
 }
+_DELETION_METRIC = "ImagesDeleted"
 
 
 class NotEnoughTime(Exception):
@@ -87,8 +97,12 @@ class SqsWorker:
         metrics: Metrics,
         tracer: Tracer,
         sqs: Any = None,
+        renditions_bucket: str | None = None,
+        deleted_ttl_seconds: int = lifecycle.DELETED_RETENTION_SECONDS,
     ) -> None:
         self._work = work
+        self._renditions_bucket = renditions_bucket  # where deletions remove renditions
+        self._deleted_ttl_seconds = deleted_ttl_seconds
         self._settings = settings
         self._s3 = s3
         self._sqs = sqs
@@ -97,7 +111,11 @@ class SqsWorker:
         self._logger = logger
         self._metrics = metrics
         self._idempotency = IdempotencyConfig(
-            event_key_jmespath="[bucket, raw_key, etag, version_id]",
+            # The sequencer tells a write of the same bytes again (after a delete) from a
+            # duplicate delivery of one write, which carries the same sequencer.
+            event_key_jmespath=(
+                "[bucket, raw_key, etag, version_id, sequencer, settings, reprocess_run]"
+            ),
             raise_on_no_idempotency_key=True,
             expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
         )
@@ -220,7 +238,10 @@ class SqsWorker:
             self._slowest_ms = max(self._slowest_ms, (time.monotonic() - started) * 1000)
 
     def _handle(self, record: SQSRecord) -> dict[str, Any]:
-        event = parse_object_created(record.body)
+        job = parse_job(record.body)
+        if isinstance(job, ObjectDeleted):
+            return self._deleted(job)
+        event = replace(job, settings=self._work.settings or "")
         receive_count = int(record.attributes.approximate_receive_count or 1)
         with self._logger.append_context_keys(
             bucket=event.bucket, key=event.raw_key, etag=event.etag, receive_count=receive_count
@@ -239,6 +260,28 @@ class SqsWorker:
             unit=MetricUnit.Count,
             value=1,
         )
+        return result
+
+    def _deleted(self, event: ObjectDeleted) -> dict[str, Any]:
+        with self._logger.append_context_keys(bucket=event.bucket, key=event.raw_key):
+            if self._renditions_bucket is None:
+                self._logger.warning("object deletion ignored: this worker keeps no renditions")
+                return {"outcome": "ignored", "image_id": None, "detail": {}}
+            result = lifecycle.object_deleted(
+                self._table,
+                self._s3,
+                event,
+                renditions_bucket=self._renditions_bucket,
+                retention_seconds=self._deleted_ttl_seconds,
+            ).to_dict()
+            self._logger.info(
+                "object deleted",
+                image_id=result["image_id"],
+                outcome=result["outcome"],
+                detail=result["detail"],
+            )
+        if result["outcome"] == "deleted":
+            self._metrics.add_metric(name=_DELETION_METRIC, unit=MetricUnit.Count, value=1)
         return result
 
     def _process(self, event: ObjectCreated, final_attempt: bool) -> dict[str, Any]:

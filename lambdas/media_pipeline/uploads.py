@@ -1,4 +1,5 @@
-"""The upload API's logic: validate an upload request, presign it, describe an image.
+"""The upload API's logic: validate an upload request, presign it, describe, list and delete
+images.
 
 Plain Python with its clients passed in; ``handlers/api.py`` maps it onto HTTP. Every bad input
 raises :class:`ApiError` with the HTTP status, a stable code and the field at fault: a request
@@ -8,17 +9,22 @@ as it is, so nothing a client sends can end in a 5xx.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 import time
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from media_pipeline import lifecycle
 from media_pipeline.config.api import ApiSettings
 from media_pipeline.config.env import ConfigError
 from media_pipeline.media_store import MediaTable, iso, now_iso
 from media_pipeline.model import (
     ID_LENGTH,
+    OWNER_ATTRIBUTE,
     PENDING_ATTRIBUTE,
     Status,
     is_media_id,
@@ -45,21 +51,33 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SHOWN_NAME_CHARS = 64  # of an unknown field's name, in the error
 S3_MAX_KEY_BYTES = 1024
 REQUEST_FIELDS = ("filename", "content_type", "size")
+LIST_LIMIT_DEFAULT = 20
+LIST_LIMIT_MAX = 100
+LIST_PARAMETERS = ("status", "limit", "cursor")
+_CURSOR_FIELDS = ("id", OWNER_ATTRIBUTE, "created_at")  # the owner index's key of an item
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.extra = extra
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
-        return body
+        return body | self.extra
 
 
 @dataclass(frozen=True)
@@ -182,7 +200,8 @@ class UploadApi:
         self._s3 = s3
         self._table = MediaTable(dynamodb, settings.media_table)
 
-    def create_upload(self, body: Any) -> dict[str, Any]:
+    def create_upload(self, body: Any, owner: str | None = None) -> dict[str, Any]:
+        """``owner``: who asks (the API key's id); their images are listed by ``list_images``."""
         settings = self._settings
         request = parse_upload_request(body, settings.max_upload_bytes)
         expires = time.time() + settings.upload_expiry_seconds
@@ -208,6 +227,7 @@ class UploadApi:
                     # DynamoDB TTL (epoch seconds): abandoned requests are deleted; a worker's
                     # claim removes it once the object arrives.
                     "expires_at": int(expires + settings.pending_ttl_seconds),
+                    OWNER_ATTRIBUTE: owner,
                 }
             )
             if created:  # 130 random bits: a collision is practically impossible, but cheap
@@ -236,6 +256,13 @@ class UploadApi:
         if item is None:
             raise ApiError(404, "not_found", f"no image with id {image_id[:64]!r}")
         status = item["status"]
+        if status == Status.DELETED:
+            raise ApiError(
+                404,
+                "deleted",
+                f"image {image_id} was deleted at {item.get('deleted_at')}",
+                deleted_at=item.get("deleted_at"),
+            )
         view: dict[str, Any] = {
             "image_id": image_id,
             "status": status,
@@ -259,6 +286,48 @@ class UploadApi:
         view["renditions"] = self._renditions(item.get("renditions") or {}) if ready else {}
         return view
 
+    def delete(self, image_id: str) -> str:
+        """Delete an image: its original, its renditions, and (after a while) its item.
+        Idempotent: deleting it again answers the same. The outcome, for the log."""
+        if not is_media_id(image_id):
+            raise ApiError(404, "not_found", f"no image with id {image_id[:64]!r}")
+        deleted = lifecycle.delete_image(
+            self._table,
+            self._s3,
+            image_id,
+            renditions_bucket=self._settings.renditions_bucket,
+            retention_seconds=self._settings.deleted_ttl_seconds,
+        )
+        if deleted.outcome == "not_found":
+            raise ApiError(404, "not_found", f"no image with id {image_id[:64]!r}")
+        return deleted.outcome
+
+    def list_images(self, owner: str, query: dict[str, str] | None) -> dict[str, Any]:
+        """The owner's images, newest first, a page at a time (``next_cursor`` until the end)."""
+        query = query or {}
+        for name in query:
+            if name not in LIST_PARAMETERS:
+                raise _invalid(
+                    _shown(name), f"unknown parameter (expected {', '.join(LIST_PARAMETERS)})"
+                )
+        status = None
+        if "status" in query:  # present, it must be valid (an empty value is not)
+            if query["status"] not in Status.__members__:
+                raise _invalid("status", f"must be one of {', '.join(Status)}")
+            status = Status(query["status"])
+        limit = LIST_LIMIT_DEFAULT
+        if "limit" in query:
+            raw = query["limit"]
+            if not raw.isdigit() or not 1 <= int(raw) <= LIST_LIMIT_MAX:
+                raise _invalid("limit", f"must be a whole number from 1 to {LIST_LIMIT_MAX}")
+            limit = int(raw)
+        start = _decode_cursor(query["cursor"], owner) if "cursor" in query else None
+        items, after = self._table.by_owner(owner, limit=limit, status=status, start=start)
+        return {
+            "images": [_summary(item) for item in items],
+            "next_cursor": _encode_cursor(after) if after else None,
+        }
+
     def _renditions(self, renditions: dict[str, Any]) -> dict[str, Any]:
         expiry = self._settings.download_expiry_seconds
         expires_at = iso(time.time() + expiry)
@@ -278,6 +347,44 @@ class UploadApi:
             }
             for name, record in sorted(renditions.items())
         }
+
+
+def _summary(item: dict[str, Any]) -> dict[str, Any]:
+    """An image as a list shows it: what it is and where it stands, no URLs (GET one for those)."""
+    return {
+        "image_id": item["id"],
+        "status": item["status"],
+        "filename": item.get("filename"),
+        "content_type": item.get("content_type"),
+        "size": item.get("size", item.get("declared_size")),
+        "created_at": item.get("created_at"),
+        "updated_at": item.get("updated_at"),
+    }
+
+
+def _encode_cursor(key: dict[str, Any]) -> str:
+    plain = {name: next(iter(key[name].values())) for name in _CURSOR_FIELDS if name in key}
+    text = json.dumps(plain, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:
+    """The index key a cursor names; only one handed to this owner is accepted."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        plain = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeEncodeError, binascii.Error):
+        plain = None
+    valid = (
+        isinstance(plain, dict)
+        and set(plain) == set(_CURSOR_FIELDS)
+        and all(isinstance(v, str) for v in plain.values())
+        and plain[OWNER_ATTRIBUTE] == owner
+        and is_media_id(plain["id"])
+    )
+    if not valid:
+        raise _invalid("cursor", "is not a cursor this API handed out for this key")
+    return {name: {"S": value} for name, value in plain.items()}
 
 
 def _public_failure(failure: Any) -> dict[str, Any] | None:

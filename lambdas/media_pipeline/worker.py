@@ -26,12 +26,14 @@ class HalfWork(Protocol):
     half: Half
     hash_while_reading: bool
     """Download with the SHA-256 taken on the way in (``produce`` gets ``objects.Downloaded``)."""
+    settings: str | None  # fingerprint of the settings the half is made with (None: none)
 
     def produce(self, data: bytes) -> Rendered | Rejected:
         """Decode the bytes and produce this half (renditions or metadata), or reject them."""
 
-    def store(self, upload: Upload, result: Rendered) -> Any:
-        """Persist what ``produce`` made, outside the media table; return the item's value."""
+    def store(self, upload: Upload, result: Rendered, existing: Any = None) -> Any:
+        """Persist what ``produce`` made, outside the media table; return the item's value.
+        ``existing`` is the item's current value of this half when it is being refreshed."""
 
     def attributes(self, result: Rendered) -> dict[str, Any]:
         """Further item attributes this half records, in the same write as its value."""
@@ -47,7 +49,8 @@ class HalfWork(Protocol):
 class Result:
     """What happened to one event; the idempotency layer stores it for duplicates."""
 
-    outcome: str  # ready | partial | rejected | duplicate | stale | superseded | abandoned
+    outcome: str  # ready | partial | refreshed | rejected | duplicate | stale | superseded |
+    # abandoned | deleted
     image_id: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -88,13 +91,19 @@ def process_object(
 def _process_located(
     upload: Upload, *, work: HalfWork, s3: Any, table: MediaTable, limits: Limits
 ) -> Result:
-    decision = table.claim(upload, work.half, is_current=lambda: objects.is_current(s3, upload))
+    decision = table.claim(
+        upload, work.half, work.settings, is_current=lambda: objects.is_current(s3, upload)
+    )
     if decision is Decision.FINISH:
         # This half was recorded by a worker that may have died before READY: settle it now.
         finished = table.finish(upload.id, upload.etag)
         return Result("ready" if finished else "duplicate", upload.id)
-    if decision not in (Decision.WORK, Decision.REOPEN_AND_WORK):
+    if decision not in (Decision.WORK, Decision.REOPEN_AND_WORK, Decision.REFRESH):
         return Result(decision.value, upload.id)
+    existing = None
+    if decision is Decision.REFRESH:
+        # READY, made with other settings (a reprocess): what is unchanged is kept as it is.
+        existing = (table.get(upload.id) or {}).get(work.half.attribute)
 
     if upload.size > limits.max_bytes:
         produced: Rendered | Rejected = Rejected(
@@ -108,16 +117,21 @@ def _process_located(
         produced = work.produce(data)
 
     if isinstance(produced, Rejected):
+        if decision is Decision.REFRESH:  # the same bytes rendered before: settings refused
+            raise RuntimeError(f"{upload.id}: the new settings refuse an image made before")
         table.fail(upload, Failure(work.half.stage, produced.reason, produced.message))
         return Result(
             "rejected", upload.id, {"reason": produced.reason, "message": produced.message}
         )
 
-    value = work.store(upload, produced)
-    completed = table.complete(upload, work.half, value, work.attributes(produced))
+    value = work.store(upload, produced, existing)
+    completed = table.complete(upload, work.half, value, work.settings, work.attributes(produced))
     if completed.outcome is Completion.SUPERSEDED:
+        # A newer upload took the item over, or the image was deleted meanwhile.
         work.discard(upload, value)
         return Result("superseded", upload.id)
     if completed.previous:
         work.retire(completed.previous, value)
+    if decision is Decision.REFRESH:
+        return Result("refreshed", upload.id)
     return Result(completed.outcome.value, upload.id)

@@ -113,6 +113,7 @@ class LocalGateway:
         self._client = client
         self._invoke = invoke
         self._apis: dict[str, RestApi] = {}
+        self._key_ids: dict[str, str] = {}  # key value -> key id (requestContext.identity)
         self._lock = threading.Lock()
 
     # -- configuration ----------------------------------------------------------------------
@@ -148,6 +149,7 @@ class LocalGateway:
                 apis[api.id] = api
         with self._lock:
             self._apis = apis
+            self._key_ids = {value: key_id for key_id, value in keys.items()}
 
     def _resources(self, api_id: str) -> list[Resource]:
         apigw = self._client
@@ -223,6 +225,7 @@ class LocalGateway:
             api_id=api_id,
             request_id=request_id,
             api_key=api_key if method.api_key_required else None,
+            api_key_id=self._key_ids.get(api_key or "") if method.api_key_required else None,
         )
         result = self._invoke(method.function, json.dumps(event).encode(), "apigateway")
         return _proxy_response(start_response, result, request_id)
@@ -261,6 +264,7 @@ def proxy_event(
     api_id: str,
     request_id: str,
     api_key: str | None,
+    api_key_id: str | None = None,
 ) -> dict[str, Any]:
     """The REST API (payload v1) Lambda proxy event, as API Gateway builds it."""
     query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
@@ -298,6 +302,7 @@ def proxy_event(
                 "sourceIp": environ.get("REMOTE_ADDR", "127.0.0.1"),
                 "userAgent": environ.get("HTTP_USER_AGENT"),
                 "apiKey": api_key,
+                "apiKeyId": api_key_id,
             },
         },
         "body": text if body else None,

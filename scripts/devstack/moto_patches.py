@@ -37,6 +37,10 @@ embedded stack (never in tests that use ``mock_aws``).
    loop, whose bare ``except`` silently drops the S3 event for every rule after it: adding a
    scheduled Lambda (a reconciler) would stop the pipeline. On AWS a rule receives events only
    when it is ENABLED and has an event pattern; schedules fire on their own (schedules.py).
+8. Deletes in a versioned bucket. moto sends S3's "Object Deleted" event when a key of an
+   unversioned bucket is deleted, but not when a ``DeleteObject`` without a version id puts a
+   delete marker on a versioned one. S3 sends it (``deletion-type`` "Delete Marker Created"):
+   with ``uploads_versioning`` on, that event is how the pipeline learns an original is gone.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape
@@ -72,6 +77,7 @@ def apply() -> None:
         _evaluate_secure_transport()
         _enforce_post_policies()
         _deliver_events_to_enabled_pattern_rules()
+        _announce_delete_markers()
         _applied = True
 
 
@@ -337,3 +343,40 @@ def _enforce_post_policies() -> None:
         return status, {**headers, **cors}, body
 
     S3Response._bucket_response_post = post_within_policy  # type: ignore[method-assign]
+
+
+@dataclass(frozen=True)
+class _DeleteMarker:
+    """What moto's S3 notifications read of a deleted object, for a delete marker."""
+
+    name: str
+    version_id: str
+    size: int = 0
+    etag: str = ""
+
+
+def _announce_delete_markers() -> None:
+    from moto.s3 import notifications
+    from moto.s3.models import S3Backend
+
+    delete = S3Backend.delete_object
+
+    def delete_announcing_markers(
+        self: S3Backend,
+        bucket_name: str,
+        key_name: str,
+        version_id: str | None = None,
+        bypass: bool = False,
+    ) -> Any:
+        result = delete(self, bucket_name, key_name, version_id, bypass)
+        _, meta = result
+        if version_id is None and meta.get("delete-marker") == "true":
+            notifications.send_event(
+                self.account_id,
+                notifications.S3NotificationEvent.OBJECT_REMOVED_DELETE_MARKER_CREATED_EVENT,
+                self.get_bucket(bucket_name),
+                _DeleteMarker(name=key_name, version_id=meta["version-id"]),
+            )
+        return result
+
+    S3Backend.delete_object = delete_announcing_markers  # type: ignore[method-assign]

@@ -11,6 +11,7 @@ as one JSON line, in ``logs/invocations.jsonl`` for tests and for people.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import uuid
@@ -308,6 +309,8 @@ class LocalLambda:
                 "functions": {
                     name: {
                         "code_sha256": pool.spec.code_sha256,
+                        # which configuration is running (an update takes effect within a refresh)
+                        "environment_sha256": environment_sha256(dict(pool.spec.environment)),
                         "runtime": pool.spec.runtime,
                         "invocations": pool.invocations,
                         "errors": pool.errors,
@@ -353,3 +356,9 @@ def _reported_failures(result: Result) -> list[str]:
 
 def _log_line(log: IO[bytes], line: str) -> None:
     log.write((line + "\n").encode())
+
+
+def environment_sha256(environment: dict[str, str]) -> str:
+    """A digest of a function's environment variables, as ``status`` reports it."""
+    text = json.dumps(environment, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -80,7 +80,10 @@ def test_an_app_uploads_through_the_api_and_gets_renditions_that_are_images(clie
         ("POST", "/uploads", {**PNG, "filename": "a\x00.png"}, 400, "filename"),
         ("GET", "/images/aaaaaaaaaaaaaaaaaaaaaaaaaa", None, 404, None),
         ("GET", "/uploads", None, 405, None),
-        ("DELETE", "/images/aaaaaaaaaaaaaaaaaaaaaaaaaa", None, 405, None),
+        ("DELETE", "/images/aaaaaaaaaaaaaaaaaaaaaaaaaa", None, 404, None),
+        ("PUT", "/images/aaaaaaaaaaaaaaaaaaaaaaaaaa", None, 405, None),
+        ("POST", "/images", None, 405, None),
+        ("GET", "/images?limit=0", None, 400, "limit"),
     ],
 )  # fmt: skip
 def test_errors_answer_with_their_code_and_a_json_body(client, method, path, body, status, field):

@@ -59,8 +59,12 @@ def plans(local_stack: stack.Stack, tmp_path_factory: pytest.TempPathFactory):
 
 def test_the_production_plan_is_the_local_stack_plus_only_the_monitoring_extras(plans):
     local, prod = set(plans["local"]), set(plans["prod"])
-    # The example also lets a browser app upload (cors_allowed_origins): the bucket's CORS rule.
-    extras = declared(MONITORING) | {"module.uploads_bucket.aws_s3_bucket_cors_configuration.this"}
+    # The example also lets a browser app upload (cors_allowed_origins): the bucket's CORS rule;
+    # and keeps deleted or overwritten originals restorable (uploads_versioning).
+    extras = declared(MONITORING) | {
+        "module.uploads_bucket.aws_s3_bucket_cors_configuration.this",
+        "module.uploads_bucket.aws_s3_bucket_versioning.this",
+    }
 
     # Production adds resources only from monitoring.tf ...
     assert prod - local

@@ -12,7 +12,13 @@ from typing import Any
 import boto3
 import pytest
 from media_pipeline.media_store import from_item
-from media_pipeline.model import PENDING_ATTRIBUTE, PENDING_INDEX, Half
+from media_pipeline.model import (
+    OWNER_ATTRIBUTE,
+    OWNER_INDEX,
+    PENDING_ATTRIBUTE,
+    PENDING_INDEX,
+    Half,
+)
 from moto import mock_aws
 
 REGION = "us-east-1"
@@ -84,7 +90,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
             AttributeDefinitions=[
                 {"AttributeName": name, "AttributeType": "S"}
-                for name in ("id", PENDING_ATTRIBUTE, "updated_at")
+                for name in ("id", PENDING_ATTRIBUTE, "updated_at", OWNER_ATTRIBUTE, "created_at")
             ],
             GlobalSecondaryIndexes=[
                 {
@@ -94,7 +100,15 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
                         {"AttributeName": "updated_at", "KeyType": "RANGE"},
                     ],
                     "Projection": {"ProjectionType": "ALL"},
-                }
+                },
+                {
+                    "IndexName": OWNER_INDEX,
+                    "KeySchema": [
+                        {"AttributeName": OWNER_ATTRIBUTE, "KeyType": "HASH"},
+                        {"AttributeName": "created_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                },
             ],
             BillingMode="PAY_PER_REQUEST",
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},

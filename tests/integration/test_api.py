@@ -33,8 +33,11 @@ def api(aws, load_handler, monkeypatch):
     return load_handler("api")
 
 
-def request(api, lambda_context, method, path, body=None, *, headers=None, raw=None):
-    """Invoke the handler with an API Gateway REST (v1) Lambda proxy event."""
+def request(
+    api, lambda_context, method, path, body=None, *, headers=None, raw=None, query=None, key="k1"
+):
+    """Invoke the handler with an API Gateway REST (v1) Lambda proxy event (``key``: the id of
+    the API key it came with)."""
     resource = "/images/{id}" if path.startswith("/images/") else path
     event = {
         "resource": resource,
@@ -42,8 +45,8 @@ def request(api, lambda_context, method, path, body=None, *, headers=None, raw=N
         "httpMethod": method,
         "headers": {"Content-Type": "application/json", **(headers or {})},
         "multiValueHeaders": {},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
         "pathParameters": {"id": path.rsplit("/", 1)[-1]} if resource != path else None,
         "stageVariables": None,
         "requestContext": {
@@ -52,7 +55,7 @@ def request(api, lambda_context, method, path, body=None, *, headers=None, raw=N
             "path": f"/v1{path}",
             "stage": "v1",
             "requestId": "r-1",
-            "identity": {"apiKey": "k", "sourceIp": "127.0.0.1"},
+            "identity": {"apiKey": "k", "apiKeyId": key, "sourceIp": "127.0.0.1"},
         },
         "body": raw if raw is not None else (None if body is None else json.dumps(body)),
         "isBase64Encoded": False,
@@ -293,8 +296,9 @@ def test_a_base64_encoded_body_is_decoded(api, lambda_context):
     [
         ("GET", "/uploads", "POST"),
         ("PUT", "/uploads", "POST"),
-        ("DELETE", "/images/abc", "GET"),
-        ("POST", "/images/abc", "GET"),
+        ("PUT", "/images/abc", "GET, DELETE"),
+        ("POST", "/images/abc", "GET, DELETE"),
+        ("POST", "/images", "GET"),
     ],
 )
 def test_a_wrong_method_on_a_known_route_is_a_405_with_allow(

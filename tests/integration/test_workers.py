@@ -10,6 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 from media_pipeline import objects
 from media_pipeline.events import normalise_sequencer
+from media_pipeline.fingerprint import rendition_fingerprints, settings_fingerprint
+from media_pipeline.imaging import DEFAULT_RENDITIONS, EncodeOptions
 from media_pipeline.media_store import MediaTable
 from media_pipeline.model import Decision, Half, Upload, media_id
 from PIL import Image
@@ -72,7 +74,12 @@ def test_both_halves_make_the_item_ready_whichever_finishes_last(
     assert record["preview"]["placeholder"].startswith("data:image/webp;base64,")
     assert record["preview"]["dominant_color"].startswith("#")
     large = record["renditions"]["large"]
-    assert large["key"] == f"{media_id(UPLOADS, 'uploads/a/photo.jpg')}/{etag}/large.jpg"
+    fingerprint = rendition_fingerprints(DEFAULT_RENDITIONS, EncodeOptions())["large"]
+    image_id = media_id(UPLOADS, "uploads/a/photo.jpg")
+    assert large["key"] == f"{image_id}/{etag}/large-{fingerprint}.jpg"
+    assert record["renditions_settings"] == settings_fingerprint(
+        DEFAULT_RENDITIONS, EncodeOptions()
+    )
     data = aws.s3.get_object(Bucket=RENDITIONS, Key=large["key"])["Body"].read()
     with Image.open(io.BytesIO(data)) as image:
         assert image.size == (1024, 683)

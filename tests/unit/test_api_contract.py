@@ -7,9 +7,13 @@ from pathlib import Path
 
 import yaml
 from media_pipeline.config.api import ApiSettings
+from media_pipeline.model import Status
 from media_pipeline.uploads import (
     ALLOWED_TYPES,
     CONTROL_CHARACTERS,
+    LIST_LIMIT_DEFAULT,
+    LIST_LIMIT_MAX,
+    LIST_PARAMETERS,
     MAX_FILENAME_CHARS,
     REQUEST_FIELDS,
 )
@@ -23,9 +27,27 @@ def test_the_document_lists_the_routes_terraform_creates():
     terraform = (ROOT / "terraform" / "api.tf").read_text()
     path_parts = re.findall(r'path_part\s*=\s*"([^"]+)"', terraform)
     assert path_parts == ["uploads", "images", "{id}"]
-    assert set(SPEC["paths"]) == {"/uploads", "/images/{id}"}
+    assert set(SPEC["paths"]) == {"/uploads", "/images", "/images/{id}"}
     assert set(SPEC["paths"]["/uploads"]) == {"post"}
-    assert set(SPEC["paths"]["/images/{id}"]) == {"get"}
+    assert set(SPEC["paths"]["/images"]) == {"get"}
+    assert set(SPEC["paths"]["/images/{id}"]) == {"get", "delete"}
+    routes = re.search(r"api_routes = \{(.*?)\}", terraform, re.S).group(1)
+    assert set(re.findall(r"(\w+)\s*=\s*aws_api_gateway_resource", routes)) == {
+        "uploads",
+        "images",
+        "image",
+    }
+
+
+def test_the_list_parameters_are_what_the_handler_accepts():
+    parameters = SPEC["paths"]["/images"]["get"]["parameters"]
+    assert tuple(p["name"] for p in parameters) == LIST_PARAMETERS
+    by_name = {p["name"]: p["schema"] for p in parameters}
+    assert by_name["status"]["enum"] == list(Status)
+    assert (by_name["limit"]["maximum"], by_name["limit"]["default"]) == (
+        LIST_LIMIT_MAX,
+        LIST_LIMIT_DEFAULT,
+    )
 
 
 def test_the_request_schema_is_what_the_handler_accepts():

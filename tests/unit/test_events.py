@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from media_pipeline.events import InvalidEvent, normalise_sequencer, parse_object_created
+from media_pipeline.events import (
+    InvalidEvent,
+    ObjectDeleted,
+    normalise_sequencer,
+    parse_job,
+    parse_object_created,
+)
 
-from tests.support import s3_event
+from tests.support import s3_deleted_event, s3_event
 
 
 def body(**kwargs) -> str:
@@ -104,3 +110,26 @@ def test_bad_sequencers_are_rejected(bad):
 def test_a_negative_or_missing_size_is_rejected():
     with pytest.raises(InvalidEvent, match="size"):
         parse_object_created(body(size=-1))
+
+
+def test_an_object_deleted_event_is_parsed_as_a_deletion():
+    body = json.dumps(
+        s3_deleted_event(bucket="b", key="uploads/a b+c.jpg", sequencer="00AB", version_id="v1")
+    )
+    job = parse_job(body)
+    assert isinstance(job, ObjectDeleted)
+    assert (job.bucket, job.raw_key, job.version_id) == ("b", "uploads/a b+c.jpg", "v1")
+    assert job.sequencer == normalise_sequencer("00AB")
+    assert job.deletion_type == "Permanently Deleted"
+
+
+def test_an_object_created_event_is_still_a_creation():
+    body = json.dumps(s3_event(bucket="b", key="k", etag="e", size=1))
+    assert parse_job(body) == parse_object_created(body)
+
+
+def test_an_object_deleted_event_without_a_sequencer_is_refused():
+    event = s3_deleted_event(bucket="b", key="k", sequencer="00AB")
+    del event["detail"]["object"]["sequencer"]
+    with pytest.raises(InvalidEvent, match="sequencer"):
+        parse_job(json.dumps(event))

@@ -158,3 +158,34 @@ def test_media_id_of_any_other_key_is_a_hash():
     ):
         assert media_id("b", key) != image_id
         assert is_media_id(media_id("b", key))
+
+
+# -- deleted images and reprocessing -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("half", list(Half))
+def test_an_upload_of_a_deleted_image_through_the_api_is_skipped(half):
+    # The API marked it DELETED; S3's delete event (with its sequencer) has not come yet.
+    deleted = item(status=Status.DELETED, sequencer=OLDER)
+    assert decide_claim(deleted, UPLOAD, half) is Decision.DELETED
+
+
+def test_an_upload_older_than_the_s3_delete_is_skipped():
+    deleted = item(status=Status.DELETED, deleted_sequencer=NEWER)
+    assert decide_claim(deleted, UPLOAD, Half.METADATA) is Decision.DELETED
+
+
+def test_an_upload_newer_than_the_s3_delete_takes_the_item_again():
+    deleted = item(status=Status.DELETED, deleted_sequencer=OLDER, sequencer=OLDER, etag="e0")
+    assert decide_claim(deleted, UPLOAD, Half.RENDITIONS) is not Decision.DELETED
+
+
+def test_a_ready_half_made_with_other_settings_is_refreshed_only_for_that_half():
+    ready = item(status=Status.READY, renditions_etag="e1", renditions_settings="old")
+    assert decide_claim(ready, UPLOAD, Half.RENDITIONS, "new") is Decision.REFRESH
+    assert decide_claim(ready, UPLOAD, Half.RENDITIONS, "old") is Decision.DUPLICATE
+    assert decide_claim(ready, UPLOAD, Half.METADATA, None) is Decision.DUPLICATE
+
+
+def test_deleted_is_settled():
+    assert Status.DELETED.settled

@@ -126,3 +126,44 @@ def test_identity_is_per_version_and_type():
 @pytest.mark.parametrize("new", [READY, FAILED])
 def test_messages_match_the_published_json_schema(new):
     Draft202012Validator(SCHEMA).validate(transition(PROCESSING, new).body)
+
+
+DELETED = {**READY, "status": Status.DELETED.value, "deleted_at": "2026-11-23T10:05:00.000Z"}
+
+
+def test_a_delete_is_announced_once_without_renditions_or_metadata():
+    notification = transition(READY, DELETED)
+    assert notification.body["type"] == "image.deleted"
+    assert notification.attributes == {"type": "image.deleted", "content_type": "image/jpeg"}
+    assert notification.body["occurred_at"] == DELETED["deleted_at"]
+    assert notification.body["image"]["renditions"] == {}
+    assert notification.body["image"]["metadata"] is None
+    Draft202012Validator(SCHEMA).validate(notification.body)
+    assert transition(DELETED, {**DELETED, "deleted_sequencer": "00FF"}) is None
+    assert transition(DELETED, None) is None  # its TTL
+
+
+def test_a_deleted_upload_request_is_announced_with_what_it_has():
+    request = {
+        "id": "abc",
+        "status": Status.AWAITING_UPLOAD.value,
+        "bucket": "uploads",
+        "key": "uploads/abc/cat.jpg",
+        "content_type": "image/png",
+    }
+    notification = transition(request, {**request, **{"status": "DELETED", "deleted_at": "t"}})
+    assert notification.body["image"]["etag"] is None
+    Draft202012Validator(SCHEMA).validate(notification.body)
+
+
+def test_new_renditions_settings_are_announced_once_per_settings():
+    old = {**READY, "renditions_settings": "s1"}
+    new = {**READY, "renditions_settings": "s2", "updated_at": "2026-11-23T11:00:00.000Z"}
+    notification = transition(old, new)
+    assert notification.body["type"] == "image.updated"
+    assert notification.body["occurred_at"] == new["updated_at"]
+    assert notification.body["image"]["renditions_settings"] == "s2"
+    Draft202012Validator(SCHEMA).validate(notification.body)
+    assert transition(new, {**new, "updated_at": "later"}) is None
+    again = transition(new, {**new, "renditions_settings": "s3"})
+    assert again.identity != notification.identity

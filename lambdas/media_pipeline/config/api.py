@@ -16,10 +16,12 @@ class ApiSettings:
     media_table: str
     uploads_bucket: str
     upload_prefix: str
+    renditions_bucket: str
     max_upload_bytes: int = 25 * MIB
     upload_expiry_seconds: int = 15 * 60  # life of a presigned POST
     download_expiry_seconds: int = 15 * 60  # life of a rendition's presigned GET
     pending_ttl_seconds: int = 24 * 3600  # an unused upload request is deleted this long after
+    deleted_ttl_seconds: int = 7 * 24 * 3600  # a deleted image's item answers 404 this long
     cors_origins: tuple[str, ...] = ()
 
     @classmethod
@@ -32,6 +34,7 @@ class ApiSettings:
             media_table=required(env, "MEDIA_TABLE"),
             uploads_bucket=required(env, "UPLOADS_BUCKET"),
             upload_prefix=prefix,
+            renditions_bucket=required(env, "RENDITIONS_BUCKET"),
             max_upload_bytes=integer(env, "MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             upload_expiry_seconds=integer(
                 env, "UPLOAD_EXPIRY_SECONDS", cls.upload_expiry_seconds, minimum=10
@@ -40,5 +43,6 @@ class ApiSettings:
                 env, "DOWNLOAD_EXPIRY_SECONDS", cls.download_expiry_seconds, minimum=10
             ),
             pending_ttl_seconds=integer(env, "PENDING_TTL_SECONDS", cls.pending_ttl_seconds),
+            deleted_ttl_seconds=integer(env, "DELETED_TTL_SECONDS", cls.deleted_ttl_seconds),
             cors_origins=origins,
         )

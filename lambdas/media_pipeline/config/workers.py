@@ -72,6 +72,8 @@ class ThumbnailSettings(WorkerSettings):
     renditions_bucket: str
     renditions: tuple[RenditionSpec, ...] = DEFAULT_RENDITIONS
     encode: EncodeOptions = field(default_factory=EncodeOptions)
+    deleted_ttl_seconds: int = 7 * 24 * 3600
+    """How long the item of an image deleted in S3 is kept (DELETED) before its TTL."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ThumbnailSettings:
@@ -80,6 +82,7 @@ class ThumbnailSettings(WorkerSettings):
             renditions_bucket=required(env, "RENDITIONS_BUCKET"),
             renditions=renditions_from_env(env),
             encode=encode_options_from_env(env),
+            deleted_ttl_seconds=integer(env, "DELETED_TTL_SECONDS", cls.deleted_ttl_seconds),
         )
 
 

@@ -48,8 +48,16 @@ app = APIGatewayRestResolver(cors=cors)
 # The routes and their methods, for 405 (with Allow) instead of 404 on a known path.
 ROUTES = {
     re.compile(r"^/uploads/?$"): ("POST",),
-    re.compile(r"^/images/[^/]+/?$"): ("GET",),
+    re.compile(r"^/images/?$"): ("GET",),
+    re.compile(r"^/images/[^/]+/?$"): ("GET", "DELETE"),
 }
+ANONYMOUS = "-"  # the owner of uploads requested without an API key (none on a deployment)
+
+
+def _owner() -> str:
+    """Who is asking: the API key's id (API Gateway puts it in the request context)."""
+    context = app.current_event.raw_event.get("requestContext") or {}
+    return (context.get("identity") or {}).get("apiKeyId") or ANONYMOUS
 
 
 def _error(error: ApiError, **headers: str) -> Response:
@@ -69,7 +77,7 @@ def create_upload() -> Response:
         body = json.loads(app.current_event.decoded_body or "")
     except (ValueError, RecursionError) as error:
         raise ApiError(400, "malformed_body", f"the body is not valid JSON: {error}") from None
-    created = api.create_upload(body)
+    created = api.create_upload(body, owner=_owner())
     logger.append_keys(image_id=created["image_id"])
     logger.info("upload requested", max_bytes=created["max_bytes"])
     metrics.add_metric(name="UploadsRequested", unit=MetricUnit.Count, value=1)
@@ -88,6 +96,24 @@ def get_image(image_id: str) -> dict:
     view = api.describe(image_id)
     metrics.add_metric(name="ImagesDescribed", unit=MetricUnit.Count, value=1)
     return view
+
+
+@app.get("/images")
+@tracer.capture_method
+def list_images() -> dict:
+    page = api.list_images(_owner(), app.current_event.query_string_parameters)
+    metrics.add_metric(name="ImagesListed", unit=MetricUnit.Count, value=1)
+    return page
+
+
+@app.delete("/images/<image_id>")
+@tracer.capture_method
+def delete_image(image_id: str) -> Response:
+    logger.append_keys(image_id=image_id)
+    outcome = api.delete(image_id)
+    logger.info("image deleted", outcome=outcome)
+    metrics.add_metric(name="ImagesDeleted", unit=MetricUnit.Count, value=1)
+    return Response(status_code=HTTPStatus.NO_CONTENT, content_type=None, body=None)
 
 
 @app.exception_handler(ApiError)

@@ -1,8 +1,10 @@
 """Thumbnail worker: S3 upload events from SQS -> renditions in S3 -> the media item.
 
 Renditions (default large 1024, medium 512, small 128 px) are written to the renditions bucket
-under keys that include the source ETag; the media item records them and turns READY once the
-metadata worker's half is in too. Partial batch failures: one bad record never fails the others.
+under keys that include the source ETag and the settings' fingerprint; the media item records
+them and turns READY once the metadata worker's half is in too. S3 "Object Deleted" events of
+originals come here too: the item is marked DELETED and its renditions removed. Partial batch
+failures: one bad record never fails the others.
 """
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -30,6 +32,8 @@ worker = SqsWorker(
     logger=logger,
     metrics=metrics,
     tracer=tracer,
+    renditions_bucket=settings.renditions_bucket,
+    deleted_ttl_seconds=settings.deleted_ttl_seconds,
 )
 
 
