@@ -34,8 +34,8 @@ ENV         ?= prod
 ENV_TFVARS  := terraform/envs/$(ENV).tfvars
 ENV_BACKEND := terraform/envs/$(ENV).s3.tfbackend
 DEPLOY_DIR  := .local/deploy-$(ENV)
-TF_AWS      := $(PY) -m devstack tf --
-TF_ENV      := $(PY) -m devstack tf --data-dir terraform-$(ENV) --chdir $(CURDIR)/$(DEPLOY_DIR) --
+TF_AWS      := $(PY) -m tooling tf --
+TF_ENV      := $(PY) -m tooling tf --data-dir terraform-$(ENV) --chdir $(CURDIR)/$(DEPLOY_DIR) --
 
 # LocalStack under Docker Compose (docker-compose.yml): its Lambda containers run python3.13 on
 # the Docker host's CPU.

@@ -76,13 +76,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))
 import numpy as np
 import pyvips
 from devstack.functions import HOST_ARCH
-from devstack.pythons import host_runtime
 from media_pipeline import imaging
 from media_pipeline.halves import MetadataWork, RenditionsWork
 from media_pipeline.imaging import decode, metadata, normalise, resize
 from media_pipeline.imaging.engine import rendition_images
 from PIL import Image, ImageFilter
 from skimage.metrics import structural_similarity
+from tooling.pythons import host_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (1024, 512, 128)

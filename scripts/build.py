@@ -35,7 +35,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from devstack.pythons import find_python, pip_install_for, runtime_version
+from tooling.pythons import find_python, pip_install_for, runtime_version
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "lambdas"

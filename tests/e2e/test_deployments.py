@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 
 import pytest
-from devstack import stack, terraform
+from devstack import stack
+from tooling import terraform
 
 pytestmark = pytest.mark.embedded_only("plans the production example against its endpoints")
 
