@@ -24,8 +24,10 @@ LAMBDA_ARCH    ?= $(HOST_ARCH)
 AWS_RUNTIME    ?= python3.13
 AWS_ARCH       ?= arm64
 PACKAGES       := build/$(LAMBDA_RUNTIME)-$(LAMBDA_ARCH)
-FUNCTIONS      := thumbnail metadata notifier api reconciler
-LAYERS         := pillow powertools
+# The functions and their layers: lambdas/functions.json (the one list; scripts/tooling/functions.py)
+FUNCTIONS_JSON := lambdas/functions.json
+FUNCTIONS      := $(shell $(PYTHON) -c 'import json, sys; print(*json.load(sys.stdin))' < $(FUNCTIONS_JSON))
+LAYERS         := $(shell $(PYTHON) -c 'import json, sys; print(*sorted({l for f in json.load(sys.stdin).values() for l in f["layers"]}))' < $(FUNCTIONS_JSON))
 LAMBDA_SOURCES := $(shell find lambdas -name '*.py' -not -path '*/__pycache__/*')
 
 # terraform for AWS deployments (make plan / make deploy ENV=...): terraform/envs/$(ENV).tfvars,
@@ -34,8 +36,8 @@ ENV         ?= prod
 ENV_TFVARS  := terraform/envs/$(ENV).tfvars
 ENV_BACKEND := terraform/envs/$(ENV).s3.tfbackend
 DEPLOY_DIR  := .local/deploy-$(ENV)
-TF_AWS      := $(PY) -m devstack tf --
-TF_ENV      := $(PY) -m devstack tf --data-dir terraform-$(ENV) --chdir $(CURDIR)/$(DEPLOY_DIR) --
+TF_AWS      := $(PY) -m tooling tf --
+TF_ENV      := $(PY) -m tooling tf --data-dir terraform-$(ENV) --chdir $(CURDIR)/$(DEPLOY_DIR) --
 
 # LocalStack under Docker Compose (docker-compose.yml): its Lambda containers run python3.13 on
 # the Docker host's CPU.
@@ -73,7 +75,7 @@ lock: ## Re-resolve requirements/dev.txt from requirements/dev.in
 
 build: $(addprefix $(PACKAGES)/,$(addsuffix .zip,$(FUNCTIONS) $(LAYERS))) ## Build function zips and layers (LAMBDA_RUNTIME, LAMBDA_ARCH; default: this host)
 
-$(addprefix $(PACKAGES)/,$(addsuffix .zip,$(FUNCTIONS))) &: $(LAMBDA_SOURCES) scripts/build.py | install
+$(addprefix $(PACKAGES)/,$(addsuffix .zip,$(FUNCTIONS))) &: $(LAMBDA_SOURCES) $(FUNCTIONS_JSON) scripts/build.py | install
 	$(PY) scripts/build.py --runtime $(LAMBDA_RUNTIME) --arch $(LAMBDA_ARCH) functions
 
 $(PACKAGES)/%.zip: layers/%/requirements.txt scripts/build.py | install
@@ -81,7 +83,7 @@ $(PACKAGES)/%.zip: layers/%/requirements.txt scripts/build.py | install
 
 bundle: $(addprefix $(PACKAGES)/bundled/,$(addsuffix .zip,$(FUNCTIONS))) ## Function zips with their layers inside, for a Lambda without layers (LocalStack community)
 
-$(addprefix $(PACKAGES)/bundled/,$(addsuffix .zip,$(FUNCTIONS))) &: $(addprefix $(PACKAGES)/,$(addsuffix .zip,$(FUNCTIONS) $(LAYERS))) scripts/build.py
+$(addprefix $(PACKAGES)/bundled/,$(addsuffix .zip,$(FUNCTIONS))) &: $(addprefix $(PACKAGES)/,$(addsuffix .zip,$(FUNCTIONS) $(LAYERS))) $(FUNCTIONS_JSON) scripts/build.py
 	$(PY) scripts/build.py --runtime $(LAMBDA_RUNTIME) --arch $(LAMBDA_ARCH) bundle
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import upload
-from devstack.api_client import UploadClient
+from tooling.api_client import UploadClient
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "samples" / "landscape-exif-rotated.jpg"

@@ -76,13 +76,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))
 import numpy as np
 import pyvips
 from devstack.functions import HOST_ARCH
-from devstack.pythons import host_runtime
 from media_pipeline import imaging
 from media_pipeline.halves import MetadataWork, RenditionsWork
 from media_pipeline.imaging import decode, metadata, normalise, resize
 from media_pipeline.imaging.engine import rendition_images
 from PIL import Image, ImageFilter
 from skimage.metrics import structural_similarity
+from tooling.functions import FUNCTION_LAYERS, LAYERS
+from tooling.pythons import host_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (1024, 512, 128)
@@ -534,17 +535,24 @@ def whole_process_ms(data: bytes, rounds: int) -> dict[str, float]:
 @dataclass(frozen=True)
 class Function:
     clients: tuple[str, ...]  # the boto3 clients its module creates at import
-    layers: tuple[str, ...]  # as in terraform/main.tf
+    layers: tuple[str, ...]  # lambdas/functions.json's, in Terraform's order
 
 
-FUNCTIONS = {
-    "thumbnail": Function(("s3", "dynamodb"), ("pillow", "powertools")),
-    "metadata": Function(("s3", "dynamodb"), ("pillow", "powertools")),
-    "notifier": Function(("sns", "dynamodb"), ("powertools",)),
-    "api": Function(("s3", "dynamodb"), ("powertools",)),
-    "reconciler": Function(("s3", "sqs", "dynamodb"), ("powertools",)),
+# What only the bench knows of each function: the clients its handler module creates at import.
+# The functions themselves and their layers are lambdas/functions.json's.
+CLIENTS = {
+    "thumbnail": ("s3", "dynamodb"),
+    "metadata": ("s3", "dynamodb"),
+    "notifier": ("sns", "dynamodb"),
+    "api": ("s3", "dynamodb"),
+    "reconciler": ("s3", "sqs", "dynamodb"),
 }
-LAYERS = sorted({layer for function in FUNCTIONS.values() for layer in function.layers})
+if CLIENTS.keys() != FUNCTION_LAYERS.keys():
+    raise SystemExit(
+        f"scripts/bench.py CLIENTS lists {sorted(CLIENTS)}, "
+        f"lambdas/functions.json {sorted(FUNCTION_LAYERS)}: make them the same functions"
+    )
+FUNCTIONS = {name: Function(CLIENTS[name], layers) for name, layers in FUNCTION_LAYERS.items()}
 
 
 def handler_module(name: str) -> str:

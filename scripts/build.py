@@ -35,22 +35,14 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from devstack.pythons import find_python, pip_install_for, runtime_version
+from tooling.functions import FUNCTION_LAYERS, FUNCTIONS
+from tooling.pythons import find_python, pip_install_for, runtime_version
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "lambdas"
 PACKAGE = "media_pipeline"
-FUNCTIONS = ("thumbnail", "metadata", "notifier", "api", "reconciler")
 EPOCH = (1980, 1, 1, 0, 0, 0)
 MANYLINUX = ("manylinux_2_34", "manylinux_2_28", "manylinux2014")
-# The layers of each function, in Terraform's order (terraform/main.tf, api.tf).
-FUNCTION_LAYERS = {
-    "thumbnail": ("pillow", "powertools"),
-    "metadata": ("pillow", "powertools"),
-    "notifier": ("powertools",),
-    "api": ("powertools",),
-    "reconciler": ("powertools",),
-}
 # Lambda's quota: a function and all its layers, unzipped (the whole of /var/task and /opt).
 UNZIPPED_LIMIT = 250 * 1024 * 1024
 

@@ -52,7 +52,6 @@ from pathlib import Path
 from typing import Any
 
 from devstack import stack
-from devstack.api_client import UploadClient, content_type_of
 from devstack.pipeline import Pipeline
 from media_pipeline import imaging
 from media_pipeline.config.workers import (
@@ -66,6 +65,7 @@ from media_pipeline.halves import MetadataWork, RenditionsWork
 from media_pipeline.media_store import from_item
 from media_pipeline.model import media_id
 from media_pipeline.reconcile import peek_messages
+from tooling.api_client import UploadClient, content_type_of
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = (ROOT / ".." / "shared" / "corpus").resolve()

@@ -27,7 +27,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from devstack import stack, terraform
+from tooling import terraform
 
 JOB_QUEUES = {"thumbnail_dlq": "thumbnail_jobs", "metadata_dlq": "metadata_jobs"}
 _NO_MOVE_TASKS = {"InvalidAction", "UnsupportedOperation", "NotImplemented", "InternalFailure"}
@@ -77,6 +77,9 @@ def stack_session(outputs_file: Path | None) -> tuple[dict[str, Any], Any]:
     if outputs_file is not None:
         outputs = terraform.output_values(outputs_file.read_text())
         return outputs, boto3.session.Session(region_name=outputs.get("region"))
+    # Only this default needs the local stack's package: a deployment's outputs do not.
+    from devstack import stack  # noqa: PLC0415
+
     running = stack.running()
     if running is None or os.environ.get("AWS_ENDPOINT_URL"):
         raise SystemExit("recover.py: give --outputs (terraform output -json), or `make up` first")

@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack import stack
-from devstack.api_client import ApiError, UploadClient, content_type_of
+from tooling.api_client import ApiError, UploadClient, content_type_of
 
 
 @dataclass
@@ -58,6 +57,9 @@ def settings(args: argparse.Namespace) -> tuple[str, str, str | None]:
     key = args.api_key or os.environ.get("MEDIA_API_KEY")
     ca = args.ca_bundle or os.environ.get("MEDIA_API_CA_BUNDLE")
     if not (url and key):
+        # Only this default needs the local stack's package: a deployment's API does not.
+        from devstack import stack  # noqa: PLC0415
+
         outputs_file = stack.STATE_DIR / "outputs.json"
         try:
             outputs = stack.read_outputs()

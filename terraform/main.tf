@@ -13,7 +13,8 @@ locals {
   function_dir = var.bundle_layers ? "${local.package_dir}/bundled" : local.package_dir
 
   # AWS's published Powertools layer where given, else the one built from layers/powertools.
-  # scripts/build.py (FUNCTION_LAYERS) bundles the same layers into each function.
+  # Each function's layers are those of lambdas/functions.json (tests/unit/test_build.py checks),
+  # which scripts/build.py bundles into each function for bundle_layers.
   powertools_layers = var.bundle_layers ? [] : [coalesce(var.powertools_layer_arn, try(aws_lambda_layer_version.powertools[0].arn, null))]
   image_layers      = var.bundle_layers ? [] : concat([aws_lambda_layer_version.pillow[0].arn], local.powertools_layers)
 

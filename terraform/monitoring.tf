@@ -5,6 +5,7 @@
 locals {
   alarm_actions = concat(var.alarm_actions, aws_sns_topic.alarms[*].arn)
 
+  # every function of lambdas/functions.json (tests/unit/test_build.py checks)
   functions = {
     thumbnail  = module.thumbnail.function_name
     metadata   = module.metadata.function_name

@@ -1,11 +1,15 @@
-"""python -m devstack up | down | status | tf ARGS... | localstack up|down|probe"""
+"""python -m devstack up | down | status | localstack up|down|probe
+
+(terraform with this machine's provider set-up: ``python -m tooling tf``.)
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
+
+from tooling import terraform
 
 from devstack import localstack, stack
 
@@ -31,7 +35,7 @@ def _localstack(action: str) -> int:
                 )
             return 0
         outputs = localstack.up()
-    except (localstack.LocalStackError, stack.terraform.TerraformError) as error:
+    except (localstack.LocalStackError, terraform.TerraformError) as error:
         print(f"make localstack-{action} failed: {error}", file=sys.stderr)
         return 1
     print(f"\nThe stack is applied to LocalStack at {url}")
@@ -49,13 +53,6 @@ def main() -> int:
     up.add_argument("--watch-pid", type=int, help="stop the stack when this process exits")
     sub.add_parser("down", help="stop the stack")
     sub.add_parser("status", help="what the local Lambda runtime is running")
-    tf = sub.add_parser(
-        "tf",
-        help="run terraform in terraform/ with this machine's provider set-up (mirror discovery)",
-    )
-    tf.add_argument("--data-dir", default="terraform-aws", help="TF_DATA_DIR, under .local/")
-    tf.add_argument("--chdir", type=Path, default=stack.terraform.TERRAFORM_DIR)
-    tf.add_argument("args", nargs=argparse.REMAINDER)
     ls = sub.add_parser("localstack", help="the same Terraform on LocalStack (docker-compose.yml)")
     ls.add_argument("action", choices=["up", "down", "probe"])
     args = parser.parse_args()
@@ -63,21 +60,10 @@ def main() -> int:
     if args.command == "localstack":
         return _localstack(args.action)
 
-    if args.command == "tf":
-        stack.STATE_DIR.mkdir(parents=True, exist_ok=True)
-        env = stack.terraform.environment(stack.STATE_DIR)
-        env["TF_DATA_DIR"] = str(stack.STATE_DIR / args.data_dir)
-        try:
-            stack.terraform.run([a for a in args.args if a != "--"], env, chdir=args.chdir)
-        except stack.terraform.TerraformError as error:
-            print(error, file=sys.stderr)
-            return 1
-        return 0
-
     if args.command == "up":
         try:
             running = stack.up(port=args.port, watch_pid=args.watch_pid)
-        except (stack.StackError, stack.terraform.TerraformError) as error:
+        except (stack.StackError, terraform.TerraformError) as error:
             print(f"make up failed: {error}", file=sys.stderr)
             return 1
         outputs = running.outputs()

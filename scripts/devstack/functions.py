@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from devstack.pythons import find_python, pip_install_for, runtime_version
+from tooling.pythons import find_python, pip_install_for, runtime_version
+
 from devstack.sandbox import Result, Sandbox, SandboxError
 
 HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(

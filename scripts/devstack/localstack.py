@@ -24,8 +24,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from localstack_client.session import Session
+from tooling import terraform
 
-from devstack import stack, terraform
+from devstack import stack
 
 ROOT = terraform.ROOT
 STATE_DIR = ROOT / ".local" / "localstack"

@@ -18,8 +18,7 @@ import boto3
 from botocore.config import Config
 from media_pipeline.media_store import from_item
 from media_pipeline.model import media_id
-
-from devstack.api_client import content_type_of
+from tooling.api_client import content_type_of
 
 
 @dataclass(frozen=True)

@@ -55,13 +55,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from tooling.pythons import host_runtime
 from werkzeug.serving import make_server
 
 from devstack import moto_patches, tls
 from devstack.faults import FaultInjector, WriteLog
 from devstack.gateway import USER_REQUEST
 from devstack.processes import alive
-from devstack.pythons import host_runtime
 from devstack.runtime import LocalLambda
 
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")

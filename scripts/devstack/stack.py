@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devstack import terraform
+from tooling import terraform
+from tooling.pythons import host_runtime
+
 from devstack.functions import HOST_ARCH
 from devstack.processes import alive
-from devstack.pythons import host_runtime
 
 ROOT = terraform.ROOT
-STATE_DIR = Path(os.environ.get("DEVSTACK_STATE_DIR", ROOT / ".local"))
+STATE_DIR = terraform.STATE_DIR
 DEFAULT_PORT = int(os.environ.get("DEVSTACK_PORT", "4599"))
 REGION = "us-east-1"
 LOCAL_TFVARS = terraform.TERRAFORM_DIR / "envs" / "local.tfvars"

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-from devstack.api_client import UploadClient
 from devstack.stack import web_origins
 from PIL import Image
+from tooling.api_client import UploadClient
 
 from tests.support import record_latency
 

@@ -13,7 +13,9 @@ import re
 from pathlib import Path
 
 import pytest
-from devstack import stack, terraform
+from devstack import stack
+from tooling import terraform
+from tooling.functions import FUNCTIONS
 
 pytestmark = pytest.mark.embedded_only("plans the production example against its endpoints")
 
@@ -92,9 +94,10 @@ def test_the_production_example_alarms_on_what_needs_a_person(plans):
         "5XXError",  # the upload API
     } <= alarms
     assert "aws_cloudwatch_dashboard.this[0]" in prod
-    functions = [v for a, v in prod.items() if a.endswith("aws_lambda_function.this")]
-    assert len(functions) == 5  # thumbnail, metadata, notifier, the upload API, the reconciler
-    assert all(f["tracing_config"] == [{"mode": "Active"}] for f in functions)
+    functions = {a: v for a, v in prod.items() if a.endswith("aws_lambda_function.this")}
+    # one function per entry of lambdas/functions.json, each in the module of its name
+    assert sorted(a.split(".")[1] for a in functions) == sorted(FUNCTIONS)
+    assert all(f["tracing_config"] == [{"mode": "Active"}] for f in functions.values())
     log_groups = [v for a, v in prod.items() if a.endswith("aws_cloudwatch_log_group.this")]
     assert {g["retention_in_days"] for g in log_groups} == {90}
     # The alarm topic is encrypted with a key CloudWatch may use (not alias/aws/sns, which it
@@ -114,7 +117,7 @@ def test_a_customer_managed_key_reaches_every_function_log_group_and_store(plans
         return {a: v for a, v in planned.items() if base_address(a).endswith(kind)}
 
     functions = by_type("aws_lambda_function.this")
-    assert len(functions) == 5
+    assert len(functions) == len(FUNCTIONS)
     assert {a: v["kms_key_arn"] for a, v in functions.items()} == dict.fromkeys(functions, KMS_KEY)
     log_groups = by_type("aws_cloudwatch_log_group.this")
     assert {a: v["kms_key_id"] for a, v in log_groups.items()} == dict.fromkeys(log_groups, KMS_KEY)

@@ -177,18 +177,46 @@ def test_a_bundle_over_lambdas_unzipped_limit_is_refused(tmp_path, monkeypatch):
     assert not (tmp_path / "bundled" / "api.zip").exists()
 
 
-def test_bundles_carry_the_layers_terraform_gives_each_function():
-    # scripts/build.py and the Terraform must agree on which layers each function has
-    sources = "\n".join(p.read_text() for p in (ROOT / "terraform").glob("*.tf"))
+def terraform_functions() -> dict[str, dict[str, str]]:
+    """Each Terraform module block that deploys a function zip: its zip, handler and layers, by
+    module name (terraform/*.tf)."""
+    sources = "\n".join(p.read_text() for p in sorted((ROOT / "terraform").glob("*.tf")))
+    found = {}
+    for name, body in re.findall(r'^module "(\w+)" \{\n(.*?)^\}', sources, re.M | re.S):
+        zip_file = re.search(r'zip_file\s*=\s*"\$\{local\.function_dir\}/(\w+)\.zip"', body)
+        if zip_file:
+            found[name] = {
+                "zip": zip_file.group(1),
+                "handler": re.search(r'handler\s*=\s*"([\w.]+)"', body).group(1),
+                "layers": re.search(r"layers\s*=\s*([\w.]+)", body).group(1),
+            }
+    return found
+
+
+def test_the_terraform_deploys_exactly_the_listed_functions_with_their_layers():
+    # lambdas/functions.json is the list (build.FUNCTIONS and FUNCTION_LAYERS); Terraform cannot
+    # iterate modules, so it names each function by hand: it must name the same, alike.
     layers_of = {
         "local.image_layers": ("pillow", "powertools"),
         "local.powertools_layers": ("powertools",),
     }
-    found = {}
-    for match in re.finditer(
-        r'zip_file\s*=\s*"\$\{local\.function_dir\}/(\w+)\.zip"[^}]*?layers\s*=\s*([\w.]+)',
-        sources,
-        re.DOTALL,
-    ):
-        found[match.group(1)] = layers_of[match.group(2)]
-    assert found == build.FUNCTION_LAYERS
+    deployed = terraform_functions()
+    assert sorted(deployed) == sorted(build.FUNCTIONS)
+    for name, function in deployed.items():
+        assert function["zip"] == name
+        assert function["handler"] == f"media_pipeline.handlers.{name}.lambda_handler"
+    # the layers bundles carry (scripts/build.py) are those Terraform gives each function
+    assert {name: layers_of[f["layers"]] for name, f in deployed.items()} == build.FUNCTION_LAYERS
+    # every listed function has a handler module, and every handler module is listed
+    handlers = {p.stem for p in (build.SOURCE / "media_pipeline" / "handlers").glob("*.py")}
+    assert handlers - {"__init__"} == set(build.FUNCTIONS)
+
+
+def test_the_monitoring_watches_every_listed_function():
+    text = (ROOT / "terraform" / "monitoring.tf").read_text()
+    block = re.search(r"^  functions = \{\n(.*?)^  \}", text, re.M | re.S)
+    assert block, "monitoring.tf: no locals.functions"
+    watched = dict(
+        re.findall(r"^\s*(\w+)\s*=\s*module\.(\w+)\.function_name$", block.group(1), re.M)
+    )
+    assert watched == {name: name for name in build.FUNCTIONS}

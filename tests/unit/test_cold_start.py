@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from tooling.functions import FUNCTIONS
 
 from tests.support import LAMBDA_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
-HANDLERS = ("thumbnail", "metadata", "notifier", "api")
 PROBE = """
 import json, sys
 import media_pipeline.handlers.{handler} as handler
@@ -32,7 +32,7 @@ print(json.dumps({{
 NOT_WANTED = ("requests", "sqlite3", "httpx", "aiobotocore", "pymysql", "psycopg2", "sqlalchemy")
 
 
-@pytest.mark.parametrize("handler", HANDLERS)
+@pytest.mark.parametrize("handler", FUNCTIONS)
 def test_a_cold_start_traces_aws_calls_and_imports_nothing_else_for_it(handler, tmp_path):
     env = {**LAMBDA_ENV, "LAMBDA_TASK_ROOT": str(tmp_path), "PYTHONPATH": str(ROOT / "lambdas")}
     done = subprocess.run(

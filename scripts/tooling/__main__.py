@@ -1,0 +1,40 @@
+"""python -m tooling tf [--data-dir DIR] [--chdir DIR] -- ARGS...
+
+Runs terraform with this machine's provider set-up (mirror discovery): ``make plan`` /
+``make deploy`` / ``make lint`` use it, with no local stack involved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tooling import terraform
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m tooling", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    tf = sub.add_parser(
+        "tf",
+        help="run terraform in terraform/ with this machine's provider set-up (mirror discovery)",
+    )
+    tf.add_argument("--data-dir", default="terraform-aws", help="TF_DATA_DIR, under .local/")
+    tf.add_argument("--chdir", type=Path, default=terraform.TERRAFORM_DIR)
+    tf.add_argument("args", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+
+    terraform.STATE_DIR.mkdir(parents=True, exist_ok=True)
+    env = terraform.environment(terraform.STATE_DIR)
+    env["TF_DATA_DIR"] = str(terraform.STATE_DIR / args.data_dir)
+    try:
+        terraform.run([a for a in args.args if a != "--"], env, chdir=args.chdir)
+    except terraform.TerraformError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
