@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 from devstack import stack
-from devstack.api_client import UploadClient
 from devstack.pipeline import Pipeline
 from media_pipeline.reprocess import Run, current_settings, reprocess
+from tooling.api_client import UploadClient
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"

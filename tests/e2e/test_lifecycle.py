@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from devstack.api_client import UploadClient
 from jsonschema import Draft202012Validator
+from tooling.api_client import UploadClient
 
 from tests.e2e.conftest import ON_LOCALSTACK, wait_until
 from tests.e2e.test_pipeline import GRACE_SECONDS, upload_and_wait
