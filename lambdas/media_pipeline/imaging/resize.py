@@ -60,7 +60,12 @@ def shrink(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     box = (0.0, 0.0, float(image.width), float(image.height))
     factor_x = max(1, int(image.width / size[0] / REDUCING_GAP))
     factor_y = max(1, int(image.height / size[1] / REDUCING_GAP))
-    if source.width * source.height >= VIPS_MIN_PIXELS and source.mode in _VIPS_BANDS:
+    pixels = source.width * source.height
+    if (
+        source.mode in _VIPS_BANDS
+        and pixels >= VIPS_MIN_PIXELS
+        and pixels * _VIPS_BANDS[source.mode] <= VIPS_MAX_BYTES
+    ):
         out = _vips_lanczos(source, size)
         return out.convert(mode) if out.mode != mode else out
     if (factor_x > 1 or factor_y > 1) and mode not in _NO_REDUCE:
@@ -75,6 +80,11 @@ VIPS_MIN_PIXELS = 1_000_000
 ~3.5x Pillow's on a 12 MP JPEG decoded at 1/2, ~9x on a 12 MP RGBA PNG, same filter, same
 reducing gap, SSIM >= 0.99 against Pillow's). Smaller ones stay with Pillow, and so does every
 image of a process that meets no large one: loading libvips costs ~15 ms once."""
+VIPS_MAX_BYTES = 64 * 2**20
+"""... and of at most this many bytes of pixels (16 MP RGBA, 22 MP RGB). Handing a source to
+libvips copies it (``tobytes``) next to the decoded and premultiplied images; beyond this the
+copy would push a worker near its memory (a 49 MP RGBA PNG peaked 712 MB instead of under
+512 MB), so larger sources take Pillow's path, whose box reduce comes first and is cheap."""
 _VIPS_BANDS = {"L": 1, "La": 2, "RGB": 3, "YCbCr": 3, "RGBa": 4, "RGBX": 4, "CMYK": 4}
 """8-bit modes whose channels resample independently (alpha premultiplied already)."""
 
