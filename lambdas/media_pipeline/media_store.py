@@ -169,11 +169,15 @@ class MediaTable:
                 existing = from_item(error.response.get("Item") or {})
                 decision = decide_claim(existing, upload, half, settings)
                 if decision is Decision.UNORDERED:
+                    deleted = existing.get("status") == Status.DELETED
                     if is_current is None or not is_current():
-                        return Decision.STALE
+                        return Decision.DELETED if deleted else Decision.STALE
                     # Take over from exactly what was read; if it changed meanwhile, decide again.
                     condition = (
-                        f"#sequencer = :sequencer AND #etag = :previous_etag AND {not_deleted}"
+                        "#status = :deleted AND #deleted_sequencer = :sequencer"
+                        " AND #etag = :previous_etag"
+                        if deleted
+                        else f"#sequencer = :sequencer AND #etag = :previous_etag AND {not_deleted}"
                     )
                     values = {
                         ":deleted": Status.DELETED.value,
@@ -373,8 +377,11 @@ class MediaTable:
         values: dict[str, Any] = {":deleted": Status.DELETED.value}
         if sequencer is not None:
             set_["deleted_sequencer"] = sequencer
+            # Not older than the upload the item describes. Equal never happens on S3 (every
+            # write has its own sequencer), only on an emulator with a constant one; the caller
+            # has just seen that the key holds no object, so the delete is the latest word.
             condition += (
-                " AND #key = :key AND (attribute_not_exists(#sequencer) OR #sequencer < :seq)"
+                " AND #key = :key AND (attribute_not_exists(#sequencer) OR #sequencer <= :seq)"
             )
             values |= {":key": key, ":seq": sequencer}
         try:

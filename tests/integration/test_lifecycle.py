@@ -463,3 +463,45 @@ def test_settings_changed_and_changed_back_are_reprocessed_both_times(
     assert reprocess_with(aws, load_handler("thumbnail"), lambda_context, {}) == []
     messages = announced(aws, stack["notifier"], lambda_context)
     assert types(messages, image_id) == ["image.ready", "image.updated", "image.updated"]
+
+
+def test_with_one_constant_sequencer_s3_decides_deletes_and_uploads_after_them(
+    aws, stack, lambda_context
+):
+    # LocalStack puts one sequencer in every S3 event: the delete and the upload after it carry
+    # the upload's own. S3 itself (is the key empty? is this ETag there?) orders them.
+    image_id, _, _ = ready_image(aws, stack, lambda_context)
+    aws.s3.delete_object(Bucket=UPLOADS, Key=KEY)
+    invoke(
+        stack["thumbnail"],
+        lambda_context,
+        s3_deleted_event(bucket=UPLOADS, key=KEY, sequencer=FIRST),
+    )
+    assert aws.media_item(image_id)["status"] == "DELETED"
+    assert renditions_of(aws, image_id) == []
+
+    etag = aws.put_upload(KEY, PHOTO + b"\0")
+    again = s3_event(bucket=UPLOADS, key=KEY, etag=etag, size=len(PHOTO) + 1, sequencer=FIRST)
+    invoke(stack["thumbnail"], lambda_context, again)
+    invoke(stack["metadata"], lambda_context, again)
+
+    item = aws.media_item(image_id)
+    assert (item["status"], item["etag"]) == ("READY", etag)
+    messages = announced(aws, stack["notifier"], lambda_context)
+    assert types(messages, image_id) == ["image.ready", "image.deleted", "image.ready"]
+
+
+def test_with_one_constant_sequencer_an_event_of_the_deleted_content_stays_deleted(
+    aws, stack, lambda_context
+):
+    image_id, _, event = ready_image(aws, stack, lambda_context)
+    aws.s3.delete_object(Bucket=UPLOADS, Key=KEY)
+    invoke(
+        stack["thumbnail"],
+        lambda_context,
+        s3_deleted_event(bucket=UPLOADS, key=KEY, sequencer=FIRST),
+    )
+
+    invoke(stack["metadata"], lambda_context, event)  # the deleted upload's event, redelivered
+
+    assert aws.media_item(image_id)["status"] == "DELETED"
