@@ -4,6 +4,7 @@ to date by `make reprocess` after a settings change, and listed page by page."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -118,9 +119,12 @@ def test_deleting_the_original_in_s3_deletes_the_image(pipeline, outputs):
     assert renditions_in_bucket(pipeline, outputs, uploaded.id) == []
 
 
-def run_reprocess(*args: str) -> dict:
+def run_reprocess(local_stack, *args: str) -> dict:
+    """`make reprocess ARGS` against this session's stack (make test runs one per xdist worker)."""
+    env = {**os.environ, "DEVSTACK_STATE_DIR": str(local_stack.state_dir)}
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "reprocess.py"), *args],
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,
@@ -159,20 +163,20 @@ def thumbnail_settings(pipeline, local_stack, outputs):
 
 
 def test_reprocess_after_changing_renditions_rewrites_exactly_the_changed_ones_once(
-    pipeline, outputs, thumbnail_settings
+    pipeline, outputs, local_stack, thumbnail_settings
 ):
     # GIVEN two READY images made with the default renditions
     images = [upload_and_wait(pipeline, "landscape-exif-rotated.jpg")[0] for _ in range(2)]
     ids = [u.id for u in images]
     before = {i: pipeline.item(i) for i in ids}
-    assert set(ids).isdisjoint(run_reprocess("--dry-run")["images"])  # made with these
+    assert set(ids).isdisjoint(run_reprocess(local_stack, "--dry-run")["images"])  # made with these
 
     # WHEN the medium rendition is redefined and `make reprocess` runs
     thumbnail_settings({"RENDITIONS": NEW_RENDITIONS})
-    dry = run_reprocess("--dry-run")
+    dry = run_reprocess(local_stack, "--dry-run")
     assert set(ids) <= set(dry["images"])
     assert dry["enqueued"] == 0
-    first = run_reprocess("--wait", "300")
+    first = run_reprocess(local_stack, "--wait", "300")
     assert set(ids) <= set(first["images"])
     assert first["enqueued"] == first["outdated"] == first["up_to_date"]
 
@@ -195,7 +199,7 @@ def test_reprocess_after_changing_renditions_rewrites_exactly_the_changed_ones_o
         )
 
     # AND a second run finds nothing to do
-    second = run_reprocess("--wait", "60")
+    second = run_reprocess(local_stack, "--wait", "60")
     assert (second["outdated"], second["enqueued"]) == (0, 0)
     pipeline.drain(GRACE_SECONDS)
     assert all(len(pipeline.notifications[i]) == 2 for i in ids)
