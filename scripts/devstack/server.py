@@ -59,7 +59,7 @@ from tooling.pythons import host_runtime
 from werkzeug.serving import make_server
 
 from devstack import moto_patches, tls
-from devstack.faults import FaultInjector, WriteLog, request_service
+from devstack.faults import FaultInjector, WriteLog
 from devstack.gateway import USER_REQUEST
 from devstack.processes import alive
 from devstack.runtime import LocalLambda
@@ -79,11 +79,6 @@ class DevstackApp:
         self._faults = faults
         self._writes = WriteLog()
         self._shutdown = shutdown
-        # DynamoDB makes each request on an item atomic (a conditional write sees, and its
-        # ALL_OLD returns, the item as the previous write left it). Moto's backend does not
-        # when two requests run at once: both workers of an image could each record their half
-        # and neither see the other's, leaving it PROCESSING. One DynamoDB request at a time.
-        self._dynamodb = threading.Lock()
         self.started = time.time()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -106,9 +101,6 @@ class DevstackApp:
         invoke = _INVOKE.match(path)
         if invoke and environ.get("REQUEST_METHOD") == "POST":
             return self._invoke(environ, start_response, unquote(invoke.group(1)))
-        if request_service(environ) == "dynamodb":
-            with self._dynamodb:
-                return list(self._moto(environ, start_response))
         return self._moto(environ, start_response)
 
     def _invoke(self, environ: dict[str, Any], start_response: Any, function: str) -> Any:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -574,41 +573,3 @@ def test_an_environment_that_died_while_idle_is_replaced_not_reused():
         for sandbox in made:
             sandbox.kill()
 
-
-class _SlowMoto(_Moto):
-    """Moto that takes a while per request and notes how many of each service overlap."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lock = threading.Lock()
-        self.running: dict[str, int] = {}
-        self.most: dict[str, int] = {}
-
-    def __call__(self, environ: dict, start_response) -> list[bytes]:
-        service = environ["HTTP_AUTHORIZATION"].split("/")[3]
-        with self.lock:
-            self.running[service] = self.running.get(service, 0) + 1
-            self.most[service] = max(self.most.get(service, 0), self.running[service])
-        time.sleep(0.05)
-        with self.lock:
-            self.running[service] -= 1
-        return super().__call__(environ, start_response)
-
-
-def test_dynamodb_requests_run_one_at_a_time_as_on_dynamodb_and_others_do_not_wait():
-    moto = _SlowMoto()
-    app = DevstackApp(moto, _Runtime(), FaultInjector(), threading.Event())
-    requests = [environ("dynamodb", "POST", "/", "DynamoDB_20120810.UpdateItem")] * 6
-    requests += [environ("s3", "GET")] * 6
-    barrier = threading.Barrier(len(requests))
-
-    def send(env: dict) -> str:
-        barrier.wait()
-        return call(app, dict(env))[0]
-
-    with ThreadPoolExecutor(len(requests)) as pool:
-        statuses = list(pool.map(send, requests))
-
-    assert statuses == ["200 OK"] * len(requests)
-    assert moto.most["dynamodb"] == 1
-    assert moto.most["s3"] > 1
