@@ -572,4 +572,3 @@ def test_an_environment_that_died_while_idle_is_replaced_not_reused():
     finally:
         for sandbox in made:
             sandbox.kill()
-
