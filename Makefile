@@ -12,7 +12,9 @@ PYTEST  := $(PY) -m pytest
 # stack of its own (ports 4599, 4609, ...), so the tests that wait on retries overlap. Tests are
 # handed out one at a time (--maxschedchunk 1), the slow ones first (tests/conftest.py), so
 # those spread over the workers instead of queueing on one.
-TEST_WORKERS ?= 2
+# One worker by default: on two, a fresh-clone run lost the API routes of the second stack
+# midway (issue 9 note; cause not found yet). TEST_WORKERS=2 halves the wait where it holds.
+TEST_WORKERS ?= 1
 PARALLEL := -n $(TEST_WORKERS) --dist load --maxschedchunk 1
 
 # Lambda packages are built for one Python runtime and CPU. The local stack runs them on this
