@@ -101,33 +101,47 @@ def parse_job(body: str) -> ObjectCreated | ObjectDeleted:
 
 def _parse_object_deleted(payload: dict[str, Any]) -> ObjectDeleted:
     detail = payload.get("detail")
+    bucket, obj = _bucket_and_object(detail, ("key", "sequencer"))
+    return ObjectDeleted(
+        bucket=bucket["name"],
+        raw_key=obj["key"],
+        sequencer=normalise_sequencer(obj["sequencer"]),
+        version_id=_version_id(obj),
+        deletion_type=str(detail.get("deletion-type", "")),
+        event_id=str(payload.get("id", "")),
+        event_time=str(payload.get("time", "")),
+    )
+
+
+def _bucket_and_object(
+    detail: Any, required: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``detail.bucket`` and ``detail.object`` of an S3 event, with the bucket's name and the
+    object's ``required`` fields present as non-empty strings (``etag`` also as ``eTag``)."""
     if not isinstance(detail, dict):
         raise InvalidEvent("detail is not an object")
     bucket = detail.get("bucket") or {}
     obj = detail.get("object") or {}
     if not isinstance(bucket, dict) or not isinstance(obj, dict):
         raise InvalidEvent("detail.bucket and detail.object must be objects")
-    missing = [
-        name
-        for name, value in (
-            ("detail.bucket.name", bucket.get("name")),
-            ("detail.object.key", obj.get("key")),
-            ("detail.object.sequencer", obj.get("sequencer")),
+    fields = [("detail.bucket.name", bucket.get("name"))]
+    fields += [
+        (
+            f"detail.object.{name}",
+            obj.get(name, obj.get("eTag")) if name == "etag" else obj.get(name),
         )
-        if not isinstance(value, str) or not value
+        for name in required
     ]
+    missing = [name for name, value in fields if not isinstance(value, str) or not value]
     if missing:
         raise InvalidEvent(f"event lacks {', '.join(missing)}")
+    return bucket, obj
+
+
+def _version_id(obj: dict[str, Any]) -> str | None:
+    """The object's version id; None when the bucket is unversioned ("null")."""
     version_id = obj.get("version-id")
-    return ObjectDeleted(
-        bucket=bucket["name"],
-        raw_key=obj["key"],
-        sequencer=normalise_sequencer(obj["sequencer"]),
-        version_id=version_id if isinstance(version_id, str) and version_id != "null" else None,
-        deletion_type=str(detail.get("deletion-type", "")),
-        event_id=str(payload.get("id", "")),
-        event_time=str(payload.get("time", "")),
-    )
+    return version_id if isinstance(version_id, str) and version_id != "null" else None
 
 
 def _payload(body: str) -> dict[str, Any]:
@@ -153,30 +167,11 @@ def parse_object_created(body: str) -> ObjectCreated:
             f"expected an aws.s3 {OBJECT_CREATED!r} event, "
             f"got source={source!r} detail-type={detail_type!r}"
         )
-    if not isinstance(detail, dict):
-        raise InvalidEvent("detail is not an object")
-    bucket = detail.get("bucket") or {}
-    obj = detail.get("object") or {}
-    if not isinstance(bucket, dict) or not isinstance(obj, dict):
-        raise InvalidEvent("detail.bucket and detail.object must be objects")
-
-    missing = [
-        name
-        for name, value in (
-            ("detail.bucket.name", bucket.get("name")),
-            ("detail.object.key", obj.get("key")),
-            ("detail.object.etag", obj.get("etag", obj.get("eTag"))),
-            ("detail.object.sequencer", obj.get("sequencer")),
-        )
-        if not isinstance(value, str) or not value
-    ]
-    if missing:
-        raise InvalidEvent(f"event lacks {', '.join(missing)}")
+    bucket, obj = _bucket_and_object(detail, ("key", "etag", "sequencer"))
     size = obj.get("size")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise InvalidEvent(f"detail.object.size {size!r} is not a byte count")
 
-    version_id = obj.get("version-id")
     reprocess = detail.get("reprocess")
     run = reprocess.get("run") if isinstance(reprocess, dict) else None
     return ObjectCreated(
@@ -185,7 +180,7 @@ def parse_object_created(body: str) -> ObjectCreated:
         etag=strip_etag(obj.get("etag", obj.get("eTag"))),
         size=size,
         sequencer=normalise_sequencer(obj["sequencer"]),
-        version_id=version_id if isinstance(version_id, str) and version_id != "null" else None,
+        version_id=_version_id(obj),
         event_time=str(payload.get("time", "")),
         reprocess_run=run if isinstance(run, str) else "",
     )
