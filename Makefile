@@ -11,10 +11,8 @@ PYTEST  := $(PY) -m pytest
 # make test / test-e2e run on this many pytest-xdist workers; each e2e worker drives an embedded
 # stack of its own (ports 4599, 4609, ...), so the tests that wait on retries overlap. Tests are
 # handed out one at a time (--maxschedchunk 1), the slow ones first (tests/conftest.py), so
-# those spread over the workers instead of queueing on one.
-# One worker by default: on two, a fresh-clone run lost the API routes of the second stack
-# midway (issue 9 note; cause not found yet). TEST_WORKERS=2 halves the wait where it holds.
-TEST_WORKERS ?= 1
+# those spread over the workers instead of queueing on one. TEST_WORKERS=1 for one stack.
+TEST_WORKERS ?= 2
 PARALLEL := -n $(TEST_WORKERS) --dist load --maxschedchunk 1
 
 # Lambda packages are built for one Python runtime and CPU. The local stack runs them on this
