@@ -62,7 +62,7 @@ def reconcile(reconciler, lambda_context, **options) -> dict:
 def test_a_job_in_a_dead_letter_queue_ends_its_item_failed_and_stays_for_the_redrive(
     aws, stack, lambda_context
 ):
-    # GIVEN the thumbnail half done and the metadata job dead-lettered without a word (killed)
+    # GIVEN the renditions half done and the metadata job dead-lettered without a word (killed)
     thumbnail, metadata, reconciler = stack
     etag = aws.put_upload(KEY, PHOTO)
     event = event_for(aws, KEY, etag)

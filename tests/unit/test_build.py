@@ -42,7 +42,9 @@ def test_the_thumbnail_function_carries_the_engine_and_every_package_init():
         "media_pipeline/__init__.py",
         "media_pipeline/handlers/__init__.py",
         "media_pipeline/config/__init__.py",
+        "media_pipeline/pipeline/__init__.py",
     } <= files
+    assert {"media_pipeline/pipeline/flow.py", "media_pipeline/pipeline/halves.py"} <= files
     assert "media_pipeline/handlers/metadata.py" not in files
 
 

@@ -1,4 +1,4 @@
-"""One SQS record of an S3 upload event -> one idempotent call of ``worker.process_object``.
+"""One SQS record of an S3 upload event -> one idempotent call of ``flow.process_object``.
 
 Shared by the thumbnail and metadata handlers. Idempotency is keyed on the object version named
 by the event (bucket, key, ETag, version id, sequencer) and the worker's settings fingerprint,
@@ -37,7 +37,7 @@ from media_pipeline import lifecycle
 from media_pipeline.config.workers import WorkerSettings
 from media_pipeline.events import ObjectCreated, ObjectDeleted, parse_job
 from media_pipeline.media_store import MediaTable
-from media_pipeline.worker import HalfWork, process_object
+from media_pipeline.pipeline.flow import HalfWork, process_object
 
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
 
