@@ -1,7 +1,8 @@
 """The work both SQS-driven functions do for every upload: one flow, two halves.
 
-* ``flow``: locate the object version, claim the item, check limits, read, produce, record; the
-  ``Result`` of each event and the ``HalfWork`` protocol a half plugs into it.
+* ``flow``: locate the object version, claim the item, check limits, read, produce, record; what
+  each event came to (``Result``, its ``Outcome``) and the ``HalfWork`` protocol a half plugs
+  into it.
 * ``sqs``: the SQS batch adapter both handlers run (idempotency, partial batch failures, retry
   scheduling, metrics).
 * ``halves``: the two halves, ``RenditionsWork`` and ``MetadataWork``.
