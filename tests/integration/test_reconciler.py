@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from media_pipeline.media_store import now_iso
 from media_pipeline.model import PENDING_ATTRIBUTE, media_id
+from media_pipeline.values import now_iso
 
 from tests.integration.conftest import MEDIA_TABLE, UPLOADS
 from tests.integration.test_reliability import KEY, record_half_without_ready
