@@ -77,9 +77,9 @@ import numpy as np
 import pyvips
 from devstack.functions import HOST_ARCH
 from media_pipeline import imaging
-from media_pipeline.halves import MetadataWork, RenditionsWork
 from media_pipeline.imaging import decode, metadata, normalise, resize
 from media_pipeline.imaging.engine import rendition_images
+from media_pipeline.pipeline.halves import MetadataWork, RenditionsWork
 from PIL import Image, ImageFilter
 from skimage.metrics import structural_similarity
 from tooling.functions import FUNCTION_LAYERS, LAYERS
@@ -731,7 +731,7 @@ def print_table(rows: list[Row], rss: bool) -> None:
         "ms: median wall time per image (all three renditions, decode to encoded bytes), warm,"
         " one process; @1/@2: the engine and libvips both on 1 or 2 threads; pyvips = the faster"
         " of thumbnail_buffer per size and (*) chained thumbnail_image; tut/eng against eng@2."
-        "\nCPU ms: CPU time per image of each worker's work: rend = the thumbnail half (decode,"
+        "\nCPU ms: CPU time per image of each worker's work: rend = the renditions half (decode,"
         " renditions, placeholder, colour), meta = the metadata half (header, SHA-256)."
     )
 

@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from devstack import stack
@@ -148,43 +149,35 @@ def demo_reprocess(pipeline: Pipeline, running: stack.Stack, ready: list[str]) -
         def progress(run: Run) -> None:
             print(f"  scanned {run.scanned} item(s), enqueued {len(run.images)}")
 
-        run = reprocess(
-            dynamodb=pipeline.dynamodb,
-            sqs=pipeline.sqs,
-            table=pipeline.outputs["media_table"],
-            queue_url=pipeline.outputs["queues"]["thumbnail_jobs"],
-            settings=settings,
-            progress=progress,
-        )
+        def run_reprocess(progress: Callable[[Run], None] | None = None) -> Run:
+            return reprocess(
+                dynamodb=pipeline.dynamodb,
+                sqs=pipeline.sqs,
+                table=pipeline.outputs["media_table"],
+                queue_url=pipeline.outputs["queues"]["thumbnail_jobs"],
+                settings=settings,
+                progress=progress,
+            )
+
+        run = run_reprocess(progress)
         for image_id in ready:
             pipeline.wait_for_count(image_id, 2, timeout=180)
         pipeline.drain(3)
-        rows = []
-        for image_id in ready:
+
+        def rewritten(image_id: str) -> tuple[tuple[str, ...], str | None]:
             after = pipeline.item(image_id)["renditions"]
-            rewritten = sorted(n for n in after if after[n]["key"] != before[image_id][n]["key"])
+            changed = sorted(n for n in after if after[n]["key"] != before[image_id][n]["key"])
             updates = [
                 n for n in pipeline.notifications[image_id] if n.body["type"] == "image.updated"
             ]
             small = after["small"]
-            rows.append(
-                (
-                    image_id[:10],
-                    ", ".join(rewritten),
-                    f"{small['width']}x{small['height']}",
-                    str(len(updates)),
-                )
-            )
-            if rewritten != ["small"] or len(updates) != 1:
-                problems.append(f"{image_id}: rewrote {rewritten}, {len(updates)} image.updated")
-        print_table(("id", "rewritten", "small now", "image.updated"), rows)
-        again = reprocess(
-            dynamodb=pipeline.dynamodb,
-            sqs=pipeline.sqs,
-            table=pipeline.outputs["media_table"],
-            queue_url=pipeline.outputs["queues"]["thumbnail_jobs"],
-            settings=settings,
-        )
+            row = (", ".join(changed), f"{small['width']}x{small['height']}", str(len(updates)))
+            if changed != ["small"] or len(updates) != 1:
+                return row, f"rewrote {changed}, {len(updates)} image.updated"
+            return row, None
+
+        problems += check_images(ready, ("rewritten", "small now", "image.updated"), rewritten)
+        again = run_reprocess()
         print(f"  run again: {len(again.images)} image(s) to reprocess (idempotent)")
         if run.images and again.images:
             problems.append(f"a second reprocess enqueued {again.images}")
@@ -224,29 +217,47 @@ def demo_delete(pipeline: Pipeline, running: stack.Stack, ready: list[str]) -> l
     item = pipeline.item(in_s3)
     pipeline.s3.delete_object(Bucket=item["bucket"], Key=item["key"])
     problems = [] if status == 204 else [f"DELETE answered {status}"]
-    rows = []
     for image_id in (through_api, in_s3):
         pipeline.wait_for_count(image_id, 3, timeout=90)
     pipeline.drain(3)
-    for image_id in (through_api, in_s3):
+
+    def gone(image_id: str) -> tuple[tuple[str, ...], str | None]:
         deleted = [n for n in pipeline.notifications[image_id] if n.body["type"] == "image.deleted"]
         listed = pipeline.s3.list_objects_v2(
             Bucket=pipeline.outputs["renditions_bucket"], Prefix=f"{image_id}/"
         )
         left = listed.get("KeyCount", 0)
         answer = client.call("GET", f"/images/{image_id}")
-        rows.append(
-            (
-                image_id[:10],
-                pipeline.item(image_id)["status"],
-                str(len(deleted)),
-                str(left),
-                f"{answer.status} {answer.body.get('code')}",
-            )
+        row = (
+            pipeline.item(image_id)["status"],
+            str(len(deleted)),
+            str(left),
+            f"{answer.status} {answer.body.get('code')}",
         )
         if len(deleted) != 1 or left or answer.status != 404:
-            problems.append(f"{image_id}: {len(deleted)} image.deleted, {left} renditions left")
-    print_table(("id", "status", "image.deleted", "renditions left", "GET"), rows)
+            return row, f"{len(deleted)} image.deleted, {left} renditions left"
+        return row, None
+
+    header = ("status", "image.deleted", "renditions left", "GET")
+    return problems + check_images((through_api, in_s3), header, gone)
+
+
+def check_images(
+    image_ids: Iterable[str],
+    header: tuple[str, ...],
+    check: Callable[[str], tuple[tuple[str, ...], str | None]],
+) -> list[str]:
+    """Check each image and print one row per image (its short id first); the problems found.
+
+    ``check`` gives an image's cells under ``header`` and what is wrong with it (None: nothing).
+    """
+    rows, problems = [], []
+    for image_id in image_ids:
+        cells, problem = check(image_id)
+        rows.append((image_id[:10], *cells))
+        if problem:
+            problems.append(f"{image_id}: {problem}")
+    print_table(("id", *header), rows)
     return problems
 
 

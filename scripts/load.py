@@ -11,10 +11,10 @@ stack up (or reuses a running one, which it then leaves running) and:
    about 5% corrupt files, spread through the burst: the manifests' ``reject:corrupt`` files of
    those formats, then truncated copies of a renderable JPEG when more are needed. Every upload
    has a key of its own, so each is a separate image.
-2. Runs the image engine (media_pipeline.halves, what scripts/render.py runs: the renditions AND
-   the metadata half) over the same N inputs in a process pool of one worker per core, with the
-   deployed workers' settings, before the burst, while the stack is idle: the bare engine's
-   throughput on this machine, the ceiling the pipeline is compared with.
+2. Runs the image engine (media_pipeline.pipeline.halves, what scripts/render.py runs: the
+   renditions AND the metadata half) over the same N inputs in a process pool of one worker per
+   core, with the deployed workers' settings, before the burst, while the stack is idle: the
+   bare engine's throughput on this machine, the ceiling the pipeline is compared with.
 3. Uploads the N inputs at once from a thread pool (--threads): a fraction (--direct-fraction)
    straight to S3 (PutObject under the upload prefix, as an app with S3 access does), the others
    through the upload API (POST /uploads, then the presigned POST, as scripts/upload.py does).
@@ -61,9 +61,9 @@ from media_pipeline.config.workers import (
     renditions_from_env,
 )
 from media_pipeline.events import InvalidEvent, parse_object_created
-from media_pipeline.halves import MetadataWork, RenditionsWork
 from media_pipeline.media_store import from_item
 from media_pipeline.model import media_id
+from media_pipeline.pipeline.halves import MetadataWork, RenditionsWork
 from media_pipeline.reconcile import peek_messages
 from tooling.api_client import UploadClient, content_type_of
 

@@ -3,11 +3,12 @@
 
     python scripts/render.py FILE... --out DIR [--json]
 
-Each file goes through the workers' own code (media_pipeline.halves: RenditionsWork.produce for
-the renditions, MetadataWork.produce/store for the metadata record) with the settings the
-Lambdas read from their environment: RENDITIONS, JPEG_QUALITY, WEBP_QUALITY, AVIF_QUALITY,
-OPAQUE_FORMAT, ALPHA_FORMAT, MAX_UPLOAD_BYTES, MAX_PIXELS and INCLUDE_GPS, whose defaults are
-the Terraform defaults. Renditions are written to DIR/<file stem>-<rendition name>.<ext>.
+Each file goes through the workers' own code (media_pipeline.pipeline.halves:
+RenditionsWork.produce for the renditions, MetadataWork.produce/store for the metadata record)
+with the settings the Lambdas read from their environment: RENDITIONS, JPEG_QUALITY,
+WEBP_QUALITY, AVIF_QUALITY, OPAQUE_FORMAT, ALPHA_FORMAT, MAX_UPLOAD_BYTES, MAX_PIXELS and
+INCLUDE_GPS, whose defaults are the Terraform defaults. Renditions are written to
+DIR/<file stem>-<rendition name>.<ext>.
 
 With --json, one JSON line per input on stdout:
   {"file", "outcome", "reason", "message", "renditions": [{"name", "width", "height", "format",
@@ -40,7 +41,7 @@ from media_pipeline.config.workers import (
     limits_from_env,
     renditions_from_env,
 )
-from media_pipeline.halves import MetadataWork, RenditionsWork
+from media_pipeline.pipeline.halves import MetadataWork, RenditionsWork
 
 USAGE_ERROR = 2
 

@@ -81,52 +81,62 @@ def s3_event(
 ) -> dict:
     """An S3 Object Created event as EventBridge delivers it (AWS's shape unless told)."""
     obj = {"key": key, "size": size, etag_field: etag, "sequencer": sequencer}
-    if version_id:
-        obj["version-id"] = version_id
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": "123456789012",
-        "time": "2026-11-23T10:00:00Z",
-        "region": "us-east-1",
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": obj,
-            "request-id": "N4N7GDK58NMKJ12R",
-            "requester": "123456789012",
-            "reason": "PutObject",
-        },
-    }
+    return _s3_envelope(
+        "Object Created",
+        bucket,
+        obj,
+        version_id,
+        time="2026-11-23T10:00:00Z",
+        detail={"request-id": "N4N7GDK58NMKJ12R", "reason": "PutObject"},
+    )
 
 
 def s3_deleted_event(
     *, bucket: str, key: str, sequencer: str, version_id: str | None = None
 ) -> dict:
     """An S3 Object Deleted event as EventBridge delivers it (AWS's shape)."""
-    obj = {"key": key, "sequencer": sequencer}
+    return _s3_envelope(
+        "Object Deleted",
+        bucket,
+        {"key": key, "sequencer": sequencer},
+        version_id,
+        time="2026-11-23T10:05:00Z",
+        detail={
+            "request-id": "N4N7GDK58NMKJ12S",
+            "reason": "DeleteObject",
+            "deletion-type": "Permanently Deleted",
+        },
+    )
+
+
+def _s3_envelope(
+    detail_type: str,
+    bucket: str,
+    obj: dict,
+    version_id: str | None,
+    *,
+    time: str,
+    detail: dict,
+) -> dict:
+    """The EventBridge envelope of an S3 event: ``obj`` is its ``detail.object`` (the version id
+    added when there is one), ``detail`` what the event type adds to its ``detail``."""
     if version_id:
-        obj["version-id"] = version_id
+        obj = {**obj, "version-id": version_id}
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
-        "detail-type": "Object Deleted",
+        "detail-type": detail_type,
         "source": "aws.s3",
         "account": "123456789012",
-        "time": "2026-11-23T10:05:00Z",
+        "time": time,
         "region": "us-east-1",
         "resources": [f"arn:aws:s3:::{bucket}"],
         "detail": {
             "version": "0",
             "bucket": {"name": bucket},
             "object": obj,
-            "request-id": "N4N7GDK58NMKJ12S",
             "requester": "123456789012",
-            "reason": "DeleteObject",
-            "deletion-type": "Permanently Deleted",
+            **detail,
         },
     }
 

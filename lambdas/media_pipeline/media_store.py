@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -30,19 +29,11 @@ from media_pipeline.model import (
     Upload,
     decide_claim,
 )
+from media_pipeline.values import iso, now_iso, to_plain
 
 _serializer = TypeSerializer()
 _CLAIM_ATTEMPTS = 5  # a take-over that keeps losing to concurrent writes raises (SQS retries)
 _deserializer = TypeDeserializer()
-
-
-def iso(epoch: float, timespec: str = "seconds") -> str:
-    """A UTC instant as ISO 8601 with ``Z``, e.g. ``2026-11-23T10:00:00Z``."""
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
-
-
-def now_iso() -> str:
-    return iso(time.time(), "milliseconds")
 
 
 def to_attribute(value: Any) -> dict[str, Any]:
@@ -62,16 +53,6 @@ def _decimalise(value: Any) -> Any:
         return {k: _decimalise(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_decimalise(v) for v in value]
-    return value
-
-
-def to_plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: to_plain(v) for k, v in value.items()}
-    if isinstance(value, list | set):
-        return [to_plain(v) for v in value]
     return value
 
 

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from media_pipeline.media_store import to_plain
 from media_pipeline.model import Half, Status, public_metadata
+from media_pipeline.values import to_plain
 
 SCHEMA_VERSION = "1.1"
 EVENT_TYPES = {

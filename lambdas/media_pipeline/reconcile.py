@@ -41,8 +41,9 @@ from media_pipeline.events import (
     parse_object_created,
     strip_etag,
 )
-from media_pipeline.media_store import MediaTable, iso
+from media_pipeline.media_store import MediaTable
 from media_pipeline.model import Failure, Half, Status, Upload, media_id
+from media_pipeline.values import iso
 
 REQUESTER = "media-pipeline-reconciler"
 PEEK_SECONDS = 30  # how long a DLQ message is hidden at most while the reconciler reads the queue

@@ -21,7 +21,7 @@ from typing import Any
 from media_pipeline import lifecycle
 from media_pipeline.config.api import ApiSettings
 from media_pipeline.config.env import ConfigError
-from media_pipeline.media_store import MediaTable, iso, now_iso
+from media_pipeline.media_store import MediaTable
 from media_pipeline.model import (
     ID_LENGTH,
     OWNER_ATTRIBUTE,
@@ -31,6 +31,7 @@ from media_pipeline.model import (
     new_media_id,
     public_metadata,
 )
+from media_pipeline.values import iso, now_iso
 
 # What the pipeline can decode (Pillow + pillow-heif), by the Content-Type an upload must carry.
 ALLOWED_TYPES: dict[str, str] = {

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import boto3
 import pytest
@@ -28,6 +30,7 @@ SCHEMA = json.loads((ROOT / "docs" / "schemas" / "media-event.v1.json").read_tex
 KEY = "uploads/a/photo.jpg"
 FIRST = "0055AED6DCD90281E5"
 LATER = "0055AED6DCD90281F0"
+NEW_MEDIUM = {"RENDITIONS": "large:1024,medium:400,small:128"}  # the medium rendition redefined
 
 
 @pytest.fixture
@@ -256,22 +259,37 @@ def test_new_content_uploaded_after_an_s3_delete_is_a_new_image_version(aws, sta
 # -- reprocess --------------------------------------------------------------------------------
 
 
-def test_new_renditions_settings_rewrite_only_the_changed_renditions_once(
-    aws, stack, load_handler, lambda_context, monkeypatch
-):
+@dataclass(frozen=True)
+class SettingsChanged:
+    image_id: str
+    etag: str
+    before: dict  # the media item as the first settings made it
+    thumbnail: ModuleType  # the thumbnail handler, started afresh with NEW_MEDIUM
+
+
+@pytest.fixture
+def settings_changed(aws, stack, load_handler, lambda_context, monkeypatch) -> SettingsChanged:
+    """GIVEN an image made READY, then the medium rendition redefined (a deployment with new
+    settings: the thumbnail function starts again with them)."""
     image_id, etag, _ = ready_image(aws, stack, lambda_context)
     before = aws.media_item(image_id)
+    for name, value in NEW_MEDIUM.items():
+        monkeypatch.setenv(name, value)
+    return SettingsChanged(image_id, etag, before, load_handler("thumbnail"))
 
-    # GIVEN the medium rendition is redefined (a deployment with new settings)
-    monkeypatch.setenv("RENDITIONS", "large:1024,medium:400,small:128")
-    thumbnail = load_handler("thumbnail")
+
+def test_new_renditions_settings_rewrite_only_the_changed_renditions_once(
+    aws, stack, settings_changed, lambda_context
+):
+    changed = settings_changed
+    image_id, before, thumbnail = changed.image_id, changed.before, changed.thumbnail
     puts = count_calls(thumbnail.s3, "PutObject")
 
     # WHEN the reprocess job (the upload's event, as the reconciler sends it) comes, twice
     job = job_event(
         bucket=UPLOADS,
         key=KEY,
-        etag=etag,
+        etag=changed.etag,
         size=len(PHOTO),
         sequencer=before["sequencer"],
         version_id=None,
@@ -396,7 +414,7 @@ def test_reprocess_enqueues_exactly_the_images_made_with_other_settings(
     assert (run.scanned, run.images) == (2, [])
 
     # Other settings: both, nothing sent in a dry run, one job each otherwise.
-    other = reprocess.current_settings({"RENDITIONS": "large:1024,medium:400,small:128"})
+    other = reprocess.current_settings(NEW_MEDIUM)
     seen: list[int] = []
     dry = reprocess.reprocess(
         dynamodb=aws.dynamodb,
@@ -443,14 +461,11 @@ def reprocess_with(aws, thumbnail, lambda_context, environment: dict[str, str]) 
 
 
 def test_settings_changed_and_changed_back_are_reprocessed_both_times(
-    aws, stack, load_handler, lambda_context, monkeypatch
+    aws, stack, settings_changed, load_handler, lambda_context, monkeypatch
 ):
-    image_id, _, _ = ready_image(aws, stack, lambda_context)
-    original = aws.media_item(image_id)
-
-    monkeypatch.setenv("RENDITIONS", "large:1024,medium:400,small:128")
-    changed = {"RENDITIONS": "large:1024,medium:400,small:128"}
-    assert reprocess_with(aws, load_handler("thumbnail"), lambda_context, changed) == [image_id]
+    changed = settings_changed
+    image_id, original = changed.image_id, changed.before
+    assert reprocess_with(aws, changed.thumbnail, lambda_context, NEW_MEDIUM) == [image_id]
     assert aws.media_item(image_id)["renditions"]["medium"]["width"] == 400
 
     # Back to the settings the image was first made with: a new run is new work.

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from media_pipeline.media_store import now_iso
 from media_pipeline.model import PENDING_ATTRIBUTE, media_id
+from media_pipeline.values import now_iso
 
 from tests.integration.conftest import MEDIA_TABLE, UPLOADS
 from tests.integration.test_reliability import KEY, record_half_without_ready
@@ -62,7 +62,7 @@ def reconcile(reconciler, lambda_context, **options) -> dict:
 def test_a_job_in_a_dead_letter_queue_ends_its_item_failed_and_stays_for_the_redrive(
     aws, stack, lambda_context
 ):
-    # GIVEN the thumbnail half done and the metadata job dead-lettered without a word (killed)
+    # GIVEN the renditions half done and the metadata job dead-lettered without a word (killed)
     thumbnail, metadata, reconciler = stack
     etag = aws.put_upload(KEY, PHOTO)
     event = event_for(aws, KEY, etag)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 from media_pipeline.model import media_id
-from media_pipeline.sqs_worker import suspects_last
+from media_pipeline.pipeline.sqs import suspects_last
 
 from tests.integration.conftest import MEDIA_TABLE, count_calls
 from tests.integration.test_workers import PHOTO, event_for, invoke, item
@@ -31,7 +31,7 @@ def record_half_without_ready(aws, key: str, attribute: str, etag: str) -> None:
 def test_a_redelivery_finishes_a_version_whose_worker_died_before_ready(
     aws, load_handler, lambda_context
 ):
-    # GIVEN the thumbnail half done, and the metadata worker killed after writing its half
+    # GIVEN the renditions half done, and the metadata worker killed after writing its half
     thumbnail, metadata = load_handler("thumbnail"), load_handler("metadata")
     etag = aws.put_upload(KEY, PHOTO)
     event = event_for(aws, KEY, etag)

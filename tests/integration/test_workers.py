@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 from media_pipeline import objects
-from media_pipeline.events import normalise_sequencer
+from media_pipeline.events import normalise_sequencer, parse_job
 from media_pipeline.fingerprint import rendition_fingerprints, settings_fingerprint
 from media_pipeline.imaging import DEFAULT_RENDITIONS, EncodeOptions
 from media_pipeline.media_store import MediaTable
 from media_pipeline.model import Decision, Half, Upload, media_id
+from media_pipeline.pipeline.flow import Outcome, Result
 from PIL import Image
 
 from tests.integration.conftest import MEDIA_TABLE, RENDITIONS, UPLOADS, count_calls
@@ -95,6 +98,26 @@ def test_the_same_event_twice_renders_once(aws, workers, lambda_context):
     invoke(thumbnail, lambda_context, event)  # another message, same S3 event
 
     assert len(puts) == 3
+
+
+def test_a_duplicate_gets_the_first_result_back_as_a_result(aws, workers, lambda_context):
+    # GIVEN an event the thumbnail worker has done once
+    thumbnail, _ = workers
+    etag = aws.put_upload("uploads/a/photo.jpg", PHOTO)
+    body = event_for(aws, "uploads/a/photo.jpg", etag)
+    event = replace(parse_job(json.dumps(body)), settings=thumbnail.worker._work.settings)
+    first = thumbnail.worker._process_once(event=event, final_attempt=False)
+    assert first == Result(Outcome.PARTIAL, media_id(UPLOADS, "uploads/a/photo.jpg"))
+
+    # WHEN it comes again, THEN the idempotency layer gives the stored one back, typed
+    again = thumbnail.worker._process_once(event=event, final_attempt=False)
+    assert again == first
+    assert type(again.outcome) is Outcome
+
+    # AND the record holds it as plain JSON, the shape records have always had
+    records = aws.dynamodb.scan(TableName="idempotency")["Items"]
+    assert [json.loads(r["data"]["S"]) for r in records] == [first.to_dict()]
+    assert first.to_dict() == {"outcome": "partial", "image_id": first.image_id, "detail": {}}
 
 
 def test_a_duplicate_is_recognised_from_the_item_when_the_idempotency_record_is_gone(

@@ -33,6 +33,9 @@ def test_the_notifier_does_not_carry_the_image_stack():
     assert "media_pipeline/config/notifier.py" in files
     assert not any(f.startswith("media_pipeline/imaging/") for f in files)
     assert "media_pipeline/handlers/thumbnail.py" not in files
+    # it formats stream images (values.to_plain) but never touches the table itself
+    assert "media_pipeline/values.py" in files
+    assert "media_pipeline/media_store.py" not in files
 
 
 def test_the_thumbnail_function_carries_the_engine_and_every_package_init():
@@ -42,7 +45,9 @@ def test_the_thumbnail_function_carries_the_engine_and_every_package_init():
         "media_pipeline/__init__.py",
         "media_pipeline/handlers/__init__.py",
         "media_pipeline/config/__init__.py",
+        "media_pipeline/pipeline/__init__.py",
     } <= files
+    assert {"media_pipeline/pipeline/flow.py", "media_pipeline/pipeline/halves.py"} <= files
     assert "media_pipeline/handlers/metadata.py" not in files
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from media_pipeline.sqs_worker import retry_delay_seconds
+from media_pipeline.pipeline.sqs import retry_delay_seconds
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from media_pipeline.aws import TRACED_MODULES, client
 from media_pipeline.config.workers import ThumbnailSettings
-from media_pipeline.halves import RenditionsWork
-from media_pipeline.sqs_worker import SqsWorker
+from media_pipeline.pipeline.halves import RenditionsWork
+from media_pipeline.pipeline.sqs import SqsWorker
 
 settings = ThumbnailSettings.from_env()
 logger = Logger()

@@ -8,11 +8,14 @@ metadata) from the object's bytes and how to store it. Outcomes:
 * anything else raises, so SQS retries the message. On the last attempt the version is marked
   FAILED with reason ``processing_error`` (retryable) before raising again, so the upload ends
   FAILED while its message lands in the DLQ; a redrive can still complete it.
+
+What an event came to is a :class:`Result`, its kind an :class:`Outcome`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from media_pipeline import objects
@@ -45,17 +48,49 @@ class HalfWork(Protocol):
         """Clean up what an older version of the same key left behind."""
 
 
+class Outcome(StrEnum):
+    """What one event came to, for this half. The values are stored (idempotency records) and
+    logged, so they do not change."""
+
+    READY = "ready"  # this half completed the version and marked it READY
+    PARTIAL = "partial"  # this half is recorded; the other one is still to come
+    REFRESHED = "refreshed"  # READY, this half made again with the current settings (reprocess)
+    REJECTED = "rejected"  # the bytes are refused for good (corrupt, unsupported, too large)
+    DUPLICATE = "duplicate"  # this half was done before: nothing to do
+    STALE = "stale"  # a newer upload of the key owns the item
+    SUPERSEDED = "superseded"  # the version left S3, or a newer upload or a delete took the item
+    ABANDONED = "abandoned"  # the version had already FAILED permanently
+    DELETED = "deleted"  # the image was deleted after (or while) this version was uploaded
+
+
+# The claims that leave nothing to do, and what the event then came to (``MediaTable.claim``
+# settles UNORDERED itself, as STALE, DELETED or a take-over).
+_SKIPPED = {
+    Decision.DUPLICATE: Outcome.DUPLICATE,
+    Decision.STALE: Outcome.STALE,
+    Decision.ABANDONED: Outcome.ABANDONED,
+    Decision.DELETED: Outcome.DELETED,
+}
+
+
 @dataclass(frozen=True)
 class Result:
-    """What happened to one event; the idempotency layer stores it for duplicates."""
+    """What happened to one event; the idempotency layer stores it for duplicates.
 
-    outcome: str  # ready | partial | refreshed | rejected | duplicate | stale | superseded |
-    # abandoned | deleted
+    Stored as :meth:`to_dict` (``{"outcome", "image_id", "detail"}``, plain JSON) and given
+    back to a duplicate as a ``Result`` again by :meth:`from_dict` (``pipeline.sqs``).
+    """
+
+    outcome: Outcome
     image_id: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "image_id": self.image_id, "detail": self.detail}
+        return {"outcome": self.outcome.value, "image_id": self.image_id, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        return cls(Outcome(data["outcome"]), data.get("image_id"), data.get("detail") or {})
 
 
 def process_object(
@@ -70,7 +105,7 @@ def process_object(
     try:
         upload = objects.locate(s3, event)
     except objects.ObjectSuperseded as gone:
-        return Result("superseded", detail={"message": str(gone)})
+        return Result(Outcome.SUPERSEDED, detail={"message": str(gone)})
 
     try:
         return _process_located(upload, work=work, s3=s3, table=table, limits=limits)
@@ -97,9 +132,9 @@ def _process_located(
     if decision is Decision.FINISH:
         # This half was recorded by a worker that may have died before READY: settle it now.
         finished = table.finish(upload.id, upload.etag)
-        return Result("ready" if finished else "duplicate", upload.id)
+        return Result(Outcome.READY if finished else Outcome.DUPLICATE, upload.id)
     if decision not in (Decision.WORK, Decision.REOPEN_AND_WORK, Decision.REFRESH):
-        return Result(decision.value, upload.id)
+        return Result(_SKIPPED[decision], upload.id)
     existing = None
     if decision is Decision.REFRESH:
         # READY, made with other settings (a reprocess): what is unchanged is kept as it is.
@@ -113,7 +148,7 @@ def _process_located(
         try:
             data = objects.read(s3, upload, sha256=work.hash_while_reading)
         except objects.ObjectSuperseded as gone:
-            return Result("superseded", upload.id, {"message": str(gone)})
+            return Result(Outcome.SUPERSEDED, upload.id, {"message": str(gone)})
         produced = work.produce(data)
 
     if isinstance(produced, Rejected):
@@ -121,7 +156,7 @@ def _process_located(
             raise RuntimeError(f"{upload.id}: the new settings refuse an image made before")
         table.fail(upload, Failure(work.half.stage, produced.reason, produced.message))
         return Result(
-            "rejected", upload.id, {"reason": produced.reason, "message": produced.message}
+            Outcome.REJECTED, upload.id, {"reason": produced.reason, "message": produced.message}
         )
 
     value = work.store(upload, produced, existing)
@@ -129,9 +164,10 @@ def _process_located(
     if completed.outcome is Completion.SUPERSEDED:
         # A newer upload took the item over, or the image was deleted meanwhile.
         work.discard(upload, value)
-        return Result("superseded", upload.id)
+        return Result(Outcome.SUPERSEDED, upload.id)
     if completed.previous:
         work.retire(completed.previous, value)
     if decision is Decision.REFRESH:
-        return Result("refreshed", upload.id)
-    return Result(completed.outcome.value, upload.id)
+        return Result(Outcome.REFRESHED, upload.id)
+    ready = completed.outcome is Completion.READY
+    return Result(Outcome.READY if ready else Outcome.PARTIAL, upload.id)

@@ -1,4 +1,4 @@
-"""One SQS record of an S3 upload event -> one idempotent call of ``worker.process_object``.
+"""One SQS record of an S3 upload event -> one idempotent call of ``flow.process_object``.
 
 Shared by the thumbnail and metadata handlers. Idempotency is keyed on the object version named
 by the event (bucket, key, ETag, version id, sequencer) and the worker's settings fingerprint,
@@ -8,6 +8,10 @@ work.
 
 The thumbnail worker also receives S3 "Object Deleted" events (``lifecycle.object_deleted``):
 they are idempotent by their conditional writes, so they bypass the idempotency layer.
+
+The idempotent call returns a :class:`~media_pipeline.pipeline.flow.Result`, and so does a
+duplicate: Powertools stores ``Result.to_dict()`` and gives the stored dict back through
+``Result.from_dict`` (its ``output_serializer``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.serialization.custom_dict import (
+    CustomDictSerializer,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -37,21 +44,21 @@ from media_pipeline import lifecycle
 from media_pipeline.config.workers import WorkerSettings
 from media_pipeline.events import ObjectCreated, ObjectDeleted, parse_job
 from media_pipeline.media_store import MediaTable
-from media_pipeline.worker import HalfWork, process_object
+from media_pipeline.pipeline.flow import HalfWork, Outcome, Result, process_object
 
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
 
-_METRIC_NAMES = {
-    "ready": "ImagesReady",
-    "refreshed": "ImagesRefreshed",
-    "partial": "HalvesCompleted",
-    "rejected": "ImagesRejected",
-    "duplicate": "DuplicateEvents",
-    "finish": "HalvesFinished",
-    "stale": "StaleEvents",
-    "superseded": "SupersededEvents",
-    "abandoned": "AbandonedEvents",
-    "deleted": "DeletedEvents",
+# One count per outcome, every outcome its own (tests/unit/test_outcomes.py).
+METRIC_NAMES = {
+    Outcome.READY: "ImagesReady",
+    Outcome.REFRESHED: "ImagesRefreshed",
+    Outcome.PARTIAL: "HalvesCompleted",
+    Outcome.REJECTED: "ImagesRejected",
+    Outcome.DUPLICATE: "DuplicateEvents",
+    Outcome.STALE: "StaleEvents",
+    Outcome.SUPERSEDED: "SupersededEvents",
+    Outcome.ABANDONED: "AbandonedEvents",
+    Outcome.DELETED: "DeletedEvents",
 }
 _DELETION_METRIC = "ImagesDeleted"
 
@@ -129,6 +136,9 @@ class SqsWorker:
             config=self._idempotency,
             persistence_store=persistence,
             key_prefix=f"{work.half.stage}.process_object",
+            output_serializer=CustomDictSerializer(
+                to_dict=Result.to_dict, from_dict=Result.from_dict
+            ),
         )(self._process)
         # A batch whose every record failed is reported item by item, like any other: the
         # messages are retried the same way, and the invocation is not counted as an error.
@@ -249,18 +259,9 @@ class SqsWorker:
             result = self._process_once(
                 event=event, final_attempt=receive_count >= self._settings.max_receive_count
             )
-            self._logger.info(
-                "object processed",
-                image_id=result["image_id"],
-                outcome=result["outcome"],
-                detail=result["detail"],
-            )
-        self._metrics.add_metric(
-            name=_METRIC_NAMES.get(result["outcome"], "OtherOutcomes"),
-            unit=MetricUnit.Count,
-            value=1,
-        )
-        return result
+            self._logger.info("object processed", **result.to_dict())
+        self._metrics.add_metric(name=METRIC_NAMES[result.outcome], unit=MetricUnit.Count, value=1)
+        return result.to_dict()
 
     def _deleted(self, event: ObjectDeleted) -> dict[str, Any]:
         with self._logger.append_context_keys(bucket=event.bucket, key=event.raw_key):
@@ -274,17 +275,12 @@ class SqsWorker:
                 renditions_bucket=self._renditions_bucket,
                 retention_seconds=self._deleted_ttl_seconds,
             ).to_dict()
-            self._logger.info(
-                "object deleted",
-                image_id=result["image_id"],
-                outcome=result["outcome"],
-                detail=result["detail"],
-            )
+            self._logger.info("object deleted", **result)
         if result["outcome"] == "deleted":
             self._metrics.add_metric(name=_DELETION_METRIC, unit=MetricUnit.Count, value=1)
         return result
 
-    def _process(self, event: ObjectCreated, final_attempt: bool) -> dict[str, Any]:
+    def _process(self, event: ObjectCreated, final_attempt: bool) -> Result:
         return process_object(
             event,
             work=self._work,
@@ -292,4 +288,4 @@ class SqsWorker:
             table=self._table,
             limits=self._settings.limits,
             final_attempt=final_attempt,
-        ).to_dict()
+        )

@@ -1,4 +1,4 @@
-"""The two halves of the work done for every upload, as plugged into ``worker.process_object``."""
+"""The two halves of the work done for every upload, as plugged into ``flow.process_object``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def _objects() -> ModuleType:
 
 
 class RenditionsWork:
-    """Thumbnail half: renditions rendered from the image, written to the renditions bucket."""
+    """Renditions half (the thumbnail function's): renditions rendered from the image, written to
+    the renditions bucket."""
 
     half = Half.RENDITIONS
     hash_while_reading = False
