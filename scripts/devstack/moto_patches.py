@@ -41,6 +41,13 @@ embedded stack (never in tests that use ``mock_aws``).
    unversioned bucket is deleted, but not when a ``DeleteObject`` without a version id puts a
    delete marker on a versioned one. S3 sends it (``deletion-type`` "Delete Marker Created"):
    with ``uploads_versioning`` on, that event is how the pipeline learns an original is gone.
+9. DynamoDB writes are atomic. DynamoDB applies the writes to one item one after another: a
+   conditional write sees, and its ``ALL_OLD`` returns, the item as the previous write left it.
+   moto's backend reads, changes and stores an item in steps, so two writes served at once by
+   two server threads can both start from the same old item. Then both workers of an image
+   record their half, neither sees the other's, and the image stays PROCESSING until the
+   reconciler's stuck sweep. Here DynamoDB's write actions run one at a time (reads and every
+   other service are untouched).
 """
 
 from __future__ import annotations
@@ -78,6 +85,7 @@ def apply() -> None:
         _enforce_post_policies()
         _deliver_events_to_enabled_pattern_rules()
         _announce_delete_markers()
+        _serialize_dynamodb_writes()
         _applied = True
 
 
@@ -380,3 +388,37 @@ def _announce_delete_markers() -> None:
         return result
 
     S3Backend.delete_object = delete_announcing_markers  # type: ignore[method-assign]
+
+
+# The DynamoDB actions that change items. The lock is taken around moto's request handler, not
+# its backend: the handler reads the old item for ``ReturnValues`` before the backend writes.
+# One lock for all tables (a transaction spans tables); writes are short.
+_DYNAMODB_WRITES = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+    "batch_write_item",
+    "execute_statement",
+    "execute_transaction",
+    "batch_execute_statement",
+)
+
+
+def _serialize_dynamodb_writes() -> None:
+    import functools
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    writes = threading.Lock()
+
+    def one_at_a_time(action: Any) -> Any:
+        @functools.wraps(action)
+        def write(self: DynamoHandler) -> Any:
+            with writes:
+                return action(self)
+
+        return write
+
+    for name in _DYNAMODB_WRITES:
+        setattr(DynamoHandler, name, one_at_a_time(getattr(DynamoHandler, name)))

@@ -12,7 +12,9 @@ import threading
 import time
 from pathlib import Path
 
+import boto3
 import pytest
+from devstack import moto_patches
 from devstack.faults import Fault, FaultInjector, request_service
 from devstack.functions import FunctionPool, FunctionSpec
 from devstack.moto_patches import next_sequencer
@@ -20,6 +22,8 @@ from devstack.pollers import SqsPoller, failed_items
 from devstack.processes import alive
 from devstack.sandbox import Result, Sandbox, exit_reason
 from devstack.server import DevstackApp, _read_body
+from moto import mock_aws
+from moto.dynamodb.responses import DynamoHandler
 
 IDS = ["m1", "m2", "m3"]
 
@@ -572,3 +576,48 @@ def test_an_environment_that_died_while_idle_is_replaced_not_reused():
     finally:
         for sandbox in made:
             sandbox.kill()
+
+
+def test_dynamodb_writes_to_one_item_see_each_other_as_on_dynamodb(monkeypatch):
+    # Each image's two workers record their half with ReturnValues=ALL_OLD; on DynamoDB one of
+    # them always sees the other's half (writes to an item are serialized). moto's handler reads
+    # the old item before its backend writes, so two server threads could both miss the other.
+    for name in moto_patches._DYNAMODB_WRITES:  # restored after the test
+        monkeypatch.setattr(DynamoHandler, name, getattr(DynamoHandler, name))
+    moto_patches._serialize_dynamodb_writes()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: overlaps become likely
+    items, seen = 1000, {}
+    try:
+        with mock_aws():
+            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+            dynamodb.create_table(
+                TableName="media",
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            for i in range(items):
+                dynamodb.put_item(TableName="media", Item={"id": {"S": str(i)}})
+
+            def record(half: str, other: str) -> None:
+                client = boto3.client("dynamodb", region_name="us-east-1")
+                for i in range(items):
+                    old = client.update_item(
+                        TableName="media",
+                        Key={"id": {"S": str(i)}},
+                        UpdateExpression=f"SET {half} = :etag",
+                        ExpressionAttributeValues={":etag": {"S": "e"}},
+                        ReturnValues="ALL_OLD",
+                    )["Attributes"]
+                    seen[i, half] = other in old
+
+            workers = [threading.Thread(target=record, args=h) for h in (("r", "m"), ("m", "r"))]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    missed = [i for i in range(items) if not seen[i, "r"] and not seen[i, "m"]]
+    assert missed == []
