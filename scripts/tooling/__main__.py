@@ -18,10 +18,11 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     tf = sub.add_parser(
         "tf",
-        help="run terraform in terraform/ with this machine's provider set-up (mirror discovery)",
+        help="run terraform in a root (default: terraform/envs/aws) with this machine's provider "
+        "set-up (mirror discovery)",
     )
     tf.add_argument("--data-dir", default="terraform-aws", help="TF_DATA_DIR, under .local/")
-    tf.add_argument("--chdir", type=Path, default=terraform.TERRAFORM_DIR)
+    tf.add_argument("--chdir", type=Path, default=terraform.AWS_ROOT)
     tf.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
 

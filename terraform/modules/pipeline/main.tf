@@ -1,9 +1,15 @@
+# The whole pipeline: one module, applied by two thin roots that differ only in where it runs.
+# terraform/envs/aws deploys it to AWS (make plan / make deploy); terraform/envs/local applies it
+# to an emulator (the embedded stack, LocalStack) with the endpoints and throwaway settings that
+# must never reach production.
+
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  # make build writes every package for one runtime and architecture into one directory.
-  package_dir = "${coalesce(var.build_dir, "${path.root}/../build")}/${var.lambda_runtime}-${var.lambda_architecture}"
+  # make build writes every package for one runtime and architecture into one directory
+  # (build/ at the repository root unless build_dir says otherwise).
+  package_dir = "${coalesce(var.build_dir, "${path.module}/../../../build")}/${var.lambda_runtime}-${var.lambda_architecture}"
 
   # Bucket names are global: make them unique per account and region.
   bucket_suffix = "${data.aws_caller_identity.current.account_id}-${var.region}"
@@ -93,7 +99,7 @@ resource "aws_lambda_layer_version" "powertools" {
 # ---------------------------------------------------------------------------------------------
 
 module "uploads_bucket" {
-  source = "./modules/private-bucket"
+  source = "../private-bucket"
 
   name                      = "${var.name}-uploads-${local.bucket_suffix}"
   eventbridge_notifications = true
@@ -107,7 +113,7 @@ module "uploads_bucket" {
 
 # Renditions live in their own bucket: nothing written there can match the uploads rule.
 module "renditions_bucket" {
-  source = "./modules/private-bucket"
+  source = "../private-bucket"
 
   name          = "${var.name}-renditions-${local.bucket_suffix}"
   kms_key_arn   = var.kms_key_arn
@@ -183,7 +189,7 @@ resource "aws_cloudwatch_event_target" "jobs" {
 }
 
 module "undelivered_events" {
-  source = "./modules/queue"
+  source = "../queue"
 
   name              = "${var.name}-undelivered-events"
   retention_seconds = 1209600
@@ -202,7 +208,7 @@ module "undelivered_events" {
 # ---------------------------------------------------------------------------------------------
 
 module "thumbnail" {
-  source = "./modules/sqs-worker"
+  source = "../sqs-worker"
 
   name        = "${var.name}-thumbnail"
   description = "Renders renditions of each upload into the renditions bucket"
@@ -257,7 +263,7 @@ module "thumbnail" {
 }
 
 module "metadata" {
-  source = "./modules/sqs-worker"
+  source = "../sqs-worker"
 
   name        = "${var.name}-metadata"
   description = "Records what each upload is (dimensions, format, EXIF selection, hash)"
@@ -403,7 +409,7 @@ locals {
 }
 
 module "reconciler" {
-  source = "./modules/lambda-function"
+  source = "../lambda-function"
 
   name         = "${var.name}-reconciler"
   description  = "Settles jobs that reached a DLQ and re-enqueues uploads stuck or never announced"
@@ -487,7 +493,7 @@ resource "aws_lambda_permission" "reconcile" {
 # ---------------------------------------------------------------------------------------------
 
 module "notifier" {
-  source = "./modules/lambda-function"
+  source = "../lambda-function"
 
   name         = "${var.name}-notifier"
   description  = "Publishes image.ready / failed / deleted / updated to the media-events topic"
@@ -551,7 +557,7 @@ resource "aws_lambda_event_source_mapping" "notifier" {
 
 # Only metadata of the stream records the notifier gave up on (docs/operations.md: re-driving).
 module "notifier_dlq" {
-  source = "./modules/queue"
+  source = "../queue"
 
   name              = "${var.name}-notifier-dlq"
   retention_seconds = 1209600
@@ -566,7 +572,7 @@ resource "aws_sns_topic" "media_events" {
 }
 
 module "app_events" {
-  source = "./modules/queue"
+  source = "../queue"
 
   name = "${var.name}-app-events"
   sender = {
