@@ -243,24 +243,32 @@ moved {
   to   = module.pipeline.aws_cloudwatch_dashboard.this
 }
 
+# The two EventBridge rules (Object Created, Object Deleted) and their three targets became one
+# rule and one target resource each, keyed by event and by target id, in the same move.
+
 moved {
   from = aws_cloudwatch_event_rule.object_created
-  to   = module.pipeline.aws_cloudwatch_event_rule.object_created
+  to   = module.pipeline.aws_cloudwatch_event_rule.uploads["created"]
 }
 
 moved {
   from = aws_cloudwatch_event_rule.object_deleted
-  to   = module.pipeline.aws_cloudwatch_event_rule.object_deleted
+  to   = module.pipeline.aws_cloudwatch_event_rule.uploads["deleted"]
+}
+
+moved {
+  from = aws_cloudwatch_event_target.jobs["thumbnail"]
+  to   = module.pipeline.aws_cloudwatch_event_target.uploads["thumbnail-jobs"]
+}
+
+moved {
+  from = aws_cloudwatch_event_target.jobs["metadata"]
+  to   = module.pipeline.aws_cloudwatch_event_target.uploads["metadata-jobs"]
 }
 
 moved {
   from = aws_cloudwatch_event_target.deletions
-  to   = module.pipeline.aws_cloudwatch_event_target.deletions
-}
-
-moved {
-  from = aws_cloudwatch_event_target.jobs
-  to   = module.pipeline.aws_cloudwatch_event_target.jobs
+  to   = module.pipeline.aws_cloudwatch_event_target.uploads["thumbnail-deletions"]
 }
 
 # Older addresses still (terraform/modules/pipeline/main.tf moves them on within the module): the

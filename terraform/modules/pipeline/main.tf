@@ -121,15 +121,33 @@ module "renditions_bucket" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# S3 "Object Created" -> EventBridge -> two queues (fan-out happens here, not in a function)
+# S3 events -> EventBridge -> queues (fan-out happens here, not in a function)
 # ---------------------------------------------------------------------------------------------
 
-resource "aws_cloudwatch_event_rule" "object_created" {
-  name        = "${var.name}-object-created"
-  description = "Objects created under ${var.upload_prefix} in ${module.uploads_bucket.name}"
+locals {
+  # One rule per kind of S3 event under upload_prefix in the uploads bucket, by its name suffix.
+  upload_rules = {
+    created = "Object Created"
+    # Originals deleted from the bucket (by the app's DELETE, by hand, by a lifecycle rule): the
+    # thumbnail worker marks the image DELETED and removes its renditions (lifecycle.py).
+    deleted = "Object Deleted"
+  }
+  # Each rule's queues, by target id: a created object goes to both workers.
+  upload_targets = {
+    thumbnail-jobs      = { rule = "created", queue_arn = module.thumbnail.queue_arn }
+    metadata-jobs       = { rule = "created", queue_arn = module.metadata.queue_arn }
+    thumbnail-deletions = { rule = "deleted", queue_arn = module.thumbnail.queue_arn }
+  }
+}
+
+resource "aws_cloudwatch_event_rule" "uploads" {
+  for_each = local.upload_rules
+
+  name        = "${var.name}-object-${each.key}"
+  description = "Objects ${each.key} under ${var.upload_prefix} in ${module.uploads_bucket.name}"
   event_pattern = jsonencode({
     source        = ["aws.s3"]
-    "detail-type" = ["Object Created"]
+    "detail-type" = [each.value]
     detail = {
       bucket = { name = [module.uploads_bucket.name] }
       object = { key = [{ prefix = var.upload_prefix }] }
@@ -137,45 +155,12 @@ resource "aws_cloudwatch_event_rule" "object_created" {
   })
 }
 
-# Originals deleted from the bucket (by the app's DELETE, by hand, by a lifecycle rule): the
-# thumbnail worker marks the image DELETED and removes its renditions (lifecycle.py).
-resource "aws_cloudwatch_event_rule" "object_deleted" {
-  name        = "${var.name}-object-deleted"
-  description = "Objects deleted under ${var.upload_prefix} in ${module.uploads_bucket.name}"
-  event_pattern = jsonencode({
-    source        = ["aws.s3"]
-    "detail-type" = ["Object Deleted"]
-    detail = {
-      bucket = { name = [module.uploads_bucket.name] }
-      object = { key = [{ prefix = var.upload_prefix }] }
-    }
-  })
-}
+resource "aws_cloudwatch_event_target" "uploads" {
+  for_each = local.upload_targets
 
-resource "aws_cloudwatch_event_target" "deletions" {
-  rule      = aws_cloudwatch_event_rule.object_deleted.name
-  target_id = "thumbnail-deletions"
-  arn       = module.thumbnail.queue_arn
-
-  retry_policy {
-    maximum_event_age_in_seconds = 86400
-    maximum_retry_attempts       = 185
-  }
-
-  dead_letter_config {
-    arn = module.undelivered_events.arn
-  }
-}
-
-resource "aws_cloudwatch_event_target" "jobs" {
-  for_each = {
-    thumbnail = module.thumbnail.queue_arn
-    metadata  = module.metadata.queue_arn
-  }
-
-  rule      = aws_cloudwatch_event_rule.object_created.name
-  target_id = "${each.key}-jobs"
-  arn       = each.value
+  rule      = aws_cloudwatch_event_rule.uploads[each.value.rule].name
+  target_id = each.key
+  arn       = each.value.queue_arn
 
   retry_policy {
     maximum_event_age_in_seconds = 86400
@@ -195,7 +180,7 @@ module "undelivered_events" {
   retention_seconds = 1209600
   sender = {
     service     = "events.amazonaws.com"
-    source_arns = [aws_cloudwatch_event_rule.object_created.arn, aws_cloudwatch_event_rule.object_deleted.arn]
+    source_arns = [aws_cloudwatch_event_rule.uploads["created"].arn, aws_cloudwatch_event_rule.uploads["deleted"].arn]
     sid         = "AllowOnlyTheUploadsRules"
   }
   depth_alarm   = { description = "EventBridge could not deliver these upload events to a jobs queue." }
@@ -249,7 +234,7 @@ module "thumbnail" {
   # Upload events, and deletions of originals (lifecycle.py).
   sender = {
     service     = "events.amazonaws.com"
-    source_arns = [aws_cloudwatch_event_rule.object_created.arn, aws_cloudwatch_event_rule.object_deleted.arn]
+    source_arns = [aws_cloudwatch_event_rule.uploads["created"].arn, aws_cloudwatch_event_rule.uploads["deleted"].arn]
   }
   batch_size              = var.workers.thumbnail.batch_size
   batching_window_seconds = var.workers.thumbnail.batching_window
@@ -285,7 +270,7 @@ module "metadata" {
 
   sender = {
     service     = "events.amazonaws.com"
-    source_arns = [aws_cloudwatch_event_rule.object_created.arn]
+    source_arns = [aws_cloudwatch_event_rule.uploads["created"].arn]
   }
   batch_size              = var.workers.metadata.batch_size
   batching_window_seconds = var.workers.metadata.batching_window
