@@ -42,6 +42,8 @@ DEPLOY_DIR  := .local/deploy-$(ENV)
 DEPLOY_ROOT := $(DEPLOY_DIR)/envs/aws
 TF_ROOTS    := aws local
 TF_ENV      := $(PY) -m tooling tf --data-dir terraform-$(ENV) --chdir $(CURDIR)/$(DEPLOY_ROOT) --
+# make plan-check compares the production plan with that of this git ref (the deployed release).
+PLAN_CHECK_BASE ?= main
 
 # LocalStack under Docker Compose (docker-compose.yml): its Lambda containers run python3.13 on
 # the Docker host's CPU.
@@ -183,7 +185,10 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements/checkov.txt
 	@touch $@
 
-plan-check: build ## terraform plan of the production example, without AWS (the embedded stack's endpoints)
+# Both plans run against a moto server of their own (scripts/tooling/plan_check.py); the tests
+# plan the production example beside the local one on the embedded stack.
+plan-check: build ## The production example's plan vs PLAN_CHECK_BASE's (default main): moves, adds, changes, destroys; without AWS
+	$(PY) -m tooling plan-check --base $(PLAN_CHECK_BASE) --runtime $(LAMBDA_RUNTIME) --arch $(LAMBDA_ARCH)
 	$(PYTEST) tests/e2e/test_deployments.py
 
 fmt: install ## Format Python and Terraform sources

@@ -1,5 +1,6 @@
 """The two roots of the pipeline module: terraform/envs/aws (production) carries no emulator
-setting, and both pass the module every variable and output unchanged."""
+setting, and both pass the module every variable and output unchanged. Also how make plan-check
+follows moved blocks (scripts/tooling/plan_check.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from tooling import terraform
+from tooling import plan_check, terraform
 
 MODULE = terraform.TERRAFORM_DIR / "modules" / "pipeline"
 ROOTS = {"aws": terraform.AWS_ROOT, "local": terraform.LOCAL_ROOT}
@@ -91,3 +92,101 @@ def test_a_staged_root_resolves_its_modules_and_gets_the_override(tmp_path):
     assert lock.is_file()
     assert not lock.is_symlink()  # init may rewrite it: never the repository's
     assert not list(terraform.AWS_ROOT.glob("*override*"))
+
+
+MOVES = [
+    ("module.thumbnail", "module.pipeline.module.thumbnail"),
+    (
+        "aws_cloudwatch_metric_alarm.monitoring",
+        "module.pipeline.aws_cloudwatch_metric_alarm.monitoring",
+    ),
+    (
+        "aws_cloudwatch_event_target.deletions",
+        'module.pipeline.aws_cloudwatch_event_target.uploads["d"]',
+    ),
+    ("aws_lambda_layer_version.pillow", "module.pipeline.aws_lambda_layer_version.pillow"),
+    # inside the module (a legacy move from a resource to its first instance)
+    (
+        "module.pipeline.aws_lambda_layer_version.pillow",
+        "module.pipeline.aws_lambda_layer_version.pillow[0]",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        # a module call moves with everything inside it
+        (
+            "module.thumbnail.module.queue.aws_sqs_queue.dlq[0]",
+            "module.pipeline.module.thumbnail.module.queue.aws_sqs_queue.dlq[0]",
+        ),
+        # a resource without an index moves with every instance
+        (
+            'aws_cloudwatch_metric_alarm.monitoring["api-5xx"]',
+            'module.pipeline.aws_cloudwatch_metric_alarm.monitoring["api-5xx"]',
+        ),
+        (
+            "aws_cloudwatch_event_target.deletions",
+            'module.pipeline.aws_cloudwatch_event_target.uploads["d"]',
+        ),
+        # chains: a key-less instance from before count, then into the module
+        ("aws_lambda_layer_version.pillow", "module.pipeline.aws_lambda_layer_version.pillow[0]"),
+        # ... while an instance with a key only moves into the module
+        (
+            "aws_lambda_layer_version.pillow[0]",
+            "module.pipeline.aws_lambda_layer_version.pillow[0]",
+        ),
+        # a prefix of a name is not the name
+        ("module.thumbnails.aws_sqs_queue.this", "module.thumbnails.aws_sqs_queue.this"),
+        ("aws_dynamodb_table.media", "aws_dynamodb_table.media"),
+    ],
+)
+def test_plan_check_follows_moved_blocks_the_way_terraform_does(address, expected):
+    assert plan_check.follow(address, MOVES) == expected
+
+
+def test_plan_check_reads_the_moved_blocks_of_the_root_and_of_the_modules_it_calls():
+    configuration = {
+        "root_module": {
+            "module_calls": {
+                "pipeline": {"source": "../../modules/pipeline", "module": {"module_calls": {}}}
+            }
+        }
+    }
+    statements = plan_check.moved_statements(terraform.AWS_ROOT, configuration)
+    assert ("module.thumbnail", "module.pipeline.module.thumbnail") in statements
+    assert (
+        "aws_cloudwatch_event_rule.object_created",
+        'module.pipeline.aws_cloudwatch_event_rule.uploads["created"]',
+    ) in statements
+    # the module's own (older) moves, under the module's address
+    assert (
+        "module.pipeline.aws_lambda_layer_version.pillow",
+        "module.pipeline.aws_lambda_layer_version.pillow[0]",
+    ) in statements
+
+
+def test_plan_check_reports_what_is_not_a_move():
+    def plan(resources, outputs):
+        return {
+            "resource_changes": [
+                {"address": a, "mode": "managed", "change": {"after": v, "after_unknown": {}}}
+                for a, v in resources.items()
+            ],
+            "output_changes": {k: {"after": v} for k, v in outputs.items()},
+        }
+
+    base = plan({"aws_a.x": {"n": 1}, "aws_b.y": {"n": 1}, "aws_c.z": {"n": 1}}, {"o": 1, "p": 2})
+    new = plan(
+        {"module.m.aws_a.x": {"n": 1}, "module.m.aws_b.y": {"n": 2}, "aws_d.w": {}},
+        {"o": 1, "p": 3},
+    )
+    moves = [("aws_a.x", "module.m.aws_a.x"), ("aws_b.y", "module.m.aws_b.y")]
+    difference = plan_check.compare(base, new, moves)
+    assert difference.moved == {"aws_a.x": "module.m.aws_a.x", "aws_b.y": "module.m.aws_b.y"}
+    assert difference.changed == {"module.m.aws_b.y": ["n"]}
+    assert difference.destroyed == ["aws_c.z"]
+    assert difference.created == ["aws_d.w"]
+    assert difference.outputs == {"p": "value differs"}
+    assert not difference.none
