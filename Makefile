@@ -30,14 +30,18 @@ FUNCTIONS      := $(shell $(PYTHON) -c 'import json, sys; print(*json.load(sys.s
 LAYERS         := $(shell $(PYTHON) -c 'import json, sys; print(*sorted({l for f in json.load(sys.stdin).values() for l in f["layers"]}))' < $(FUNCTIONS_JSON))
 LAMBDA_SOURCES := $(shell find lambdas -name '*.py' -not -path '*/__pycache__/*')
 
-# terraform for AWS deployments (make plan / make deploy ENV=...): terraform/envs/$(ENV).tfvars,
-# and terraform/envs/$(ENV).s3.tfbackend for the remote state (docs/deploy.md).
+# terraform for AWS deployments (make plan / make deploy ENV=...): the production root
+# terraform/envs/aws with terraform/envs/$(ENV).tfvars, and terraform/envs/$(ENV).s3.tfbackend for
+# the remote state (docs/deploy.md). terraform/envs/local is the emulators' root (make up).
 ENV         ?= prod
 ENV_TFVARS  := terraform/envs/$(ENV).tfvars
 ENV_BACKEND := terraform/envs/$(ENV).s3.tfbackend
 DEPLOY_DIR  := .local/deploy-$(ENV)
-TF_AWS      := $(PY) -m tooling tf --
-TF_ENV      := $(PY) -m tooling tf --data-dir terraform-$(ENV) --chdir $(CURDIR)/$(DEPLOY_DIR) --
+DEPLOY_ROOT := $(DEPLOY_DIR)/envs/aws
+TF_ROOTS    := aws local
+TF_ENV      := $(PY) -m tooling tf --data-dir terraform-$(ENV) --chdir $(CURDIR)/$(DEPLOY_ROOT) --
+# make plan-check compares the production plan with that of this git ref (the deployed release).
+PLAN_CHECK_BASE ?= main
 
 # LocalStack under Docker Compose (docker-compose.yml): its Lambda containers run python3.13 on
 # the Docker host's CPU.
@@ -166,8 +170,10 @@ lint: install $(CHECKOV_VENV)/.installed ## ruff, terraform fmt -check and valid
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	terraform fmt -check -recursive terraform
-	$(TF_AWS) init -input=false -backend=false
-	$(TF_AWS) validate
+	for root in $(TF_ROOTS); do \
+	  $(PY) -m tooling tf --data-dir terraform-lint-$$root --chdir $(CURDIR)/terraform/envs/$$root -- init -input=false -backend=false >/dev/null; \
+	  echo "terraform/envs/$$root:"; $(PY) -m tooling tf --data-dir terraform-lint-$$root --chdir $(CURDIR)/terraform/envs/$$root -- validate; \
+	done
 	$(CHECKOV_VENV)/bin/checkov --directory terraform --framework terraform --quiet --compact --skip-download
 
 # checkov has a large dependency tree of its own: it lives in its own virtualenv.
@@ -177,7 +183,10 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements/checkov.txt
 	@touch $@
 
-plan-check: build ## terraform plan of the production example, without AWS (the embedded stack's endpoints)
+# Both plans run against a moto server of their own (scripts/tooling/plan_check.py); the tests
+# plan the production example beside the local one on the embedded stack.
+plan-check: build ## The production example's plan vs PLAN_CHECK_BASE's (default main): moves, adds, changes, destroys; without AWS
+	$(PY) -m tooling plan-check --base $(PLAN_CHECK_BASE) --runtime $(LAMBDA_RUNTIME) --arch $(LAMBDA_ARCH)
 	$(PYTEST) tests/e2e/test_deployments.py
 
 fmt: install ## Format Python and Terraform sources
@@ -189,22 +198,24 @@ fmt: install ## Format Python and Terraform sources
 # AWS
 # ---------------------------------------------------------------------------------------------
 
-# Deployments run in .local/deploy-$(ENV): links to the same terraform/ files, plus the
+# Deployments run in .local/deploy-$(ENV)/envs/aws: links to the files of terraform/envs/aws
+# (beside a link to terraform/modules, so that its ../../modules sources resolve), plus the
 # environment's backend (S3 with native locking when terraform/envs/$(ENV).s3.tfbackend exists;
 # otherwise a local state file, terraform/envs/$(ENV).tfstate, git-ignored).
 plan: install ## terraform plan for AWS (ENV=prod: terraform/envs/$(ENV).tfvars; packages for AWS_RUNTIME / AWS_ARCH)
 	@test -f $(ENV_TFVARS) || { echo "no $(ENV_TFVARS): copy terraform/envs/prod.tfvars.example to it and edit (docs/deploy.md)"; exit 1; }
 	$(MAKE) build LAMBDA_RUNTIME=$(AWS_RUNTIME) LAMBDA_ARCH=$(AWS_ARCH)
-	mkdir -p $(DEPLOY_DIR)
+	mkdir -p $(DEPLOY_ROOT)
 	ln -sfn $(CURDIR)/terraform/modules $(DEPLOY_DIR)/modules
-	for f in terraform/*.tf; do ln -sfn $(CURDIR)/$$f $(DEPLOY_DIR)/$$(basename $$f); done
-	cp terraform/.terraform.lock.hcl $(DEPLOY_DIR)/
+	find $(DEPLOY_ROOT) -maxdepth 1 -type l -name '*.tf' -delete
+	for f in terraform/envs/aws/*.tf; do ln -sfn $(CURDIR)/$$f $(DEPLOY_ROOT)/$$(basename $$f); done
+	cp terraform/envs/aws/.terraform.lock.hcl $(DEPLOY_ROOT)/
 	if [ -f $(ENV_BACKEND) ]; then \
-	  printf 'terraform {\n  backend "s3" {}\n}\n' > $(DEPLOY_DIR)/backend.tf; \
+	  printf 'terraform {\n  backend "s3" {}\n}\n' > $(DEPLOY_ROOT)/backend.tf; \
 	  $(TF_ENV) init -input=false -backend-config=$(CURDIR)/$(ENV_BACKEND); \
 	else \
 	  echo "no $(ENV_BACKEND): the state stays in terraform/envs/$(ENV).tfstate (docs/deploy.md: remote state)"; \
-	  printf 'terraform {\n  backend "local" {\n    path = "%s"\n  }\n}\n' $(CURDIR)/terraform/envs/$(ENV).tfstate > $(DEPLOY_DIR)/backend.tf; \
+	  printf 'terraform {\n  backend "local" {\n    path = "%s"\n  }\n}\n' $(CURDIR)/terraform/envs/$(ENV).tfstate > $(DEPLOY_ROOT)/backend.tf; \
 	  $(TF_ENV) init -input=false; \
 	fi
 	$(TF_ENV) plan -input=false -var-file=$(CURDIR)/$(ENV_TFVARS) -var build_dir=$(CURDIR)/build \

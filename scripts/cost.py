@@ -23,7 +23,8 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# Memory sizes (MB) of terraform/variables.tf's defaults: what a production deployment runs.
+# Memory sizes (MB) of terraform/modules/pipeline/variables.tf's defaults: what a production
+# deployment runs.
 DEFAULT_MEMORY = {"thumbnail": 1024, "metadata": 512, "notifier": 256}
 # us-east-1 list prices, arm64 (USD): per GB-second, and per request.
 PRICE_GB_SECOND = 0.0000133334

@@ -1,7 +1,8 @@
 """``make up`` / ``make down``: the embedded local stack, with no Docker.
 
 ``up`` starts one background process serving the AWS APIs (moto) and running the deployed
-functions (the local Lambda runtime), applies the project's Terraform to it, writes
+functions (the local Lambda runtime), applies the project's Terraform to it (the pipeline module
+through the emulator root, ``terraform/envs/local``), writes
 ``terraform output -json`` to ``.local/outputs.json`` and waits until every function and event
 source mapping is live. Running it again re-applies Terraform to the running stack (harmless,
 and how code changes are deployed). ``down`` stops the process; the emulator keeps its state in
@@ -34,7 +35,7 @@ ROOT = terraform.ROOT
 STATE_DIR = terraform.STATE_DIR
 DEFAULT_PORT = int(os.environ.get("DEVSTACK_PORT", "4599"))
 REGION = "us-east-1"
-LOCAL_TFVARS = terraform.TERRAFORM_DIR / "envs" / "local.tfvars"
+LOCAL_TFVARS = terraform.ENVS_DIR / "local.tfvars"
 
 
 class StackError(RuntimeError):
@@ -181,7 +182,7 @@ def up(
     else:
         say(f"reusing the stack already running on {stack.endpoint} (pid {stack.pid})")
 
-    say("terraform init and apply (the same configuration as AWS, endpoints at the emulator)")
+    say("terraform init and apply (the pipeline module of AWS, through terraform/envs/local)")
     started = time.monotonic()
     apply_local_config(
         stack.endpoint,
@@ -215,9 +216,9 @@ def apply_local_config(
     ca_bundle: Path | None = None,
     variables: dict[str, str] | None = None,
 ) -> None:
-    """``terraform init`` + ``apply`` of the local configuration (``envs/local.tfvars``) to the
-    emulator at ``endpoint``, state in ``state_dir``; writes its outputs to
-    ``state_dir/outputs.json`` with ``api_url`` where that emulator serves the API."""
+    """``terraform init`` + ``apply`` of the emulator root (``terraform/envs/local`` with
+    ``envs/local.tfvars``) to the emulator at ``endpoint``, state in ``state_dir``; writes its
+    outputs to ``state_dir/outputs.json`` with ``api_url`` where that emulator serves the API."""
     credentials = {
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
@@ -226,16 +227,18 @@ def apply_local_config(
     if ca_bundle is not None:
         credentials["AWS_CA_BUNDLE"] = str(ca_bundle)
     env = terraform.environment(state_dir, credentials)
-    terraform.init(env)
+    terraform.init(env, terraform.LOCAL_ROOT)
     tfstate = state_dir / "terraform.tfstate"
     terraform.apply(
         env,
-        tfstate,
+        terraform.LOCAL_ROOT,
+        state=tfstate,
         variables={**target_variables(endpoint, runtime), "region": REGION, **(variables or {})},
         var_files=[LOCAL_TFVARS],
         log=state_dir / "terraform-apply.log",
     )
-    outputs = served_locally(json.loads(terraform.output_json(env, tfstate)), endpoint)
+    raw = terraform.output_json(env, terraform.LOCAL_ROOT, tfstate)
+    outputs = served_locally(json.loads(raw), endpoint)
     (state_dir / "outputs.json").write_text(json.dumps(outputs, indent=2))
 
 

@@ -1,7 +1,10 @@
 """python -m tooling tf [--data-dir DIR] [--chdir DIR] -- ARGS...
+python -m tooling plan-check [--base REF] [--strict]
 
-Runs terraform with this machine's provider set-up (mirror discovery): ``make plan`` /
-``make deploy`` / ``make lint`` use it, with no local stack involved.
+``tf`` runs terraform with this machine's provider set-up (mirror discovery): ``make plan`` /
+``make deploy`` / ``make lint`` use it, with no local stack involved. ``plan-check`` shows what
+the working tree's production root changes in a deployment of a base git ref
+(``make plan-check``; scripts/tooling/plan_check.py).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tooling import terraform
+from tooling import plan_check, terraform
 
 
 def main() -> int:
@@ -18,12 +21,16 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     tf = sub.add_parser(
         "tf",
-        help="run terraform in terraform/ with this machine's provider set-up (mirror discovery)",
+        help="run terraform in a root (default: terraform/envs/aws) with this machine's provider "
+        "set-up (mirror discovery)",
     )
     tf.add_argument("--data-dir", default="terraform-aws", help="TF_DATA_DIR, under .local/")
-    tf.add_argument("--chdir", type=Path, default=terraform.TERRAFORM_DIR)
+    tf.add_argument("--chdir", type=Path, default=terraform.AWS_ROOT)
     tf.add_argument("args", nargs=argparse.REMAINDER)
-    args = parser.parse_args()
+    sub.add_parser("plan-check", add_help=False, help="see scripts/tooling/plan_check.py")
+    args, rest = parser.parse_known_args()
+    if args.command == "plan-check":
+        return plan_check.main(rest)
 
     terraform.STATE_DIR.mkdir(parents=True, exist_ok=True)
     env = terraform.environment(terraform.STATE_DIR)

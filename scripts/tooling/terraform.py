@@ -1,5 +1,11 @@
 """Running the project's Terraform from scripts, on this machine or a normal one.
 
+Two roots apply the one pipeline module (terraform/modules/pipeline): ``terraform/envs/aws``
+(production: ``make plan`` / ``make deploy``) and ``terraform/envs/local`` (the emulators: the
+embedded stack, LocalStack). The production root holds no emulator setting; to plan it against
+an emulator anyway (``make plan-check``, the e2e deployment tests), :func:`staged_root` gives a
+copy of it with a provider override file (Terraform's ``*_override.tf``) pointing at one.
+
 Where the public registry is unreachable, the hashicorp/aws provider comes from a local
 filesystem mirror: ``TF_PLUGIN_MIRROR`` names it, or the first of a few usual places that holds
 ``registry.terraform.io/hashicorp/aws`` is used, through a CLI config written to the state
@@ -17,6 +23,25 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = ROOT / "terraform"
+ENVS_DIR = TERRAFORM_DIR / "envs"
+AWS_ROOT = ENVS_DIR / "aws"
+LOCAL_ROOT = ENVS_DIR / "local"
+# Every AWS API the configuration calls: terraform/envs/local/providers.tf points each at the
+# emulator, and so does emulator_override() (tests/unit/test_localstack_compose.py checks both).
+EMULATED_SERVICES = (
+    "apigateway",
+    "cloudwatch",
+    "dynamodb",
+    "events",
+    "iam",
+    "kms",
+    "lambda",
+    "logs",
+    "s3",
+    "sns",
+    "sqs",
+    "sts",
+)
 # Where the tooling keeps its state (Terraform data dirs, the CLI config): .local/, the local
 # stack's state directory too (DEVSTACK_STATE_DIR moves both).
 STATE_DIR = Path(os.environ.get("DEVSTACK_STATE_DIR", ROOT / ".local"))
@@ -72,9 +97,9 @@ def run(
     *,
     capture: bool = False,
     log: Path | None = None,
-    chdir: Path = TERRAFORM_DIR,
+    chdir: Path,
 ) -> str:
-    """Run terraform in terraform/ (or chdir). Its output is returned (capture), written to a
+    """Run terraform in the root module ``chdir``. Its output is returned (capture), written to a
     log, or shown."""
     terraform = shutil.which("terraform")
     if terraform is None:
@@ -109,12 +134,18 @@ def run(
     return process.stdout or ""
 
 
-def init(env: dict[str, str]) -> None:
-    run(["init", "-input=false", "-no-color", "-upgrade=false"], env, capture=True)
+def init(env: dict[str, str], root: Path) -> None:
+    run(["init", "-input=false", "-no-color", "-upgrade=false"], env, capture=True, chdir=root)
 
 
 def apply(
-    env: dict[str, str], state: Path, variables: dict[str, str], var_files: list[Path], log: Path
+    env: dict[str, str],
+    root: Path,
+    *,
+    state: Path,
+    variables: dict[str, str],
+    var_files: list[Path],
+    log: Path,
 ) -> None:
     # Every SQS queue holds a slot for ~25 s while the provider waits for its attributes to
     # propagate: enough parallelism lets all of them wait at once.
@@ -128,12 +159,12 @@ def apply(
     ]
     args += [f"-var-file={f}" for f in var_files]
     args += [f"-var={name}={value}" for name, value in variables.items()]
-    run(args, env, log=log)
+    run(args, env, log=log, chdir=root)
 
 
-def output_json(env: dict[str, str], state: Path) -> str:
+def output_json(env: dict[str, str], root: Path, state: Path) -> str:
     """``terraform output -json``, verbatim."""
-    return run(["output", "-json", f"-state={state}"], env, capture=True)
+    return run(["output", "-json", f"-state={state}"], env, capture=True, chdir=root)
 
 
 def output_values(raw: str) -> dict[str, Any]:
@@ -141,19 +172,78 @@ def output_values(raw: str) -> dict[str, Any]:
     return {name: output["value"] for name, output in json.loads(raw).items()}
 
 
-def planned_resources(
-    env: dict[str, str], workdir: Path, variables: dict[str, str], var_files: list[Path]
-) -> dict[str, dict[str, Any]]:
-    """``terraform plan`` from an empty state: every managed resource it would create, by address
-    (with its planned values). Nothing is applied; the plan and its empty state stay in workdir."""
+def emulator_override(endpoint: str) -> str:
+    """A provider override file (Terraform merges ``*_override.tf`` into the root's own blocks)
+    that points the root's ``aws`` provider at the emulator at ``endpoint``, as
+    terraform/envs/local/providers.tf does. Nothing else of the root changes: its region,
+    default tags and every resource stay what AWS would get."""
+    endpoints = "".join(f'    {service} = "{endpoint}"\n' for service in EMULATED_SERVICES)
+    return (
+        "# Written by scripts/tooling/terraform.py for a plan against an emulator; never in git.\n"
+        'provider "aws" {\n'
+        "  s3_use_path_style           = true\n"
+        "  skip_credentials_validation = true\n"
+        "  skip_metadata_api_check     = true\n"
+        f"  endpoints {{\n{endpoints}  }}\n"
+        "}\n"
+    )
+
+
+def staged_root(root: Path, workdir: Path, *, endpoint: str | None = None) -> Path:
+    """A working copy of the root module ``root`` (``terraform/envs/<name>``) under ``workdir``:
+    links to its files beside a link to its ``terraform/modules``, so that its module sources
+    (``../../modules/...``) resolve, and its own copy of the lock file. With ``endpoint``, an
+    override file points its provider at that emulator. Returns the copy's root directory."""
+    modules = root.resolve().parents[1] / "modules"
+    stage = workdir / "terraform"
+    copy = stage / "envs" / root.name
+    copy.mkdir(parents=True, exist_ok=True)
+    link = stage / "modules"
+    if not link.is_symlink():
+        link.symlink_to(modules)
+    for source in sorted(root.iterdir()):
+        target = copy / source.name
+        if source.name == ".terraform.lock.hcl":
+            shutil.copyfile(source, target)  # init may add hashes: never to the repository's
+        elif source.suffix == ".tf" and not target.is_symlink():
+            target.symlink_to(source.resolve())
+    if endpoint is not None:
+        (copy / "emulator_override.tf").write_text(emulator_override(endpoint))
+    return copy
+
+
+def plan(
+    env: dict[str, str],
+    root: Path,
+    workdir: Path,
+    variables: dict[str, str],
+    var_files: list[Path],
+) -> dict[str, Any]:
+    """``terraform init`` and ``plan`` of ``root`` from an empty state, as ``terraform show
+    -json`` gives it. Nothing is applied; the data dir, the plan and its empty state stay in
+    workdir."""
     workdir.mkdir(parents=True, exist_ok=True)
-    plan = workdir / "plan.tfplan"
-    args = ["plan", "-input=false", "-no-color", "-lock=false", f"-out={plan}"]
+    env = {**env, "TF_DATA_DIR": str(workdir / ".terraform")}
+    init(env, root)
+    out = workdir / "plan.tfplan"
+    args = ["plan", "-input=false", "-no-color", "-lock=false", f"-out={out}"]
     args += [f"-state={workdir / 'empty.tfstate'}"]
     args += [f"-var-file={f}" for f in var_files]
     args += [f"-var={name}={value}" for name, value in variables.items()]
-    run(args, env, log=workdir / "plan.log")
-    shown = json.loads(run(["show", "-json", str(plan)], env, capture=True))
+    run(args, env, log=workdir / "plan.log", chdir=root)
+    return json.loads(run(["show", "-json", str(out)], env, capture=True, chdir=root))
+
+
+def planned_resources(
+    env: dict[str, str],
+    root: Path,
+    workdir: Path,
+    variables: dict[str, str],
+    var_files: list[Path],
+) -> dict[str, dict[str, Any]]:
+    """Every managed resource a plan of ``root`` from an empty state would create, by address
+    (with its planned values)."""
+    shown = plan(env, root, workdir, variables, var_files)
     return {
         change["address"]: change["change"].get("after") or {}
         for change in shown.get("resource_changes", [])

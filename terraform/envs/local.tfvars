@@ -1,8 +1,8 @@
-# The embedded local stack (`make up`, `make demo`, `make load`, the e2e tests). scripts/devstack
-# sets aws_endpoint_url, region, lambda_runtime and lambda_architecture (the host's Python/CPU).
+# The embedded local stack (`make up`, `make demo`, `make load`, the e2e tests) and LocalStack:
+# variables of terraform/envs/local, which is disposable by itself. scripts/devstack sets
+# aws_endpoint_url, region, lambda_runtime and lambda_architecture (the host's Python/CPU).
 
-name       = "media-pipeline"
-disposable = true
+name = "media-pipeline"
 
 # Sized from `make load` on 2 shared cores (docs/operations.md, "Sizing"): a batch must fit its
 # timeout with room to spare under a burst, or the runtime kills it and every record in it comes

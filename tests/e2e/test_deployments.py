@@ -1,10 +1,13 @@
 """The production example plans cleanly without an AWS account, and holds exactly what the
 local stack runs plus the production extras.
 
-`terraform plan` of terraform/envs/prod.tfvars.example runs against the embedded stack's
-endpoints (credentials, account and region answered by the emulator; nothing is applied), from
-an empty state, beside a plan of the local configuration. The packages are the ones built for
-this host: a package's architecture changes attribute values, not which resources exist.
+`terraform plan` of terraform/envs/prod.tfvars.example with the production root
+(terraform/envs/aws) runs against the embedded stack's endpoints (credentials, account and region
+answered by the emulator; nothing is applied), from an empty state, beside a plan of the local
+configuration (terraform/envs/local). The production root holds no endpoint setting: it is
+planned from a staged copy with a provider override file (terraform.staged_root). The packages
+are the ones built for this host: a package's architecture changes attribute values, not which
+resources exist. Addresses below are those inside the pipeline module, which both roots call.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from tooling.functions import FUNCTIONS
 
 pytestmark = pytest.mark.embedded_only("plans the production example against its endpoints")
 
-ENVS = terraform.TERRAFORM_DIR / "envs"
+ENVS = terraform.ENVS_DIR
 PROD_EXAMPLE = ENVS / "prod.tfvars.example"
-MONITORING = terraform.TERRAFORM_DIR / "monitoring.tf"
+MONITORING = terraform.TERRAFORM_DIR / "modules" / "pipeline" / "monitoring.tf"
+MODULE = "module.pipeline."
 KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-4000-8000-000000000000"
 
 
@@ -36,6 +40,13 @@ def base_address(address: str) -> str:
     return re.sub(r"\[[^\]]*\]", "", address)
 
 
+def in_module(planned: dict[str, dict]) -> dict[str, dict]:
+    """The planned resources by their address inside the pipeline module (all are in it)."""
+    outside = [a for a in planned if not a.startswith(MODULE)]
+    assert not outside, f"resources outside module.pipeline: {outside}"
+    return {a.removeprefix(MODULE): v for a, v in planned.items()}
+
+
 @pytest.fixture(scope="module")
 def plans(local_stack: stack.Stack, tmp_path_factory: pytest.TempPathFactory):
     env = terraform.environment(
@@ -47,14 +58,23 @@ def plans(local_stack: stack.Stack, tmp_path_factory: pytest.TempPathFactory):
         },
     )
     host = stack.target_variables(local_stack.endpoint, stack.host_runtime())
+    packages = {k: v for k, v in host.items() if k != "aws_endpoint_url"}
     work = tmp_path_factory.mktemp("plans")
+    aws = terraform.staged_root(terraform.AWS_ROOT, work / "aws", endpoint=local_stack.endpoint)
+    local = {**host, "region": stack.REGION}
     return {
-        "local": terraform.planned_resources(
-            env, work / "local", {**host, "region": stack.REGION}, [ENVS / "local.tfvars"]
+        "local": in_module(
+            terraform.planned_resources(
+                env, terraform.LOCAL_ROOT, work / "local", local, [ENVS / "local.tfvars"]
+            )
         ),
-        "prod": terraform.planned_resources(env, work / "prod", host, [PROD_EXAMPLE]),
-        "prod_kms": terraform.planned_resources(
-            env, work / "prod-kms", {**host, "kms_key_arn": KMS_KEY}, [PROD_EXAMPLE]
+        "prod": in_module(
+            terraform.planned_resources(env, aws, work / "prod", packages, [PROD_EXAMPLE])
+        ),
+        "prod_kms": in_module(
+            terraform.planned_resources(
+                env, aws, work / "prod-kms", {**packages, "kms_key_arn": KMS_KEY}, [PROD_EXAMPLE]
+            )
         ),
     }
 
@@ -125,3 +145,15 @@ def test_a_customer_managed_key_reaches_every_function_log_group_and_store(plans
     assert {v["kms_master_key_id"] for v in queues.values()} == {KMS_KEY}
     tables = by_type("aws_dynamodb_table.media") | by_type("aws_dynamodb_table.idempotency")
     assert [t["server_side_encryption"][0]["kms_key_arn"] for t in tables.values()] == [KMS_KEY] * 2
+
+
+def test_only_the_local_stack_is_disposable(plans):
+    # terraform/envs/local sets disposable; terraform/envs/aws cannot (docs/deploy.md: tearing down)
+    for name, disposable in (("local", True), ("prod", False)):
+        planned = plans[name]
+        tables = [v for a, v in planned.items() if a.startswith("aws_dynamodb_table.")]
+        buckets = [v for a, v in planned.items() if a.endswith("aws_s3_bucket.this")]
+        assert len(tables) == 2
+        assert len(buckets) == 2
+        assert {t["deletion_protection_enabled"] for t in tables} == {not disposable}, name
+        assert {b["force_destroy"] for b in buckets} == {disposable}, name

@@ -1,4 +1,4 @@
-"""docs/openapi.yaml, the handler and terraform/api.tf describe the same API."""
+"""docs/openapi.yaml, the handler and terraform/modules/pipeline/api.tf describe the same API."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ SCHEMAS = SPEC["components"]["schemas"]
 
 
 def test_the_document_lists_the_routes_terraform_creates():
-    terraform = (ROOT / "terraform" / "api.tf").read_text()
+    terraform = (ROOT / "terraform" / "modules" / "pipeline" / "api.tf").read_text()
     path_parts = re.findall(r'path_part\s*=\s*"([^"]+)"', terraform)
     assert path_parts == ["uploads", "images", "{id}"]
     assert set(SPEC["paths"]) == {"/uploads", "/images", "/images/{id}"}

@@ -16,6 +16,7 @@ import pytest
 from tests.support import LAMBDA_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
+PIPELINE = ROOT / "terraform" / "modules" / "pipeline"
 spec = importlib.util.spec_from_file_location("build_script", ROOT / "scripts" / "build.py")
 build = importlib.util.module_from_spec(spec)
 sys.modules["build_script"] = build
@@ -184,8 +185,8 @@ def test_a_bundle_over_lambdas_unzipped_limit_is_refused(tmp_path, monkeypatch):
 
 def terraform_functions() -> dict[str, dict[str, str]]:
     """Each Terraform module block that deploys a function zip: its zip, handler and layers, by
-    module name (terraform/*.tf)."""
-    sources = "\n".join(p.read_text() for p in sorted((ROOT / "terraform").glob("*.tf")))
+    module name (terraform/modules/pipeline/*.tf)."""
+    sources = "\n".join(p.read_text() for p in sorted(PIPELINE.glob("*.tf")))
     found = {}
     for name, body in re.findall(r'^module "(\w+)" \{\n(.*?)^\}', sources, re.M | re.S):
         zip_file = re.search(r'zip_file\s*=\s*"\$\{local\.function_dir\}/(\w+)\.zip"', body)
@@ -218,7 +219,7 @@ def test_the_terraform_deploys_exactly_the_listed_functions_with_their_layers():
 
 
 def test_the_monitoring_watches_every_listed_function():
-    text = (ROOT / "terraform" / "monitoring.tf").read_text()
+    text = (PIPELINE / "monitoring.tf").read_text()
     block = re.search(r"^  functions = \{\n(.*?)^  \}", text, re.M | re.S)
     assert block, "monitoring.tf: no locals.functions"
     watched = dict(

@@ -22,22 +22,6 @@ variable "region" {
   }
 }
 
-variable "aws_endpoint_url" {
-  description = "One URL serving every AWS API, for an emulator (the embedded moto server, LocalStack). null (the default) deploys to AWS."
-  type        = string
-  default     = null
-  validation {
-    condition     = var.aws_endpoint_url == null || can(regex("^https?://", var.aws_endpoint_url))
-    error_message = "aws_endpoint_url must be an http(s) URL or null."
-  }
-}
-
-variable "tags" {
-  description = "Extra tags for every resource."
-  type        = map(string)
-  default     = {}
-}
-
 # ---------------------------------------------------------------------------------------------
 # Packaging (make build writes build/; see scripts/build.py)
 # ---------------------------------------------------------------------------------------------
@@ -66,12 +50,6 @@ variable "lambda_architecture" {
     condition     = contains(["arm64", "x86_64"], var.lambda_architecture)
     error_message = "lambda_architecture must be arm64 or x86_64."
   }
-}
-
-variable "bundle_layers" {
-  description = "Deploy each function from build/<runtime>-<architecture>/bundled/ (make bundle: its layers' contents inside its zip) and publish no layers. For a Lambda that does not apply layers, such as LocalStack's community edition (make localstack-up sets it); AWS uses layers (false)."
-  type        = bool
-  default     = false
 }
 
 variable "powertools_layer_arn" {
@@ -344,12 +322,6 @@ variable "kms_key_arn" {
   description = "Customer-managed KMS key for buckets, tables and the topic. null: AWS-managed encryption (SSE-S3, DynamoDB's AWS-managed key, alias/aws/sns)."
   type        = string
   default     = null
-}
-
-variable "disposable" {
-  description = "A throwaway stack (local emulator, CI): buckets are emptied and tables deleted on destroy. Keep false in production."
-  type        = bool
-  default     = false
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -1,9 +1,15 @@
+# The whole pipeline: one module, applied by two thin roots that differ only in where it runs.
+# terraform/envs/aws deploys it to AWS (make plan / make deploy); terraform/envs/local applies it
+# to an emulator (the embedded stack, LocalStack) with the endpoints and throwaway settings that
+# must never reach production.
+
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  # make build writes every package for one runtime and architecture into one directory.
-  package_dir = "${coalesce(var.build_dir, "${path.root}/../build")}/${var.lambda_runtime}-${var.lambda_architecture}"
+  # make build writes every package for one runtime and architecture into one directory
+  # (build/ at the repository root unless build_dir says otherwise).
+  package_dir = "${coalesce(var.build_dir, "${path.module}/../../../build")}/${var.lambda_runtime}-${var.lambda_architecture}"
 
   # Bucket names are global: make them unique per account and region.
   bucket_suffix = "${data.aws_caller_identity.current.account_id}-${var.region}"
@@ -93,7 +99,7 @@ resource "aws_lambda_layer_version" "powertools" {
 # ---------------------------------------------------------------------------------------------
 
 module "uploads_bucket" {
-  source = "./modules/private-bucket"
+  source = "../private-bucket"
 
   name                      = "${var.name}-uploads-${local.bucket_suffix}"
   eventbridge_notifications = true
@@ -107,7 +113,7 @@ module "uploads_bucket" {
 
 # Renditions live in their own bucket: nothing written there can match the uploads rule.
 module "renditions_bucket" {
-  source = "./modules/private-bucket"
+  source = "../private-bucket"
 
   name          = "${var.name}-renditions-${local.bucket_suffix}"
   kms_key_arn   = var.kms_key_arn
@@ -115,15 +121,33 @@ module "renditions_bucket" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# S3 "Object Created" -> EventBridge -> two queues (fan-out happens here, not in a function)
+# S3 events -> EventBridge -> queues (fan-out happens here, not in a function)
 # ---------------------------------------------------------------------------------------------
 
-resource "aws_cloudwatch_event_rule" "object_created" {
-  name        = "${var.name}-object-created"
-  description = "Objects created under ${var.upload_prefix} in ${module.uploads_bucket.name}"
+locals {
+  # One rule per kind of S3 event under upload_prefix in the uploads bucket, by its name suffix.
+  upload_rules = {
+    created = "Object Created"
+    # Originals deleted from the bucket (by the app's DELETE, by hand, by a lifecycle rule): the
+    # thumbnail worker marks the image DELETED and removes its renditions (lifecycle.py).
+    deleted = "Object Deleted"
+  }
+  # Each rule's queues, by target id: a created object goes to both workers.
+  upload_targets = {
+    thumbnail-jobs      = { rule = "created", queue_arn = module.thumbnail.queue_arn }
+    metadata-jobs       = { rule = "created", queue_arn = module.metadata.queue_arn }
+    thumbnail-deletions = { rule = "deleted", queue_arn = module.thumbnail.queue_arn }
+  }
+}
+
+resource "aws_cloudwatch_event_rule" "uploads" {
+  for_each = local.upload_rules
+
+  name        = "${var.name}-object-${each.key}"
+  description = "Objects ${each.key} under ${var.upload_prefix} in ${module.uploads_bucket.name}"
   event_pattern = jsonencode({
     source        = ["aws.s3"]
-    "detail-type" = ["Object Created"]
+    "detail-type" = [each.value]
     detail = {
       bucket = { name = [module.uploads_bucket.name] }
       object = { key = [{ prefix = var.upload_prefix }] }
@@ -131,45 +155,12 @@ resource "aws_cloudwatch_event_rule" "object_created" {
   })
 }
 
-# Originals deleted from the bucket (by the app's DELETE, by hand, by a lifecycle rule): the
-# thumbnail worker marks the image DELETED and removes its renditions (lifecycle.py).
-resource "aws_cloudwatch_event_rule" "object_deleted" {
-  name        = "${var.name}-object-deleted"
-  description = "Objects deleted under ${var.upload_prefix} in ${module.uploads_bucket.name}"
-  event_pattern = jsonencode({
-    source        = ["aws.s3"]
-    "detail-type" = ["Object Deleted"]
-    detail = {
-      bucket = { name = [module.uploads_bucket.name] }
-      object = { key = [{ prefix = var.upload_prefix }] }
-    }
-  })
-}
+resource "aws_cloudwatch_event_target" "uploads" {
+  for_each = local.upload_targets
 
-resource "aws_cloudwatch_event_target" "deletions" {
-  rule      = aws_cloudwatch_event_rule.object_deleted.name
-  target_id = "thumbnail-deletions"
-  arn       = module.thumbnail.queue_arn
-
-  retry_policy {
-    maximum_event_age_in_seconds = 86400
-    maximum_retry_attempts       = 185
-  }
-
-  dead_letter_config {
-    arn = module.undelivered_events.arn
-  }
-}
-
-resource "aws_cloudwatch_event_target" "jobs" {
-  for_each = {
-    thumbnail = module.thumbnail.queue_arn
-    metadata  = module.metadata.queue_arn
-  }
-
-  rule      = aws_cloudwatch_event_rule.object_created.name
-  target_id = "${each.key}-jobs"
-  arn       = each.value
+  rule      = aws_cloudwatch_event_rule.uploads[each.value.rule].name
+  target_id = each.key
+  arn       = each.value.queue_arn
 
   retry_policy {
     maximum_event_age_in_seconds = 86400
@@ -183,13 +174,13 @@ resource "aws_cloudwatch_event_target" "jobs" {
 }
 
 module "undelivered_events" {
-  source = "./modules/queue"
+  source = "../queue"
 
   name              = "${var.name}-undelivered-events"
   retention_seconds = 1209600
   sender = {
     service     = "events.amazonaws.com"
-    source_arns = [aws_cloudwatch_event_rule.object_created.arn, aws_cloudwatch_event_rule.object_deleted.arn]
+    source_arns = [aws_cloudwatch_event_rule.uploads["created"].arn, aws_cloudwatch_event_rule.uploads["deleted"].arn]
     sid         = "AllowOnlyTheUploadsRules"
   }
   depth_alarm   = { description = "EventBridge could not deliver these upload events to a jobs queue." }
@@ -202,7 +193,7 @@ module "undelivered_events" {
 # ---------------------------------------------------------------------------------------------
 
 module "thumbnail" {
-  source = "./modules/sqs-worker"
+  source = "../sqs-worker"
 
   name        = "${var.name}-thumbnail"
   description = "Renders renditions of each upload into the renditions bucket"
@@ -243,7 +234,7 @@ module "thumbnail" {
   # Upload events, and deletions of originals (lifecycle.py).
   sender = {
     service     = "events.amazonaws.com"
-    source_arns = [aws_cloudwatch_event_rule.object_created.arn, aws_cloudwatch_event_rule.object_deleted.arn]
+    source_arns = [aws_cloudwatch_event_rule.uploads["created"].arn, aws_cloudwatch_event_rule.uploads["deleted"].arn]
   }
   batch_size              = var.workers.thumbnail.batch_size
   batching_window_seconds = var.workers.thumbnail.batching_window
@@ -257,7 +248,7 @@ module "thumbnail" {
 }
 
 module "metadata" {
-  source = "./modules/sqs-worker"
+  source = "../sqs-worker"
 
   name        = "${var.name}-metadata"
   description = "Records what each upload is (dimensions, format, EXIF selection, hash)"
@@ -279,7 +270,7 @@ module "metadata" {
 
   sender = {
     service     = "events.amazonaws.com"
-    source_arns = [aws_cloudwatch_event_rule.object_created.arn]
+    source_arns = [aws_cloudwatch_event_rule.uploads["created"].arn]
   }
   batch_size              = var.workers.metadata.batch_size
   batching_window_seconds = var.workers.metadata.batching_window
@@ -403,7 +394,7 @@ locals {
 }
 
 module "reconciler" {
-  source = "./modules/lambda-function"
+  source = "../lambda-function"
 
   name         = "${var.name}-reconciler"
   description  = "Settles jobs that reached a DLQ and re-enqueues uploads stuck or never announced"
@@ -487,7 +478,7 @@ resource "aws_lambda_permission" "reconcile" {
 # ---------------------------------------------------------------------------------------------
 
 module "notifier" {
-  source = "./modules/lambda-function"
+  source = "../lambda-function"
 
   name         = "${var.name}-notifier"
   description  = "Publishes image.ready / failed / deleted / updated to the media-events topic"
@@ -551,7 +542,7 @@ resource "aws_lambda_event_source_mapping" "notifier" {
 
 # Only metadata of the stream records the notifier gave up on (docs/operations.md: re-driving).
 module "notifier_dlq" {
-  source = "./modules/queue"
+  source = "../queue"
 
   name              = "${var.name}-notifier-dlq"
   retention_seconds = 1209600
@@ -566,7 +557,7 @@ resource "aws_sns_topic" "media_events" {
 }
 
 module "app_events" {
-  source = "./modules/queue"
+  source = "../queue"
 
   name = "${var.name}-app-events"
   sender = {

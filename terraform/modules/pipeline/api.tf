@@ -24,7 +24,7 @@ locals {
 }
 
 module "api" {
-  source = "./modules/lambda-function"
+  source = "../lambda-function"
 
   name         = "${var.name}-api"
   description  = "Upload API: presigned POSTs for uploads; status, list and deletion of images"
