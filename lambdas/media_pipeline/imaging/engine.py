@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from PIL import Image
 
-from media_pipeline.imaging import decode, metadata, normalise, preview
+from media_pipeline.imaging import decode, metadata, normalise, preview, streamed
 from media_pipeline.imaging.encode import encode
 from media_pipeline.imaging.model import (
     DEFAULT_RENDITIONS,
@@ -167,7 +167,11 @@ def _largest(specs: Sequence[RenditionSpec]) -> int:
 def _chain(decoded: _Decoded, specs: Sequence[RenditionSpec]) -> Iterator[tuple[int, Image.Image]]:
     """(spec index, finished image) from the largest rendition down: the largest is resampled
     from the decoded image, each smaller one from the one before."""
-    working, source = normalise.prepare(decoded.image, decoded.orientation)
+    if decoded.resampled:  # libvips made the largest rendition: 8-bit L/LA/RGB/RGBA, alpha used
+        working = decoded.image
+        source = normalise.Source(decoded.orientation, working.info.get("icc_profile") or None)
+    else:
+        working, source = normalise.prepare(decoded.image, decoded.orientation)
     upright = normalise.upright_size(decoded.header_size, decoded.orientation)
     previous: Image.Image | None = None
     for index in sorted(range(len(specs)), key=lambda i: -specs[i].max_edge):
@@ -184,13 +188,15 @@ def _chain(decoded: _Decoded, specs: Sequence[RenditionSpec]) -> Iterator[tuple[
 @dataclass(frozen=True)
 class _Decoded:
     image: Image.Image
-    """The first frame, decoded (JPEG possibly at a reduced DCT scale), in stored orientation."""
+    """The first frame, decoded (JPEG possibly at a reduced DCT scale), in stored orientation; or,
+    if ``resampled``, already resampled to the largest rendition by libvips (``streamed``)."""
     header_size: tuple[int, int]
     """Its size as stored in the file (before any DCT scaling)."""
     orientation: int
     """EXIF orientation still to apply (1 = none)."""
     exif: Image.Exif
     info: ImageInfo
+    resampled: bool = False
 
 
 @contextmanager
@@ -205,8 +211,18 @@ def _decoded(
         digest = _sha256(data) if sha256 else ""
         header_size = image.size
         frames, animated = decode.count_frames(image, limits)
-        decode.load(image, _draft_size(header_size, draft_edge), limits)
-        exif = metadata.read_exif(image)
+        draft = _draft_size(header_size, draft_edge)
+        resampled = None
+        if streamed.eligible(image, data, frames, draft):
+            decode.read_png_trailer(image, data, limits)  # EXIF after the pixels: orientation
+            exif = metadata.read_exif(image)
+            orientation = metadata.orientation_to_apply(exif)
+            upright = fit(normalise.upright_size(header_size, orientation), draft_edge)
+            stored = normalise.upright_size(upright, orientation)
+            resampled = streamed.largest_rendition(image, data, stored, draft)
+        if resampled is None:
+            decode.load(image, draft, limits)
+            exif = metadata.read_exif(image)
         info = metadata.image_info(
             image,
             exif,
@@ -216,7 +232,11 @@ def _decoded(
             sha256=digest if isinstance(digest, str) else digest.result(),
             size=len(data),
         )
-        yield _Decoded(image, header_size, metadata.orientation_to_apply(exif), exif, info)
+        orientation = metadata.orientation_to_apply(exif)
+        if resampled is not None:
+            yield _Decoded(resampled, header_size, orientation, exif, info, resampled=True)
+        else:
+            yield _Decoded(image, header_size, orientation, exif, info)
     finally:
         image.close()
 

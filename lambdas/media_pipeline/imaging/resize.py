@@ -100,19 +100,25 @@ def _pyvips() -> ModuleType:
 def _vips_lanczos(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """``image`` resampled to ``size`` by libvips: ``resize`` with Lanczos-3, whose reducing gap
     (2.0: a box shrink by int(factor / 2) first) is ours; the threads are the engine's."""
-    pyvips = _pyvips()
     bands = _VIPS_BANDS[image.mode]
-    source = pyvips.Image.new_from_memory(
+    source = _pyvips().Image.new_from_memory(
         image.tobytes(), image.width, image.height, bands, "uchar"
     )
-    out = source.resize(
+    out = vips_resample(source, size).write_to_memory()
+    return Image.frombuffer(image.mode, size, out, "raw", image.mode, 0, 1)
+
+
+def vips_resample(image: Any, size: tuple[int, int]) -> Any:
+    """The libvips image ``image`` resampled to exactly ``size``: Lanczos-3 after a box shrink
+    that leaves ``REDUCING_GAP`` (libvips' ``resize``, the same scheme as :func:`shrink`)."""
+    out = image.resize(
         size[0] / image.width, vscale=size[1] / image.height, kernel="lanczos3", gap=REDUCING_GAP
     )
     if (out.width, out.height) != size:  # rounding: never seen, but the size is the contract
         out = out.crop(0, 0, min(out.width, size[0]), min(out.height, size[1])).embed(
             0, 0, size[0], size[1], extend="copy"
         )
-    return Image.frombuffer(image.mode, size, out.write_to_memory(), "raw", image.mode, 0, 1)
+    return out
 
 
 def _lanczos(
