@@ -7,9 +7,9 @@ import functools
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -27,9 +27,16 @@ from media_pipeline.imaging.model import (
     Rendition,
     RenditionSpec,
 )
-from media_pipeline.imaging.resize import INLINE, fit, pool, shrink, threads
+from media_pipeline.imaging.resize import INLINE, Job, Runner, fit, pool, shrink, threads
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 _HASH_IN_BACKGROUND = 1 << 20  # bytes; smaller inputs are hashed faster than a hand-off
+ENCODE_IN_BACKGROUND = 512 * 512
+"""Renditions of at least this many pixels are encoded on a worker thread; a smaller one encodes
+in a millisecond or two, less than the hand-off (and, in a fresh process, than starting the
+thread pool: a small image never starts one)."""
 DRAFT_GAP = 1.75
 """A JPEG is decoded at a DCT scale (1/2, 1/4, 1/8) only if LANCZOS still shrinks the result by
 at least this factor to the largest rendition. DCT scaling is a crude filter: fine detail it
@@ -68,7 +75,7 @@ def render(
                 # keeps state on the image, so one image must not be saved by two threads).
                 # _chain yields such a shared image for consecutive specs, so comparing with the
                 # previous one is enough (an id() would not do: a freed rendition's id is reused).
-                jobs: dict[int, Future[Rendition]] = {}
+                jobs: dict[int, Job[Rendition]] = {}
                 previous: Image.Image | None = None
                 extra: dict[str, str | None] = {}
                 for index, image in _chain(decoded, chain):
@@ -77,7 +84,8 @@ def render(
                         extra = preview.preview(image.copy() if image is previous else image)
                         continue
                     if image is not previous:
-                        job = encoders().submit(encode, "", image, options)
+                        big = image.width * image.height >= ENCODE_IN_BACKGROUND
+                        job = (encoders() if big else INLINE).submit(encode, "", image, options)
                         previous = image
                     jobs[index] = job
                 renditions = tuple(
@@ -150,13 +158,15 @@ def rendition_images(
             return rejection.outcome()
 
 
-def encoders() -> Executor:
+def encoders() -> Runner:
     """Workers encoding finished renditions (libjpeg, libwebp and zlib release the GIL)."""
     return _encoders() if threads() > 1 else INLINE
 
 
 @functools.cache
-def _encoders() -> ThreadPoolExecutor:
+def _encoders() -> Executor:
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - see resize._Inline
+
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="imaging-encode")
 
 
@@ -250,7 +260,7 @@ def _draft_size(header_size: tuple[int, int], edge: int) -> tuple[int, int]:
     )
 
 
-def _sha256(data: bytes) -> str | Future[str]:
+def _sha256(data: bytes) -> str | Job[str]:
     if len(data) < _HASH_IN_BACKGROUND:
         return hashlib.sha256(data).hexdigest()
     return pool().submit(lambda: hashlib.sha256(data).hexdigest())

@@ -15,10 +15,12 @@ single LANCZOS resize of the whole image (the tests hold it to SSIM >= 0.99 agai
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 from PIL import Image
 
@@ -143,19 +145,54 @@ def _lanczos(
     return out
 
 
-class _Inline(Executor):
-    """Runs each job at once on the calling thread (the engine on one thread)."""
+_T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
+
+class Job(Protocol[_T_co]):
+    """What a runner's ``submit`` returns (a ``Future``, or a job :data:`INLINE` ran)."""
+
+    def result(self) -> _T_co: ...
+
+
+class Runner(Protocol):
+    """Where jobs run: a thread pool (``concurrent.futures``), or :data:`INLINE`."""
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Job[_T]: ...
+
+    def map(self, fn: Callable[..., _T], /, *iterables: Iterable[Any]) -> Iterator[_T]: ...
+
+
+class _Done(Generic[_T]):
+    """A job run at once: its result, or the error it raised (handed over by ``result()``, as a
+    Future does)."""
+
+    def __init__(self, fn: Callable[..., _T], args: tuple[Any, ...], kwargs: dict[str, Any]):
+        self._error: BaseException | None = None
         try:
-            future.set_result(fn(*args, **kwargs))
+            self._value: _T | None = fn(*args, **kwargs)
         except BaseException as error:  # handed to the caller, as a pool does
-            future.set_exception(error)
-        return future
+            self._value, self._error = None, error
+
+    def result(self) -> _T:
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
 
 
-INLINE: Executor = _Inline()
+class _Inline:
+    """Runs each job at once on the calling thread (the engine on one thread, and small jobs).
+    Not a ``concurrent.futures`` executor: that module (with logging, traceback and friends) is
+    ~5 ms of a cold start, imported only when a job is big enough for a thread (:func:`pool`)."""
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _Done[_T]:
+        return _Done(fn, args, kwargs)
+
+    def map(self, fn: Callable[..., _T], /, *iterables: Iterable[Any]) -> Iterator[_T]:
+        return iter([fn(*args) for args in zip(*iterables, strict=False)])  # eager, as a pool
+
+
+INLINE: Runner = _Inline()
 _threads = [2]  # a cell: set_threads() changes it
 
 
@@ -175,11 +212,13 @@ def threads() -> int:
     return _threads[0]
 
 
-def pool() -> Executor:
+def pool() -> Runner:
     """The engine's resampling workers (also hash large inputs while they decode)."""
     return _pool() if threads() > 1 else INLINE
 
 
 @functools.cache
-def _pool() -> ThreadPoolExecutor:
+def _pool() -> Executor:
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - see _Inline
+
     return ThreadPoolExecutor(max_workers=STRIPS, thread_name_prefix="imaging")
