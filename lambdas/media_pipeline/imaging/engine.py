@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from media_pipeline.imaging import decode, metadata, normalise, preview, streamed
+from media_pipeline.imaging import decode, metadata, normalise, preview, resize, streamed
 from media_pipeline.imaging.encode import encode
 from media_pipeline.imaging.model import (
     DEFAULT_RENDITIONS,
@@ -183,6 +183,9 @@ def _chain(decoded: _Decoded, specs: Sequence[RenditionSpec]) -> Iterator[tuple[
     else:
         working, source = normalise.prepare(decoded.image, decoded.orientation)
     upright = normalise.upright_size(decoded.header_size, decoded.orientation)
+    # A source large enough for libvips: the later, smaller steps may go to it too.
+    large = decoded.resampled or working.width * working.height >= resize.VIPS_MIN_PIXELS
+    later = resize.VIPS_CHAIN_MIN_PIXELS if large else None
     previous: Image.Image | None = None
     for index in sorted(range(len(specs)), key=lambda i: -specs[i].max_edge):
         size = fit(upright, specs[index].max_edge)
@@ -191,7 +194,7 @@ def _chain(decoded: _Decoded, specs: Sequence[RenditionSpec]) -> Iterator[tuple[
             first = shrink(working, stored)
             previous = normalise.finish(first.copy() if first is working else first, source)
         elif previous.size != size:
-            previous = shrink(previous, size)
+            previous = shrink(previous, size, vips_min_pixels=later)
         yield index, previous
 
 
