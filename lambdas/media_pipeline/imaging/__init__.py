@@ -5,7 +5,9 @@ No AWS, no environment, no logging set-up. Stages of :func:`render`:
 1. decode (``decode``): byte limit, then Pillow identifies the format (only JPEG/MPO, PNG/APNG,
    GIF, WebP, TIFF, BMP, ICO, AVIF, HEIF), header pixel limit, then the first frame is decoded
    once, with Pillow's decompression-bomb guard set to the same limit; JPEG is decoded at the
-   smallest DCT scale that still covers the largest rendition.
+   smallest DCT scale that still covers the largest rendition. Large 8-bit JPEG and PNG sources
+   (``streamed``) are decoded by libvips instead, straight into the largest rendition's filter,
+   and only that rendition comes back to Pillow.
 2. normalise (``normalise``): palettes and colour-key transparency to real alpha, unused alpha
    dropped; after the first resize: 16-bit to 8-bit, CMYK and ICC profiles to sRGB, EXIF
    orientation applied.

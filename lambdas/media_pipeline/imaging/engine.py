@@ -7,13 +7,13 @@ import functools
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from media_pipeline.imaging import decode, metadata, normalise, preview
+from media_pipeline.imaging import decode, metadata, normalise, preview, resize, streamed
 from media_pipeline.imaging.encode import encode
 from media_pipeline.imaging.model import (
     DEFAULT_RENDITIONS,
@@ -27,9 +27,16 @@ from media_pipeline.imaging.model import (
     Rendition,
     RenditionSpec,
 )
-from media_pipeline.imaging.resize import INLINE, fit, pool, shrink, threads
+from media_pipeline.imaging.resize import INLINE, Job, Runner, fit, pool, shrink, threads
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 _HASH_IN_BACKGROUND = 1 << 20  # bytes; smaller inputs are hashed faster than a hand-off
+ENCODE_IN_BACKGROUND = 512 * 512
+"""Renditions of at least this many pixels are encoded on a worker thread; a smaller one encodes
+in a millisecond or two, less than the hand-off (and, in a fresh process, than starting the
+thread pool: a small image never starts one)."""
 DRAFT_GAP = 1.75
 """A JPEG is decoded at a DCT scale (1/2, 1/4, 1/8) only if LANCZOS still shrinks the result by
 at least this factor to the largest rendition. DCT scaling is a crude filter: fine detail it
@@ -68,7 +75,7 @@ def render(
                 # keeps state on the image, so one image must not be saved by two threads).
                 # _chain yields such a shared image for consecutive specs, so comparing with the
                 # previous one is enough (an id() would not do: a freed rendition's id is reused).
-                jobs: dict[int, Future[Rendition]] = {}
+                jobs: dict[int, Job[Rendition]] = {}
                 previous: Image.Image | None = None
                 extra: dict[str, str | None] = {}
                 for index, image in _chain(decoded, chain):
@@ -77,7 +84,8 @@ def render(
                         extra = preview.preview(image.copy() if image is previous else image)
                         continue
                     if image is not previous:
-                        job = encoders().submit(encode, "", image, options)
+                        big = image.width * image.height >= ENCODE_IN_BACKGROUND
+                        job = (encoders() if big else INLINE).submit(encode, "", image, options)
                         previous = image
                     jobs[index] = job
                 renditions = tuple(
@@ -150,13 +158,15 @@ def rendition_images(
             return rejection.outcome()
 
 
-def encoders() -> Executor:
+def encoders() -> Runner:
     """Workers encoding finished renditions (libjpeg, libwebp and zlib release the GIL)."""
     return _encoders() if threads() > 1 else INLINE
 
 
 @functools.cache
-def _encoders() -> ThreadPoolExecutor:
+def _encoders() -> Executor:
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - see resize._Inline
+
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="imaging-encode")
 
 
@@ -167,8 +177,15 @@ def _largest(specs: Sequence[RenditionSpec]) -> int:
 def _chain(decoded: _Decoded, specs: Sequence[RenditionSpec]) -> Iterator[tuple[int, Image.Image]]:
     """(spec index, finished image) from the largest rendition down: the largest is resampled
     from the decoded image, each smaller one from the one before."""
-    working, source = normalise.prepare(decoded.image, decoded.orientation)
+    if decoded.resampled:  # libvips made the largest rendition: 8-bit L/LA/RGB/RGBA, alpha used
+        working = decoded.image
+        source = normalise.Source(decoded.orientation, working.info.get("icc_profile") or None)
+    else:
+        working, source = normalise.prepare(decoded.image, decoded.orientation)
     upright = normalise.upright_size(decoded.header_size, decoded.orientation)
+    # A source large enough for libvips: the later, smaller steps may go to it too.
+    large = decoded.resampled or working.width * working.height >= resize.VIPS_MIN_PIXELS
+    later = resize.VIPS_CHAIN_MIN_PIXELS if large else None
     previous: Image.Image | None = None
     for index in sorted(range(len(specs)), key=lambda i: -specs[i].max_edge):
         size = fit(upright, specs[index].max_edge)
@@ -177,20 +194,22 @@ def _chain(decoded: _Decoded, specs: Sequence[RenditionSpec]) -> Iterator[tuple[
             first = shrink(working, stored)
             previous = normalise.finish(first.copy() if first is working else first, source)
         elif previous.size != size:
-            previous = shrink(previous, size)
+            previous = shrink(previous, size, vips_min_pixels=later)
         yield index, previous
 
 
 @dataclass(frozen=True)
 class _Decoded:
     image: Image.Image
-    """The first frame, decoded (JPEG possibly at a reduced DCT scale), in stored orientation."""
+    """The first frame, decoded (JPEG possibly at a reduced DCT scale), in stored orientation; or,
+    if ``resampled``, already resampled to the largest rendition by libvips (``streamed``)."""
     header_size: tuple[int, int]
     """Its size as stored in the file (before any DCT scaling)."""
     orientation: int
     """EXIF orientation still to apply (1 = none)."""
     exif: Image.Exif
     info: ImageInfo
+    resampled: bool = False
 
 
 @contextmanager
@@ -205,8 +224,18 @@ def _decoded(
         digest = _sha256(data) if sha256 else ""
         header_size = image.size
         frames, animated = decode.count_frames(image, limits)
-        decode.load(image, _draft_size(header_size, draft_edge), limits)
-        exif = metadata.read_exif(image)
+        draft = _draft_size(header_size, draft_edge)
+        resampled = None
+        if streamed.eligible(image, data, frames, draft):
+            decode.read_png_trailer(image, data, limits)  # EXIF after the pixels: orientation
+            exif = metadata.read_exif(image)
+            orientation = metadata.orientation_to_apply(exif)
+            upright = fit(normalise.upright_size(header_size, orientation), draft_edge)
+            stored = normalise.upright_size(upright, orientation)
+            resampled = streamed.largest_rendition(image, data, stored, draft)
+        if resampled is None:
+            decode.load(image, draft, limits)
+            exif = metadata.read_exif(image)
         info = metadata.image_info(
             image,
             exif,
@@ -216,7 +245,11 @@ def _decoded(
             sha256=digest if isinstance(digest, str) else digest.result(),
             size=len(data),
         )
-        yield _Decoded(image, header_size, metadata.orientation_to_apply(exif), exif, info)
+        orientation = metadata.orientation_to_apply(exif)
+        if resampled is not None:
+            yield _Decoded(resampled, header_size, orientation, exif, info, resampled=True)
+        else:
+            yield _Decoded(image, header_size, orientation, exif, info)
     finally:
         image.close()
 
@@ -230,7 +263,7 @@ def _draft_size(header_size: tuple[int, int], edge: int) -> tuple[int, int]:
     )
 
 
-def _sha256(data: bytes) -> str | Future[str]:
+def _sha256(data: bytes) -> str | Job[str]:
     if len(data) < _HASH_IN_BACKGROUND:
         return hashlib.sha256(data).hexdigest()
     return pool().submit(lambda: hashlib.sha256(data).hexdigest())

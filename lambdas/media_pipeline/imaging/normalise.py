@@ -16,10 +16,15 @@ import functools
 import io
 import math
 from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageCms
+from PIL import Image
 
 from media_pipeline.imaging.model import Rejection
+
+if TYPE_CHECKING:
+    from PIL import ImageCms
 
 HIGH_BIT_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 """Greyscale modes with more than 8 bits (Pillow decodes 16-bit colour to 8 bits itself)."""
@@ -39,12 +44,22 @@ _TRANSPOSE = {
 
 
 @functools.cache
+def _cms() -> ModuleType:
+    """ImageCms (LittleCMS), imported when the first embedded profile is met, not by every start
+    (~3 ms of a cold start)."""
+    from PIL import ImageCms  # noqa: PLC0415 - deliberately lazy (see above)
+
+    return ImageCms
+
+
+@functools.cache
 def _srgb() -> ImageCms.ImageCmsProfile:
     """Made when the first embedded profile is met, not by every start."""
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    return _cms().ImageCmsProfile(_cms().createProfile("sRGB"))
 
 
-_ICC_ERRORS = (ImageCms.PyCMSError, OSError, ValueError, TypeError)
+def _icc_errors() -> tuple[type[BaseException], ...]:
+    return (_cms().PyCMSError, OSError, ValueError, TypeError)
 
 
 @dataclass(frozen=True)
@@ -130,9 +145,10 @@ def finish(image: Image.Image, source: Source) -> Image.Image:
 @functools.lru_cache(maxsize=16)
 def icc_profile(icc: bytes) -> ImageCms.ImageCmsProfile | None:
     """The parsed ICC profile, or None when it cannot be read."""
+    cms = _cms()
     try:
-        return ImageCms.ImageCmsProfile(io.BytesIO(icc))
-    except _ICC_ERRORS:
+        return cms.ImageCmsProfile(io.BytesIO(icc))
+    except _icc_errors():
         return None
 
 
@@ -149,15 +165,16 @@ def _transform_to_srgb(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | No
     description = (profile.profile.profile_description or "").lower()
     if mode != "CMYK" and "srgb" in description and "linear" not in description:
         return None
+    cms = _cms()
     try:
-        return ImageCms.buildTransform(
+        return cms.buildTransform(
             profile,
             _srgb(),
             mode,
             "RGB" if mode == "CMYK" else mode,
-            renderingIntent=ImageCms.Intent.PERCEPTUAL,
+            renderingIntent=cms.Intent.PERCEPTUAL,
         )
-    except _ICC_ERRORS:
+    except _icc_errors():
         return None
 
 
@@ -169,7 +186,7 @@ def _to_srgb(image: Image.Image, icc: bytes | None, fallback: str | None = None)
     if transform is not None:
         try:
             return transform.apply(image)
-        except _ICC_ERRORS:
+        except _icc_errors():
             pass
     return image.convert(fallback) if fallback else image
 

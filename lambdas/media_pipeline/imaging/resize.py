@@ -15,10 +15,12 @@ single LANCZOS resize of the whole image (the tests hold it to SSIM >= 0.99 agai
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 from PIL import Image
 
@@ -51,8 +53,11 @@ def _scale(edge: int, numerator: int, denominator: int) -> int:
     return max(1, (2 * edge * numerator + denominator) // (2 * denominator))
 
 
-def shrink(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """``image`` resampled to ``size`` (no larger than it) with LANCZOS; same object if equal."""
+def shrink(
+    image: Image.Image, size: tuple[int, int], *, vips_min_pixels: int | None = None
+) -> Image.Image:
+    """``image`` resampled to ``size`` (no larger than it) with LANCZOS; same object if equal.
+    Sources of ``vips_min_pixels`` (default :data:`VIPS_MIN_PIXELS`) and more go to libvips."""
     if image.size == size:
         return image
     mode = image.mode
@@ -63,7 +68,7 @@ def shrink(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     pixels = source.width * source.height
     if (
         source.mode in _VIPS_BANDS
-        and pixels >= VIPS_MIN_PIXELS
+        and pixels >= (VIPS_MIN_PIXELS if vips_min_pixels is None else vips_min_pixels)
         and pixels * _VIPS_BANDS[source.mode] <= VIPS_MAX_BYTES
     ):
         out = _vips_lanczos(source, size)
@@ -80,6 +85,11 @@ VIPS_MIN_PIXELS = 1_000_000
 ~3.5x Pillow's on a 12 MP JPEG decoded at 1/2, ~9x on a 12 MP RGBA PNG, same filter, same
 reducing gap, SSIM >= 0.99 against Pillow's). Smaller ones stay with Pillow, and so does every
 image of a process that meets no large one: loading libvips costs ~15 ms once."""
+VIPS_CHAIN_MIN_PIXELS = 400_000
+"""The renditions after the first of a large source (libvips loaded for it already) go to libvips
+from this many pixels: 1024x683 -> 512x341 takes 2.4 ms there against 6.6 ms in Pillow (RGBA:
+2.6 against 8.6), one thread; from 512 px Pillow's reduce() path is faster (0.8 ms to 128 px).
+Chosen by the source's size alone, so the same input always gives the same bytes."""
 VIPS_MAX_BYTES = 64 * 2**20
 """... and of at most this many bytes of pixels (16 MP RGBA, 22 MP RGB). Handing a source to
 libvips copies it (``tobytes``) next to the decoded and premultiplied images; beyond this the
@@ -100,19 +110,25 @@ def _pyvips() -> ModuleType:
 def _vips_lanczos(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """``image`` resampled to ``size`` by libvips: ``resize`` with Lanczos-3, whose reducing gap
     (2.0: a box shrink by int(factor / 2) first) is ours; the threads are the engine's."""
-    pyvips = _pyvips()
     bands = _VIPS_BANDS[image.mode]
-    source = pyvips.Image.new_from_memory(
+    source = _pyvips().Image.new_from_memory(
         image.tobytes(), image.width, image.height, bands, "uchar"
     )
-    out = source.resize(
+    out = vips_resample(source, size).write_to_memory()
+    return Image.frombuffer(image.mode, size, out, "raw", image.mode, 0, 1)
+
+
+def vips_resample(image: Any, size: tuple[int, int]) -> Any:
+    """The libvips image ``image`` resampled to exactly ``size``: Lanczos-3 after a box shrink
+    that leaves ``REDUCING_GAP`` (libvips' ``resize``, the same scheme as :func:`shrink`)."""
+    out = image.resize(
         size[0] / image.width, vscale=size[1] / image.height, kernel="lanczos3", gap=REDUCING_GAP
     )
     if (out.width, out.height) != size:  # rounding: never seen, but the size is the contract
         out = out.crop(0, 0, min(out.width, size[0]), min(out.height, size[1])).embed(
             0, 0, size[0], size[1], extend="copy"
         )
-    return Image.frombuffer(image.mode, size, out.write_to_memory(), "raw", image.mode, 0, 1)
+    return out
 
 
 def _lanczos(
@@ -137,19 +153,54 @@ def _lanczos(
     return out
 
 
-class _Inline(Executor):
-    """Runs each job at once on the calling thread (the engine on one thread)."""
+_T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
+
+class Job(Protocol[_T_co]):
+    """What a runner's ``submit`` returns (a ``Future``, or a job :data:`INLINE` ran)."""
+
+    def result(self) -> _T_co: ...
+
+
+class Runner(Protocol):
+    """Where jobs run: a thread pool (``concurrent.futures``), or :data:`INLINE`."""
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Job[_T]: ...
+
+    def map(self, fn: Callable[..., _T], /, *iterables: Iterable[Any]) -> Iterator[_T]: ...
+
+
+class _Done(Generic[_T]):
+    """A job run at once: its result, or the error it raised (handed over by ``result()``, as a
+    Future does)."""
+
+    def __init__(self, fn: Callable[..., _T], args: tuple[Any, ...], kwargs: dict[str, Any]):
+        self._error: BaseException | None = None
         try:
-            future.set_result(fn(*args, **kwargs))
+            self._value: _T | None = fn(*args, **kwargs)
         except BaseException as error:  # handed to the caller, as a pool does
-            future.set_exception(error)
-        return future
+            self._value, self._error = None, error
+
+    def result(self) -> _T:
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
 
 
-INLINE: Executor = _Inline()
+class _Inline:
+    """Runs each job at once on the calling thread (the engine on one thread, and small jobs).
+    Not a ``concurrent.futures`` executor: that module (with logging, traceback and friends) is
+    ~5 ms of a cold start, imported only when a job is big enough for a thread (:func:`pool`)."""
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _Done[_T]:
+        return _Done(fn, args, kwargs)
+
+    def map(self, fn: Callable[..., _T], /, *iterables: Iterable[Any]) -> Iterator[_T]:
+        return iter([fn(*args) for args in zip(*iterables, strict=False)])  # eager, as a pool
+
+
+INLINE: Runner = _Inline()
 _threads = [2]  # a cell: set_threads() changes it
 
 
@@ -169,11 +220,13 @@ def threads() -> int:
     return _threads[0]
 
 
-def pool() -> Executor:
+def pool() -> Runner:
     """The engine's resampling workers (also hash large inputs while they decode)."""
     return _pool() if threads() > 1 else INLINE
 
 
 @functools.cache
-def _pool() -> ThreadPoolExecutor:
+def _pool() -> Executor:
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - see _Inline
+
     return ThreadPoolExecutor(max_workers=STRIPS, thread_name_prefix="imaging")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from concurrent.futures import Executor, Future
@@ -14,6 +15,7 @@ from media_pipeline.imaging.model import RenditionSpec
 from PIL import Image
 
 SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "landscape-exif-rotated.jpg"
+LAMBDAS = Path(__file__).resolve().parents[3] / "lambdas"
 ENCODE = engine.encode
 SPECS = (RenditionSpec("large", 1024), RenditionSpec("medium", 512), RenditionSpec("small", 128))
 
@@ -87,13 +89,15 @@ for name in sys.argv[1:]:
         "heif": "pillow_heif" in sys.modules,
         "avif": "PIL.AvifImagePlugin" in sys.modules,
         "every_plugin": Image._initialized > 1,
+        "thread_pool": "concurrent.futures" in sys.modules,
     }
 print(json.dumps(loaded))
 """
 
 
 def test_a_cold_start_imports_what_the_formats_met_need(tmp_path):
-    """libheif and libavif take tens of ms to load: paid only when such a file comes."""
+    """libheif and libavif take tens of ms to load: paid only when such a file comes; small
+    images start no thread pool (concurrent.futures)."""
     samples = SAMPLE.parent
     names = ["transparent.png", "cmyk.jpg", "flower.webp", "iphone-style.heif"]
     done = subprocess.run(
@@ -102,11 +106,12 @@ def test_a_cold_start_imports_what_the_formats_met_need(tmp_path):
         text=True,
         check=False,
         cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(LAMBDAS)},  # this checkout's engine
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout)
-    nothing = {"heif": False, "avif": False, "every_plugin": False}
+    nothing = {"heif": False, "avif": False, "every_plugin": False, "thread_pool": False}
     assert loaded["transparent.png"] == nothing  # and its WebP rendition did not need init()
     assert loaded["cmyk.jpg"] == loaded["flower.webp"] == nothing
     assert loaded["iphone-style.heif"]["heif"] is True
