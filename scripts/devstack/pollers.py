@@ -215,6 +215,7 @@ def _json_safe(value: Any) -> Any:
 
 class StreamPoller(_Poller):
     POLL_INTERVAL = 0.25  # Lambda reads each shard about four times a second
+    SHARD_DISCOVERY_SECONDS = 5.0  # ... and looks for new shards far less often
 
     @property
     def max_retries(self) -> int:
@@ -231,15 +232,18 @@ class StreamPoller(_Poller):
         arn = self.mapping["EventSourceArn"]
         position = self.mapping.get("StartingPosition") or "LATEST"
         iterators: dict[str, str | None] = {}
+        discovered = float("-inf")
         while not self._stop.is_set():
-            for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"].get(
-                "Shards", []
-            ):
-                shard_id = shard["ShardId"]
-                if shard_id not in iterators:
-                    iterators[shard_id] = streams.get_shard_iterator(
-                        StreamArn=arn, ShardId=shard_id, ShardIteratorType=position
-                    )["ShardIterator"]
+            if time.monotonic() - discovered >= self.SHARD_DISCOVERY_SECONDS:
+                for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"].get(
+                    "Shards", []
+                ):
+                    shard_id = shard["ShardId"]
+                    if shard_id not in iterators:
+                        iterators[shard_id] = streams.get_shard_iterator(
+                            StreamArn=arn, ShardId=shard_id, ShardIteratorType=position
+                        )["ShardIterator"]
+                discovered = time.monotonic()
             busy = False
             for shard_id, iterator in list(iterators.items()):
                 if iterator is None or self._stop.is_set():

@@ -29,7 +29,13 @@ from devstack.pollers import SqsPoller, StreamPoller, _Poller
 from devstack.sandbox import Result
 from devstack.schedules import Scheduler
 
-REFRESH_SECONDS = 1.0
+# The runtime follows the emulator's configuration (functions, mappings, REST APIs, schedules).
+# The server tells it when a request has changed it (configuration_changed), and it re-reads
+# everything then, after a short pause that takes in the rest of a burst (a terraform apply
+# writes hundreds of times); otherwise every IDLE_REFRESH_SECONDS, in case a change came another
+# way. Re-reading every second cost about 20 AWS calls a second on an idle stack.
+IDLE_REFRESH_SECONDS = 10.0
+BURST_SECONDS = 0.2
 
 
 class LocalLambda:
@@ -62,6 +68,7 @@ class LocalLambda:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._refreshed = threading.Event()
+        self._changed = threading.Event()
         self.refresh_error: str | None = None
         config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
         session = boto3.session.Session(
@@ -98,6 +105,7 @@ class LocalLambda:
 
     def stop(self) -> None:
         self._stop.set()
+        self._changed.set()  # wakes the refresh loop
         self.schedules.stop()
         with self._lock:
             pollers = [p for _, p in self._pollers.values()]
@@ -114,14 +122,20 @@ class LocalLambda:
         self._refreshed.clear()
         self._refresh()
 
+    def configuration_changed(self) -> None:
+        """A request through the server has changed what the runtime follows: re-read it soon."""
+        self._changed.set()
+
     def _refresh_loop(self) -> None:
         while not self._stop.is_set():
+            self._changed.clear()
             try:
                 self._refresh()
                 self.refresh_error = None
             except Exception as error:  # keep serving; report through /_devstack/status
                 self.refresh_error = f"{type(error).__name__}: {error}"
-            self._stop.wait(REFRESH_SECONDS)
+            if self._changed.wait(IDLE_REFRESH_SECONDS):
+                self._stop.wait(BURST_SECONDS)
 
     def _refresh(self) -> None:
         lam = self._clients["lambda"]

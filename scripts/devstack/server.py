@@ -59,7 +59,7 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from tooling.pythons import host_runtime
 
 from devstack import moto_patches, tls
-from devstack.faults import FaultInjector, WriteLog
+from devstack.faults import FaultInjector, WriteLog, request_operation, request_service
 from devstack.gateway import USER_REQUEST
 from devstack.processes import alive
 from devstack.runtime import LocalLambda
@@ -104,7 +104,10 @@ class DevstackApp:
         invoke = _INVOKE.match(path)
         if invoke and environ.get("REQUEST_METHOD") == "POST":
             return self._invoke(environ, start_response, unquote(invoke.group(1)))
-        return self._moto(environ, start_response)
+        response = self._moto(environ, start_response)  # moto has applied the request now
+        if changes_configuration(environ):
+            self._runtime.configuration_changed()
+        return response
 
     def _invoke(self, environ: dict[str, Any], start_response: Any, function: str) -> Any:
         payload = _read_body(environ)
@@ -233,6 +236,22 @@ def _reply(
     return [body]
 
 
+# EventBridge speaks JSON over POST, reads included: these are the actions that change rules.
+_RULE_WRITES = {"PutRule", "DeleteRule", "EnableRule", "DisableRule", "PutTargets", "RemoveTargets"}
+
+
+def changes_configuration(environ: dict[str, Any]) -> bool:
+    """Does this request (not an Invoke) write what the local runtime follows: functions, event
+    source mappings, concurrency (Lambda), REST APIs, keys, usage plans (API Gateway), scheduled
+    rules and their targets (EventBridge)?"""
+    if environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD"):
+        return False
+    service = request_service(environ)
+    if service == "events":
+        return request_operation(environ) in _RULE_WRITES
+    return service in ("lambda", "apigateway")
+
+
 def _json(start_response: Any, value: Any, status: str = "200 OK") -> list[bytes]:
     return _reply(start_response, status, json.dumps(value, indent=1).encode())
 
@@ -303,13 +322,17 @@ def main(argv: list[str] | None = None) -> int:
 # handshake and a thread: about 12 ms of a 16 ms call on this machine. Cheroot keeps HTTP/1.1
 # connections open and serves them from a pool; idle connections wait in its selector, not in a
 # thread. The pool is large because requests nest: an API request or a synchronous Invoke holds
-# its thread while the function it runs makes its own calls here.
+# its thread while the function it runs makes its own calls here. Cheroot keeps at most 10
+# connections open by default and closes the rest after one response: the pollers, the
+# functions' environments and the tests hold far more, all on loopback.
 SERVER_THREADS = 64
+KEEP_ALIVE_CONNECTIONS = 1000
 
 
 def serve(app: Any, port: int, certificates: tls.TlsFiles | None = None) -> wsgi.Server:
     """Serve ``app`` on 127.0.0.1:``port`` (HTTPS with ``certificates``), in a daemon thread."""
     server = wsgi.Server(("127.0.0.1", port), app, numthreads=SERVER_THREADS, timeout=60)
+    server.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
     if certificates is not None:
         server.ssl_adapter = BuiltinSSLAdapter(str(certificates.certificate), str(certificates.key))
     server.prepare()  # binds now: a port in use fails the start, not a thread

@@ -21,7 +21,7 @@ from devstack.moto_patches import next_sequencer
 from devstack.pollers import SqsPoller, failed_items
 from devstack.processes import alive
 from devstack.sandbox import Result, Sandbox, exit_reason
-from devstack.server import DevstackApp, _read_body
+from devstack.server import DevstackApp, _read_body, changes_configuration
 from moto import mock_aws
 from moto.dynamodb.responses import DynamoHandler
 
@@ -621,3 +621,26 @@ def test_dynamodb_writes_to_one_item_see_each_other_as_on_dynamodb(monkeypatch):
         sys.setswitchinterval(interval)
     missed = [i for i in range(items) if not seen[i, "r"] and not seen[i, "m"]]
     assert missed == []
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "path", "target", "changes"),
+    [
+        ("lambda", "PUT", "/2015-03-31/functions/f/configuration", "", True),
+        ("lambda", "POST", "/2015-03-31/event-source-mappings/", "", True),
+        ("lambda", "GET", "/2015-03-31/functions/", "", False),
+        ("apigateway", "POST", "/restapis/a/deployments", "", True),
+        ("apigateway", "GET", "/restapis", "", False),
+        ("events", "POST", "/", "AWSEvents.PutRule", True),
+        ("events", "POST", "/", "AWSEvents.PutEvents", False),
+        ("events", "POST", "/", "AWSEvents.ListRules", False),
+        ("events", "POST", "/", "AWSEvents.RemoveTargets", True),
+        ("sqs", "POST", "/", "AmazonSQS.DeleteMessage", False),
+        ("dynamodb", "POST", "/", "DynamoDB_20120810.UpdateItem", False),
+        ("s3", "PUT", "/bucket/key", "", False),
+    ],
+)
+def test_the_runtime_rereads_the_configuration_after_writes_to_what_it_follows(
+    service, method, path, target, changes
+):
+    assert changes_configuration(environ(service, method, path, target)) is changes
