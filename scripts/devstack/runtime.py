@@ -1,8 +1,9 @@
 """The local Lambda runtime: runs what the emulator says is deployed, the way Lambda would.
 
-Every second it reads the functions and event source mappings from the emulator's Lambda API,
-and the scheduled rules from its EventBridge API (what Terraform created is the single source of
-truth) and reconciles: new or changed functions get fresh pools of execution environments,
+Whenever a request through the server changes them (and every 10 s besides), it reads the
+functions and event source mappings from the emulator's Lambda API, the REST APIs from its API
+Gateway, and the scheduled rules from its EventBridge API (what Terraform created is the single
+source of truth) and reconciles: new or changed functions get fresh pools of execution environments,
 mappings get pollers (pollers.py), scheduled rules that target functions get timers
 (schedules.py), removed ones are stopped.
 Each invocation is recorded in the function's log (START / END / REPORT, like CloudWatch) and,
