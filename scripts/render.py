@@ -22,7 +22,6 @@ read (reported on stderr; the other files are still rendered).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -35,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))
 
 from media_pipeline import imaging
 from media_pipeline.config.env import ConfigError
-from media_pipeline.config.workers import (
+from media_pipeline.config.rendering import (
     encode_options_from_env,
     include_gps_from_env,
     limits_from_env,
@@ -114,6 +113,12 @@ def summary(record: dict[str, Any]) -> str:
     )
 
 
+def _json(record: dict[str, Any]) -> str:
+    import json  # noqa: PLC0415 - --json alone: start-up is most of a small image's run
+
+    return json.dumps(record)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -138,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = USAGE_ERROR
             continue
         record = renderer.run(name, data)
-        print(json.dumps(record) if args.json else summary(record), flush=True)
+        print(_json(record) if args.json else summary(record), flush=True)
     return status
 
 
