@@ -10,8 +10,6 @@ key changed).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the reconciler and the API run without the image stack (no Pillow layer)
@@ -19,6 +17,11 @@ if TYPE_CHECKING:  # the reconciler and the API run without the image stack (no 
 
 
 def _digest(value: Any, length: int) -> str:
+    # Imported when a fingerprint is first made, not with the module: scripts/render.py imports
+    # it (through pipeline.halves) and makes none.
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
     text = json.dumps(value, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 

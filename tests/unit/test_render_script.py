@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
+import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,3 +119,84 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     done = run(str(SAMPLES / "cmyk.jpg"), "--out", str(tmp_path), env=env)
     assert done.returncode == 2
     assert "JPEG_QUALITY" in done.stderr
+
+
+def load_render() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("render_script", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("argv", "plain"),
+    [
+        (["a.jpg", "--out", "d"], True),
+        (["a.jpg", "b c.png", "--out", "d", "--json"], True),
+        (["--out", "d", "--json", "a.jpg", "b.jpg"], True),
+        (["--json", "a.jpg", "--out", ""], True),
+        (["a.jpg", "--out", "d", "b.jpg"], False),  # argparse: unrecognized b.jpg
+        (["a.jpg", "--out=d"], False),
+        (["a.jpg", "--ou", "d"], False),  # an abbreviation argparse accepts
+        (["a.jpg", "--out", "d", "--out", "e"], False),
+        (["a.jpg", "--out", "-d"], False),
+        (["-", "--out", "d"], False),
+        (["--", "a.jpg", "--out", "d"], False),
+        (["a.jpg", "--out"], False),
+        (["a.jpg"], False),
+        (["--out", "d"], False),
+        (["--help"], False),
+    ],
+)
+def test_the_usual_command_line_is_read_without_argparse_as_argparse_reads_it(argv, plain):
+    render = load_render()
+    read = render.plain_args(argv)
+    assert (read is not None) is plain
+    if read is not None:
+        assert vars(read) == vars(render.parser().parse_args(argv))
+
+
+# Run as make bench runs it: the modules a small image's run ends with.
+MODULES_PROBE = """
+import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as done:
+    assert not done.code, done.code
+print(" ".join(sorted(sys.modules)))
+"""
+# What render.py does not need for a small JPEG without an ICC profile: argparse (the usual
+# command line), json (no --json), the workers' settings dataclasses, the settings fingerprints
+# (json), secrets/random (new item ids), datetime (no EXIF date), S3, threads, LittleCMS.
+NOT_NEEDED = (
+    "argparse",
+    "json",
+    "media_pipeline.config.workers",
+    "secrets",
+    "random",
+    "datetime",
+    "media_pipeline.objects",
+    "botocore",
+    "concurrent.futures",
+    "PIL.ImageCms",
+)
+
+
+def test_a_small_image_starts_no_more_than_the_engine_needs(tmp_path: Path) -> None:
+    """make bench compares render.py's whole process with a bare Pillow script: on a small
+    image, start-up is most of it (issue 12)."""
+    sample = str(SAMPLES / "cmyk.jpg")
+    done = subprocess.run(
+        [sys.executable, "-c", MODULES_PROBE, str(SCRIPT), sample, "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    modules = set(done.stdout.splitlines()[-1].split())
+    assert "media_pipeline.pipeline.halves" in modules  # the workers' code path
+    assert sorted(modules.intersection(NOT_NEEDED)) == []

@@ -1,7 +1,8 @@
 """Settings of the two SQS-driven workers (thumbnail and metadata).
 
 A missing or malformed variable fails at import time (cold start) with a message naming it,
-instead of a KeyError deep in a handler.
+instead of a KeyError deep in a handler. The image settings themselves are read by
+``config.rendering`` (re-exported here).
 """
 
 from __future__ import annotations
@@ -11,6 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from media_pipeline.config.env import ConfigError, integer, required
+from media_pipeline.config.rendering import (
+    encode_options_from_env,
+    include_gps_from_env,
+    limits_from_env,
+    parse_renditions,
+    renditions_from_env,
+)
 from media_pipeline.imaging import (
     DEFAULT_RENDITIONS,
     EncodeOptions,
@@ -18,19 +26,17 @@ from media_pipeline.imaging import (
     RenditionSpec,
 )
 
-
-def parse_renditions(raw: str) -> tuple[RenditionSpec, ...]:
-    """Parse ``"large:1024,medium:512,small:128"`` into rendition specs, largest first."""
-    specs: list[RenditionSpec] = []
-    for part in raw.split(","):
-        name, sep, edge = part.strip().partition(":")
-        if not sep or not name or not edge.strip().isdigit() or int(edge) < 1:
-            raise ConfigError(f"RENDITIONS entry {part.strip()!r} is not of the form name:pixels")
-        specs.append(RenditionSpec(name.strip(), int(edge)))
-    names = [s.name for s in specs]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"RENDITIONS has duplicate names: {raw!r}")
-    return tuple(sorted(specs, key=lambda s: s.max_edge, reverse=True))
+__all__ = [
+    "ConfigError",
+    "MetadataSettings",
+    "ThumbnailSettings",
+    "WorkerSettings",
+    "encode_options_from_env",
+    "include_gps_from_env",
+    "limits_from_env",
+    "parse_renditions",
+    "renditions_from_env",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,36 +92,6 @@ class ThumbnailSettings(WorkerSettings):
         )
 
 
-def limits_from_env(env: Mapping[str, str] = os.environ) -> Limits:
-    """MAX_UPLOAD_BYTES and MAX_PIXELS (both workers; also scripts/render.py)."""
-    return Limits(
-        max_bytes=integer(env, "MAX_UPLOAD_BYTES", Limits.max_bytes),
-        max_pixels=integer(env, "MAX_PIXELS", Limits.max_pixels),
-    )
-
-
-def renditions_from_env(env: Mapping[str, str] = os.environ) -> tuple[RenditionSpec, ...]:
-    """RENDITIONS (thumbnail worker; also scripts/render.py); the defaults when unset."""
-    raw = env.get("RENDITIONS", "").strip()
-    return parse_renditions(raw) if raw else DEFAULT_RENDITIONS
-
-
-def encode_options_from_env(env: Mapping[str, str] = os.environ) -> EncodeOptions:
-    """JPEG_QUALITY, WEBP_QUALITY, AVIF_QUALITY, OPAQUE_FORMAT (JPEG, WEBP or AVIF) and
-    ALPHA_FORMAT (WEBP, PNG or AVIF) (thumbnail worker; also scripts/render.py)."""
-    try:
-        return EncodeOptions(
-            jpeg_quality=integer(env, "JPEG_QUALITY", EncodeOptions.jpeg_quality),
-            webp_quality=integer(env, "WEBP_QUALITY", EncodeOptions.webp_quality),
-            avif_quality=integer(env, "AVIF_QUALITY", EncodeOptions.avif_quality),
-            opaque_format=env.get("OPAQUE_FORMAT", "").strip().upper()
-            or EncodeOptions.opaque_format,
-            alpha_format=env.get("ALPHA_FORMAT", "").strip().upper() or EncodeOptions.alpha_format,
-        )
-    except ValueError as error:
-        raise ConfigError(f"environment: {error}") from None
-
-
 @dataclass(frozen=True, kw_only=True)
 class MetadataSettings(WorkerSettings):
     include_gps: bool = False
@@ -124,11 +100,3 @@ class MetadataSettings(WorkerSettings):
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> MetadataSettings:
         return cls(**cls._common(env), include_gps=include_gps_from_env(env))
-
-
-def include_gps_from_env(env: Mapping[str, str] = os.environ) -> bool:
-    """INCLUDE_GPS: "true" or "false" (the default)."""
-    raw = env.get("INCLUDE_GPS", "").strip().lower()
-    if raw not in ("", "true", "false"):
-        raise ConfigError(f"environment variable INCLUDE_GPS={raw!r} must be true or false")
-    return raw == "true"

@@ -8,7 +8,7 @@ import hashlib
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from PIL import Image
@@ -198,18 +198,33 @@ def _chain(decoded: _Decoded, specs: Sequence[RenditionSpec]) -> Iterator[tuple[
         yield index, previous
 
 
-@dataclass(frozen=True)
 class _Decoded:
-    image: Image.Image
-    """The first frame, decoded (JPEG possibly at a reduced DCT scale), in stored orientation; or,
-    if ``resampled``, already resampled to the largest rendition by libvips (``streamed``)."""
-    header_size: tuple[int, int]
-    """Its size as stored in the file (before any DCT scaling)."""
-    orientation: int
-    """EXIF orientation still to apply (1 = none)."""
-    exif: Image.Exif
-    info: ImageInfo
-    resampled: bool = False
+    """A decoded first frame and what the renditions still need of its header (a plain class:
+    see ``normalise.Source``)."""
+
+    __slots__ = ("exif", "header_size", "image", "info", "orientation", "resampled")
+
+    def __init__(
+        self,
+        image: Image.Image,
+        header_size: tuple[int, int],
+        orientation: int,
+        exif: Image.Exif,
+        info: ImageInfo,
+        *,
+        resampled: bool = False,
+    ) -> None:
+        self.image = image
+        """The first frame, decoded (JPEG possibly at a reduced DCT scale), in stored
+        orientation; or, if ``resampled``, already resampled to the largest rendition by libvips
+        (``streamed``)."""
+        self.header_size = header_size
+        """Its size as stored in the file (before any DCT scaling)."""
+        self.orientation = orientation
+        """EXIF orientation still to apply (1 = none)."""
+        self.exif = exif
+        self.info = info
+        self.resampled = resampled
 
 
 @contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from PIL import ExifTags, Image
@@ -194,6 +193,8 @@ def _timestamp(value: object, offset: object) -> str | None:
     if text is None or not text.strip("0: -"):
         return None  # absent, or a placeholder such as "0000:00:00 00:00:00"
     found = _EXIF_TIME.fullmatch(text)  # EXIF has no time zone
+    from datetime import datetime  # noqa: PLC0415 - only files that carry a date (~1 ms)
+
     try:
         taken = datetime(*map(int, found.groups())) if found else None
     except ValueError:  # e.g. 2023:02:30

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from types import ModuleType
 from typing import Any
@@ -36,8 +37,16 @@ class RenditionsWork:
         self._specs = specs
         self._limits = limits
         self._options = options
-        self._fingerprints = fingerprint.rendition_fingerprints(specs, options)
-        self.settings: str | None = fingerprint.settings_fingerprint(specs, options)
+
+    @functools.cached_property
+    def _fingerprints(self) -> dict[str, str]:
+        return fingerprint.rendition_fingerprints(self._specs, self._options)
+
+    @functools.cached_property
+    def settings(self) -> str | None:
+        """The fingerprint of the renditions settings, made when first asked for (by the flow's
+        claim): hashing them (json, hashlib) is none of scripts/render.py's start-up."""
+        return fingerprint.settings_fingerprint(self._specs, self._options)
 
     def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
         return imaging.render(
