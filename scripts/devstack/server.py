@@ -325,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
 # its thread while the function it runs makes its own calls here. Cheroot keeps at most 10
 # connections open by default and closes the rest after one response: the pollers, the
 # functions' environments and the tests hold far more, all on loopback.
+# One difference from moto's own request handler: an underscore in a header name reads as a dash
+# (an S3 user-metadata key "a_b" is stored as "a-b"). The pipeline's metadata keys use dashes.
 SERVER_THREADS = 64
 KEEP_ALIVE_CONNECTIONS = 1000
 
