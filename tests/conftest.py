@@ -51,6 +51,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.config.workeroutput["latencies"] = json.dumps(LATENCIES)
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: pytest -p no:xdist still runs
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """pytest-xdist's controller: a worker is done; keep the latencies it recorded."""
     recorded = json.loads(getattr(node, "workeroutput", {}).get("latencies", "{}"))
