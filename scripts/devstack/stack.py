@@ -229,14 +229,31 @@ def apply_local_config(
     env = terraform.environment(state_dir, credentials)
     terraform.init(env, terraform.LOCAL_ROOT)
     tfstate = state_dir / "terraform.tfstate"
-    terraform.apply(
-        env,
-        terraform.LOCAL_ROOT,
-        state=tfstate,
-        variables={**target_variables(endpoint, runtime), "region": REGION, **(variables or {})},
-        var_files=[LOCAL_TFVARS],
-        log=state_dir / "terraform-apply.log",
-    )
+    # Rarely (2 starts in about 30, on a busy machine), the provider misses the answer to a
+    # CreateFunction that the emulator carried out, then retries into "Function already exist"
+    # for 5 minutes (issue 9 note). Its debug log (every request, answer and retry; ~40 MB) is
+    # what would tell why: it is written for every apply and kept only when the apply fails.
+    debug_log = state_dir / "terraform-debug.log"
+    debug_log.unlink(missing_ok=True)  # Terraform appends
+    logged = env if "TF_LOG" in env else {**env, "TF_LOG": "DEBUG", "TF_LOG_PATH": str(debug_log)}
+    try:
+        terraform.apply(
+            logged,
+            terraform.LOCAL_ROOT,
+            state=tfstate,
+            variables={
+                **target_variables(endpoint, runtime),
+                "region": REGION,
+                **(variables or {}),
+            },
+            var_files=[LOCAL_TFVARS],
+            log=state_dir / "terraform-apply.log",
+        )
+    except terraform.TerraformError as error:
+        if debug_log.is_file():
+            raise terraform.TerraformError(f"{error}\n(debug log: {debug_log})") from error
+        raise
+    debug_log.unlink(missing_ok=True)
     raw = terraform.output_json(env, terraform.LOCAL_ROOT, tfstate)
     outputs = served_locally(json.loads(raw), endpoint)
     (state_dir / "outputs.json").write_text(json.dumps(outputs, indent=2))

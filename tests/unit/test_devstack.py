@@ -14,7 +14,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from devstack import moto_patches
+from devstack import moto_patches, stack
 from devstack.faults import Fault, FaultInjector, request_service
 from devstack.functions import FunctionPool, FunctionSpec
 from devstack.moto_patches import next_sequencer
@@ -24,6 +24,7 @@ from devstack.sandbox import Result, Sandbox, exit_reason
 from devstack.server import DevstackApp, _read_body, changes_configuration
 from moto import mock_aws
 from moto.dynamodb.responses import DynamoHandler
+from tooling import terraform
 
 IDS = ["m1", "m2", "m3"]
 
@@ -644,3 +645,27 @@ def test_the_runtime_rereads_the_configuration_after_writes_to_what_it_follows(
     service, method, path, target, changes
 ):
     assert changes_configuration(environ(service, method, path, target)) is changes
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_apply_debug_log_is_kept_only_when_the_apply_fails(monkeypatch, tmp_path, fails):
+    seen = {}
+
+    def apply(env, root, **_):
+        seen.update(env)
+        Path(env["TF_LOG_PATH"]).write_text("provider: CreateFunction ...\n")
+        if fails:
+            raise terraform.TerraformError("terraform apply failed (exit 1)")
+
+    monkeypatch.setattr(terraform, "environment", lambda state_dir, extra: {"PATH": "/bin"})
+    monkeypatch.setattr(terraform, "init", lambda env, root: None)
+    monkeypatch.setattr(terraform, "apply", apply)
+    monkeypatch.setattr(terraform, "output_json", lambda env, root, state: "{}")
+    debug_log = tmp_path / "terraform-debug.log"
+    if fails:
+        with pytest.raises(terraform.TerraformError, match=f"debug log: {debug_log}"):
+            stack.apply_local_config("https://127.0.0.1:1", tmp_path, runtime="python3.11")
+    else:
+        stack.apply_local_config("https://127.0.0.1:1", tmp_path, runtime="python3.11")
+    assert seen["TF_LOG"] == "DEBUG"
+    assert debug_log.is_file() is fails
