@@ -80,7 +80,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))
 
 import numpy as np
 import pyvips
-from devstack.functions import HOST_ARCH
 from media_pipeline import imaging
 from media_pipeline.imaging import decode, metadata, normalise, resize
 from media_pipeline.imaging.engine import rendition_images
@@ -88,7 +87,7 @@ from media_pipeline.pipeline.halves import MetadataWork, RenditionsWork
 from PIL import Image, ImageFilter
 from skimage.metrics import structural_similarity
 from tooling.functions import FUNCTION_LAYERS, LAYERS
-from tooling.pythons import host_runtime
+from tooling.pythons import HOST_ARCH, host_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (1024, 512, 128)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import platform
 import shutil
 import subprocess
 import threading
@@ -20,13 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from tooling.pythons import find_python, pip_install_for, runtime_version
+from tooling.pythons import HOST_ARCH, find_python, pip_install_for, runtime_version
 
 from devstack.sandbox import Result, Sandbox, SandboxError
-
-HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
-    platform.machine().lower(), platform.machine()
-)
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from tooling import terraform
-from tooling.pythons import host_runtime
+from tooling.pythons import HOST_ARCH, host_runtime
 
-from devstack.functions import HOST_ARCH
 from devstack.processes import alive
 
 ROOT = terraform.ROOT

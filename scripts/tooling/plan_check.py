@@ -28,7 +28,6 @@ import argparse
 import io
 import logging
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from tooling import terraform
+from tooling.pythons import HOST_ARCH, host_runtime
 
 PROD_EXAMPLE = terraform.ENVS_DIR / "prod.tfvars.example"
 _MOVED = re.compile(r"^moved\s*\{\s*from\s*=\s*(\S+)\s+to\s*=\s*(\S+)\s*\}", re.M)
@@ -126,14 +126,6 @@ class Difference:
         return not (self.created or self.destroyed or self.changed or self.outputs)
 
 
-def _planned(shown: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        change["address"]: change["change"]
-        for change in shown.get("resource_changes", [])
-        if change["mode"] == "managed"
-    }
-
-
 def _differing(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """The top-level attributes whose planned value (or unknown-ness) differs."""
     names = set()
@@ -150,7 +142,8 @@ def _differing(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def compare(
     base: dict[str, Any], new: dict[str, Any], statements: list[tuple[str, str]]
 ) -> Difference:
-    old_resources, new_resources = _planned(base), _planned(new)
+    old_resources = terraform.managed_changes(base)
+    new_resources = terraform.managed_changes(new)
     difference = Difference()
     reached = set()
     for address, change in sorted(old_resources.items()):
@@ -261,21 +254,14 @@ def base_root(tree: Path, endpoint: str) -> tuple[Path, dict[str, str]]:
     return tree, {"aws_endpoint_url": endpoint}
 
 
-def host_defaults() -> tuple[str, str]:
-    runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    arch = {"aarch64": "arm64", "amd64": "x86_64"}.get(platform.machine(), platform.machine())
-    return runtime, arch
-
-
 def main(argv: list[str] | None = None) -> int:
-    runtime, arch = host_defaults()
     parser = argparse.ArgumentParser(prog="python -m tooling plan-check", description=__doc__)
     parser.add_argument("--base", default=os.environ.get("PLAN_CHECK_BASE") or "main")
     parser.add_argument("--var-file", type=Path, default=PROD_EXAMPLE)
     parser.add_argument(
-        "--runtime", default=runtime, help="packages in build/ (make build): their runtime"
+        "--runtime", default=host_runtime(), help="packages in build/ (make build): their runtime"
     )
-    parser.add_argument("--arch", default=arch, help="... and their architecture")
+    parser.add_argument("--arch", default=HOST_ARCH, help="... and their architecture")
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 if anything changes beyond the moves"
     )

@@ -7,6 +7,7 @@ but not selected), then at an explicit override: ``LAMBDA_PYTHON_3_13=/path/to/p
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,12 @@ def runtime_version(runtime: str) -> str:
 def host_runtime() -> str:
     """The Lambda runtime name matching the interpreter running this code."""
     return f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+# The Lambda architecture name (x86_64 or arm64) of this machine's CPU.
+HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
+    platform.machine().lower(), platform.machine()
+)
 
 
 @cache

@@ -138,6 +138,11 @@ def init(env: dict[str, str], root: Path) -> None:
     run(["init", "-input=false", "-no-color", "-upgrade=false"], env, capture=True, chdir=root)
 
 
+def variable_args(variables: dict[str, str], var_files: list[Path]) -> list[str]:
+    """``-var-file`` and ``-var`` arguments of a plan or apply (files first: ``-var`` wins)."""
+    return [f"-var-file={f}" for f in var_files] + [f"-var={k}={v}" for k, v in variables.items()]
+
+
 def apply(
     env: dict[str, str],
     root: Path,
@@ -157,9 +162,7 @@ def apply(
         "-parallelism=30",
         f"-state={state}",
     ]
-    args += [f"-var-file={f}" for f in var_files]
-    args += [f"-var={name}={value}" for name, value in variables.items()]
-    run(args, env, log=log, chdir=root)
+    run(args + variable_args(variables, var_files), env, log=log, chdir=root)
 
 
 def output_json(env: dict[str, str], root: Path, state: Path) -> str:
@@ -227,9 +230,7 @@ def plan(
     init(env, root)
     out = workdir / "plan.tfplan"
     args = ["plan", "-input=false", "-no-color", "-lock=false", f"-out={out}"]
-    args += [f"-state={workdir / 'empty.tfstate'}"]
-    args += [f"-var-file={f}" for f in var_files]
-    args += [f"-var={name}={value}" for name, value in variables.items()]
+    args += [f"-state={workdir / 'empty.tfstate'}", *variable_args(variables, var_files)]
     run(args, env, log=workdir / "plan.log", chdir=root)
     return json.loads(run(["show", "-json", str(out)], env, capture=True, chdir=root))
 
@@ -245,7 +246,15 @@ def planned_resources(
     (with its planned values)."""
     shown = plan(env, root, workdir, variables, var_files)
     return {
-        change["address"]: change["change"].get("after") or {}
+        address: change.get("after") or {} for address, change in managed_changes(shown).items()
+    }
+
+
+def managed_changes(shown: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The planned change of every managed resource in ``terraform show -json`` of a plan, by
+    address."""
+    return {
+        change["address"]: change["change"]
         for change in shown.get("resource_changes", [])
         if change["mode"] == "managed"
     }
