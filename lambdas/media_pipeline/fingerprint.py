@@ -9,7 +9,6 @@ key changed).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the reconciler and the API run without the image stack (no Pillow layer)
@@ -29,7 +28,7 @@ def _digest(value: Any, length: int) -> str:
 def rendition_fingerprint(spec: RenditionSpec, options: EncodeOptions) -> str:
     """What one rendition's pixels and bytes depend on: its size and every encoding option
     (the format is chosen per image from the options)."""
-    return _digest({"max_edge": spec.max_edge, "encode": dataclasses.asdict(options)}, 8)
+    return _digest({"max_edge": spec.max_edge, "encode": options._asdict()}, 8)
 
 
 def rendition_fingerprints(

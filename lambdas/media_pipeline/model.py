@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Status(StrEnum):
@@ -112,8 +111,7 @@ def is_media_id(value: str) -> bool:
     return re.fullmatch(_ID, value) is not None
 
 
-@dataclass(frozen=True)
-class Upload:
+class Upload(NamedTuple):
     """One object version in the uploads bucket, confirmed by S3 (key resolved, ETag matched)."""
 
     bucket: str
@@ -130,8 +128,7 @@ class Upload:
         return media_id(self.bucket, self.key)
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(NamedTuple):
     stage: str
     reason: str  # corrupt | unsupported | too_large | processing_error
     message: str

@@ -170,9 +170,12 @@ print(" ".join(sorted(sys.modules)))
 """
 # What render.py does not need for a small JPEG without an ICC profile: argparse (the usual
 # command line), json (no --json), the workers' settings dataclasses, the settings fingerprints
-# (json), secrets/random (new item ids), datetime (no EXIF date), S3, threads, LittleCMS.
+# (json), secrets/random (new item ids), datetime (no EXIF date), S3, threads, LittleCMS, and
+# dataclasses itself (with inspect and ast: the engine's value types are named tuples).
 NOT_NEEDED = (
     "argparse",
+    "dataclasses",
+    "inspect",
     "json",
     "media_pipeline.config.workers",
     "secrets",

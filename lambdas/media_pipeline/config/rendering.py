@@ -36,9 +36,10 @@ def parse_renditions(raw: str) -> tuple[RenditionSpec, ...]:
 
 def limits_from_env(env: Mapping[str, str] = os.environ) -> Limits:
     """MAX_UPLOAD_BYTES and MAX_PIXELS (both workers; also scripts/render.py)."""
+    default = Limits()
     return Limits(
-        max_bytes=integer(env, "MAX_UPLOAD_BYTES", Limits.max_bytes),
-        max_pixels=integer(env, "MAX_PIXELS", Limits.max_pixels),
+        max_bytes=integer(env, "MAX_UPLOAD_BYTES", default.max_bytes),
+        max_pixels=integer(env, "MAX_PIXELS", default.max_pixels),
     )
 
 
@@ -51,14 +52,14 @@ def renditions_from_env(env: Mapping[str, str] = os.environ) -> tuple[RenditionS
 def encode_options_from_env(env: Mapping[str, str] = os.environ) -> EncodeOptions:
     """JPEG_QUALITY, WEBP_QUALITY, AVIF_QUALITY, OPAQUE_FORMAT (JPEG, WEBP or AVIF) and
     ALPHA_FORMAT (WEBP, PNG or AVIF) (thumbnail worker; also scripts/render.py)."""
+    default = EncodeOptions()
     try:
         return EncodeOptions(
-            jpeg_quality=integer(env, "JPEG_QUALITY", EncodeOptions.jpeg_quality),
-            webp_quality=integer(env, "WEBP_QUALITY", EncodeOptions.webp_quality),
-            avif_quality=integer(env, "AVIF_QUALITY", EncodeOptions.avif_quality),
-            opaque_format=env.get("OPAQUE_FORMAT", "").strip().upper()
-            or EncodeOptions.opaque_format,
-            alpha_format=env.get("ALPHA_FORMAT", "").strip().upper() or EncodeOptions.alpha_format,
+            jpeg_quality=integer(env, "JPEG_QUALITY", default.jpeg_quality),
+            webp_quality=integer(env, "WEBP_QUALITY", default.webp_quality),
+            avif_quality=integer(env, "AVIF_QUALITY", default.avif_quality),
+            opaque_format=env.get("OPAQUE_FORMAT", "").strip().upper() or default.opaque_format,
+            alpha_format=env.get("ALPHA_FORMAT", "").strip().upper() or default.alpha_format,
         )
     except ValueError as error:
         raise ConfigError(f"environment: {error}") from None

@@ -8,7 +8,6 @@ import hashlib
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from PIL import Image
@@ -89,10 +88,10 @@ def render(
                         previous = image
                     jobs[index] = job
                 renditions = tuple(
-                    replace(jobs[index].result(), name=spec.name)
+                    jobs[index].result()._replace(name=spec.name)
                     for index, spec in enumerate(specs)
                 )
-                return Rendered(replace(decoded.info, **extra), renditions)
+                return Rendered(decoded.info._replace(**extra), renditions)
         except Rejection as rejection:
             return rejection.outcome()
 
@@ -132,7 +131,7 @@ def describe(
             finally:
                 image.close()
             if include_gps and info.has_gps:
-                info = replace(info, gps=metadata.gps_position(exif))
+                info = info._replace(gps=metadata.gps_position(exif))
             return Rendered(info)
         except Rejection as rejection:
             return rejection.outcome()

@@ -1,16 +1,41 @@
-"""Value types of the image engine: what goes in (limits, specs, options) and what comes out."""
+"""Value types of the image engine: what goes in (limits, specs, options) and what comes out.
+
+They are named tuples, not dataclasses: immutable, compared by value, changed with ``_replace``.
+``scripts/render.py`` imports them, and on a small image its start-up is most of its run: the
+``dataclasses`` module (with ``inspect`` and ``ast``) and seven frozen classes took ~20 ms of a
+fresh interpreter here, a third of what the tutorial code needs in all (``make bench``, whole
+process; ``tests/unit/test_render_script.py`` keeps them out).
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import functools
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple, TypeVar
+
+_T = TypeVar("_T", bound=tuple[Any, ...])
+
+
+def _checked(cls: type[_T]) -> type[_T]:
+    """Make the named tuple ``cls`` run its ``_check()`` on construction (``_replace`` does not:
+    it copies values that were checked)."""
+    make: Callable[..., _T] = cls.__new__
+
+    @functools.wraps(make)
+    def __new__(klass: type[_T], *args: Any, **kwargs: Any) -> _T:
+        value = make(klass, *args, **kwargs)
+        value._check()  # type: ignore[attr-defined]
+        return value
+
+    cls.__new__ = __new__  # type: ignore[method-assign,assignment]
+    return cls
+
 
 RejectReason = Literal["corrupt", "unsupported", "too_large"]
 
 
-@dataclass(frozen=True)
-class Limits:
+@_checked
+class Limits(NamedTuple):
     """Resource limits, checked before any pixel is decoded."""
 
     max_bytes: int = 25 * 1024 * 1024
@@ -19,19 +44,19 @@ class Limits:
     """Largest width*height accepted, checked from the header; also Pillow's
     ``MAX_IMAGE_PIXELS`` (decompression-bomb guard) while a call runs."""
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         if self.max_bytes < 1 or self.max_pixels < 1:
             raise ValueError(f"limits must be positive: {self}")
 
 
-@dataclass(frozen=True)
-class RenditionSpec:
+@_checked
+class RenditionSpec(NamedTuple):
     """One rendition to make: its longest edge is ``max_edge`` pixels (never upscaled)."""
 
     name: str
     max_edge: int
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         if self.max_edge < 1:
             raise ValueError(
                 f"rendition {self.name!r}: max_edge must be at least 1, not {self.max_edge}"
@@ -49,8 +74,8 @@ ALPHA_FORMATS = ("WEBP", "PNG", "AVIF")
 OPAQUE_FORMATS = ("JPEG", "WEBP", "AVIF")
 
 
-@dataclass(frozen=True)
-class EncodeOptions:
+@_checked
+class EncodeOptions(NamedTuple):
     """How renditions are encoded: ``opaque_format`` (JPEG) when opaque, ``alpha_format``
     (WebP) when transparent."""
 
@@ -63,7 +88,7 @@ class EncodeOptions:
     """``"JPEG"``, ``"WEBP"`` or ``"AVIF"``: the format of opaque renditions."""
     avif_quality: int = 60
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         for name in ("jpeg_quality", "webp_quality", "avif_quality"):
             if not 1 <= getattr(self, name) <= 100:
                 raise ValueError(f"{name} must be 1-100, not {getattr(self, name)}")
@@ -74,8 +99,7 @@ class EncodeOptions:
                 )
 
 
-@dataclass(frozen=True)
-class Rendition:
+class Rendition(NamedTuple):
     """One encoded rendition: upright, sRGB, 8-bit, without EXIF/GPS/XMP."""
 
     name: str
@@ -85,7 +109,13 @@ class Rendition:
     """``"JPEG"``, ``"WEBP"``, ``"PNG"`` or ``"AVIF"``."""
     content_type: str
     extension: str
-    data: bytes = field(repr=False)
+    data: bytes
+
+    def __repr__(self) -> str:  # without the bytes
+        return (
+            f"Rendition(name={self.name!r}, width={self.width}, height={self.height}, "
+            f"format={self.format!r}, size={self.size})"
+        )
 
     @property
     def size(self) -> int:
@@ -93,8 +123,7 @@ class Rendition:
         return len(self.data)
 
 
-@dataclass(frozen=True)
-class ImageInfo:
+class ImageInfo(NamedTuple):
     """The metadata record of a source image. GPS coordinates only when asked for."""
 
     width: int
@@ -137,19 +166,20 @@ class ImageInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able copy (plain str/int/bool/None/dict values), as stored and notified."""
-        return dataclasses.asdict(self)
+        return {
+            name: dict(value) if isinstance(value, dict) else value
+            for name, value in self._asdict().items()
+        }
 
 
-@dataclass(frozen=True)
-class Rendered:
+class Rendered(NamedTuple):
     """Success: the metadata and the renditions, in the order of the specs asked for."""
 
     info: ImageInfo
     renditions: tuple[Rendition, ...] = ()
 
 
-@dataclass(frozen=True)
-class Rejected:
+class Rejected(NamedTuple):
     """A permanent failure: retrying the same bytes can never succeed."""
 
     reason: RejectReason

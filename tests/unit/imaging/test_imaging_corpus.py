@@ -4,7 +4,6 @@ the pipeline promises (sized right, upright, 8-bit sRGB, JPEG or WebP, nothing b
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import replace
 from fractions import Fraction
 from math import floor
 
@@ -55,7 +54,7 @@ def test_describe_from_the_header_agrees_with_render(
         assert (outcome.info.placeholder, outcome.info.dominant_color) == (None, None)
         info = rendered(manifest_row.file).info
         assert info.placeholder
-        assert replace(info, placeholder=None, dominant_color=None) == outcome.info
+        assert info._replace(placeholder=None, dominant_color=None) == outcome.info
     elif isinstance(outcome, imaging.Rejected):  # the header shows it: too large, unsupported
         assert outcome.reason == manifest_row.reason, outcome.message
     else:  # a sound header over pixel data that does not decode: render() rejects it

@@ -8,7 +8,6 @@ import resource
 import struct
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -96,7 +95,7 @@ def assert_settles(data: bytes) -> None:
         assert rendered.reason in ("corrupt", "too_large"), rendered
     else:  # render() adds the placeholder and dominant colour to the same record
         assert rendered.info.placeholder
-        assert replace(rendered.info, placeholder=None, dominant_color=None) == described.info
+        assert rendered.info._replace(placeholder=None, dominant_color=None) == described.info
 
 
 @settings(

@@ -8,7 +8,6 @@ import io
 import json
 import struct
 import zlib
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -194,7 +193,7 @@ def test_png_exif_after_the_image_data_is_read_without_decoding_it() -> None:
     # THEN the record has it, as render()'s (which decoded the image) does
     assert (info.orientation, info.width, info.height) == (6, 30, 40)
     assert info.exif == {"camera_make": "ACME"}
-    assert replace(previewed(data), placeholder=None, dominant_color=None) == info
+    assert previewed(data)._replace(placeholder=None, dominant_color=None) == info
 
 
 def test_record_is_plain_json(corpus_bytes) -> None:
