@@ -48,6 +48,19 @@ embedded stack (never in tests that use ``mock_aws``).
    record their half, neither sees the other's, and the image stays PROCESSING until the
    reconciler's stuck sweep. Here DynamoDB's write actions run one at a time (reads and every
    other service are untouched).
+10. SQS receives in linear time. For every message it hands out, moto's ``ReceiveMessage``
+   checks the retention period by building all of the queue's attributes three times, and
+   each build counts the visible and in-flight messages: a receive costs the square of the
+   queue's depth. Under a burst (hundreds of messages on a queue, pollers receiving from all
+   of them) that was a quarter of the embedded server's CPU, and the server, one Python
+   process, is what bounds the stack's throughput. Here the check reads the queue's retention
+   period alone, and the clock behind a message's visibility and delay is ``time.time()``
+   (moto derives the same instant from naive datetimes). What is received is unchanged.
+11. Requests find their service once per host. moto's server matches each request's host
+   against the URL pattern of every service it has (hundreds of regular expressions), under a
+   lock that every request thread takes: ~5% of the server's CPU under a burst, and a queue of
+   threads behind it. The answer depends on the host alone (a handful here: one per service
+   and region, a bucket's virtual host), so it is remembered per host.
 """
 
 from __future__ import annotations
@@ -86,6 +99,8 @@ def apply() -> None:
         _deliver_events_to_enabled_pattern_rules()
         _announce_delete_markers()
         _serialize_dynamodb_writes()
+        _receive_in_linear_time()
+        _dispatch_by_known_host()
         _applied = True
 
 
@@ -422,3 +437,37 @@ def _serialize_dynamodb_writes() -> None:
 
     for name in _DYNAMODB_WRITES:
         setattr(DynamoHandler, name, one_at_a_time(getattr(DynamoHandler, name)))
+
+
+def _receive_in_linear_time() -> None:
+    from moto.sqs.models import Message, SQSBackend
+
+    def retained(self: SQSBackend, queue_name: str, message: Message) -> bool:
+        period = self.get_queue(queue_name).message_retention_period
+        return int(period) + message.sent_timestamp / 1000 > time.time()  # type: ignore[operator]
+
+    def visible(self: Message) -> bool:
+        return time.time() * 1000 > self.visible_at
+
+    def delayed(self: Message) -> bool:
+        return time.time() * 1000 < self.delayed_until
+
+    SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
+    Message.visible = property(visible)  # type: ignore[method-assign,assignment]
+    Message.delayed = property(delayed)  # type: ignore[method-assign,assignment]
+
+
+def _dispatch_by_known_host() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    find = DomainDispatcherApplication.get_backend_for_host
+
+    def get_backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
+        if host is None:
+            return find(self, host)
+        known: dict[str, Any] = self.__dict__.setdefault("_backend_by_host", {})
+        if host not in known:
+            known[host] = find(self, host)
+        return known[host]
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]

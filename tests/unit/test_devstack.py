@@ -24,6 +24,8 @@ from devstack.sandbox import Result, Sandbox, exit_reason
 from devstack.server import DevstackApp, _read_body, changes_configuration
 from moto import mock_aws
 from moto.dynamodb.responses import DynamoHandler
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 from tooling import terraform
 
 IDS = ["m1", "m2", "m3"]
@@ -622,6 +624,73 @@ def test_dynamodb_writes_to_one_item_see_each_other_as_on_dynamodb(monkeypatch):
         sys.setswitchinterval(interval)
     missed = [i for i in range(items) if not seen[i, "r"] and not seen[i, "m"]]
     assert missed == []
+
+
+def test_an_sqs_receive_does_not_rebuild_the_queue_attributes_per_message(monkeypatch):
+    # moto checked each received message's retention by building every queue attribute (each
+    # build counting the whole queue) three times: a receive cost the square of the depth.
+    monkeypatch.setattr(
+        SQSBackend,
+        "is_message_valid_based_on_retention_period",
+        SQSBackend.is_message_valid_based_on_retention_period,
+    )
+    monkeypatch.setattr(Message, "visible", Message.visible)
+    monkeypatch.setattr(Message, "delayed", Message.delayed)
+    moto_patches._receive_in_linear_time()
+    builds = 0
+    attributes = Queue.attributes
+
+    def counted(queue: Queue) -> dict:
+        nonlocal builds
+        builds += 1
+        return attributes.fget(queue)
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})[
+            "QueueUrl"
+        ]
+        for i in range(0, 200, 10):
+            sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(j), "MessageBody": str(i + j)} for j in range(10)],
+            )
+        sqs.send_message(QueueUrl=url, MessageBody="delayed", DelaySeconds=60)
+
+        monkeypatch.setattr(Queue, "attributes", property(counted))
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)
+        bodies = [m["Body"] for m in received["Messages"]]
+        assert (builds, len(bodies)) == (0, 10)
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+            bodies += [m["Body"] for m in batch]
+        # each message once; in flight and delayed ones stay out
+        assert sorted(bodies, key=int) == [str(i) for i in range(200)]
+
+        sqs.send_message(QueueUrl=url, MessageBody="old")
+        queue = sqs_backends["123456789012"]["us-east-1"].queues["q"]
+        queue._messages[-1].sent_timestamp -= 61_000  # sent 61 s ago: past the retention period
+        assert "Messages" not in sqs.receive_message(QueueUrl=url)
+
+
+def test_the_server_matches_a_host_against_the_service_patterns_once(monkeypatch):
+    monkeypatch.setattr(
+        DomainDispatcherApplication,
+        "get_backend_for_host",
+        DomainDispatcherApplication.get_backend_for_host,
+    )
+    moto_patches._dispatch_by_known_host()
+    scans = []
+
+    class Patterns(list):
+        def __iter__(self):
+            scans.append(1)
+            return super().__iter__()
+
+    app = DomainDispatcherApplication(create_backend_app)
+    app.backend_url_patterns = Patterns(app.backend_url_patterns)
+    hosts = ["sqs.us-east-1.amazonaws.com", "dynamodb.us-east-1.amazonaws.com"] * 3
+    assert [app.get_backend_for_host(host) for host in hosts] == ["sqs", "dynamodb"] * 3
+    assert len(scans) == 2
 
 
 @pytest.mark.parametrize(
