@@ -271,6 +271,41 @@ class EngineRun:
     rounds: int = 1  # passes over the N inputs timed in ``seconds``
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What the stack and this process had used at one moment (the burst's cost is a
+    difference of two)."""
+
+    server_cpu_s: float  # the embedded server process: moto and the runtime's pollers
+    requests: dict[str, int]  # requests served, by "<service> <operation>"
+    own_cpu_s: float  # this process: the uploads and the drain (not the engine's pool)
+
+
+def usage(running: stack.Stack) -> Usage:
+    return Usage(
+        server_cpu_s=running.control("health")["cpu_s"],
+        requests=running.control("requests")["requests"],
+        own_cpu_s=time.process_time(),
+    )
+
+
+def emulator_cost(before: Usage, after: Usage, images: int, top: int = 8) -> dict[str, Any]:
+    """The burst's cost to the emulator and the load generator, per image notified."""
+    per = max(images, 1)
+    spent = Counter(after.requests)
+    spent.subtract(before.requests)
+    requests = sum(spent.values())
+    return {
+        "images": images,
+        "requests_per_image": round(requests / per, 1),
+        "top_operations_per_image": {
+            name: round(count / per, 2) for name, count in spent.most_common(top) if count > 0
+        },
+        "server_cpu_ms_per_image": round((after.server_cpu_s - before.server_cpu_s) * 1000 / per),
+        "load_generator_cpu_ms_per_image": round((after.own_cpu_s - before.own_cpu_s) * 1000 / per),
+    }
+
+
 def percentile(values: Sequence[float], p: float) -> float | None:
     """The nearest-rank percentile (the smallest value with at least p% of them at or below)."""
     if not values:
@@ -308,6 +343,7 @@ def assemble(
     engine: EngineRun | None = None,
     other_notifications: int = 0,
     settings: dict[str, Any] | None = None,
+    emulator: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report, from what was observed. ``problems`` lists what makes the run fail."""
     uploaded = [o for o in observations if o.error is None]
@@ -455,6 +491,7 @@ def assemble(
                 pipeline_rate / engine_rate if pipeline_rate and engine_rate else None, 3
             ),
         },
+        "emulator": emulator,
         "engine_disagreements": engine_disagreements,
         "stuck_images": [image(o) for o in stuck],
         "missing_images": [image(o) for o in missing],
@@ -542,6 +579,23 @@ def format_report(report: dict[str, Any], listed: int = 20) -> str:
             + f", renditions + metadata, {tp['engine_workers']} processes, "
             f"{_seconds(tp['engine_seconds'])})",
             f"  pipeline / engine  {tp['pipeline_to_engine'] if tp['pipeline_to_engine'] else '-'}",
+        ]
+    cost = report.get("emulator")
+    if cost:
+        top = ", ".join(f"{name} {n}" for name, n in cost["top_operations_per_image"].items())
+        lines += [
+            "",
+            f"Emulator, per image notified ({cost['images']})",
+            f"  requests        {cost['requests_per_image']}  ({top})",
+            f"  server CPU      {cost['server_cpu_ms_per_image']} ms  (one process: at most one "
+            "core, so at most "
+            + (
+                f"{1000 / cost['server_cpu_ms_per_image']:.1f} images/s"
+                if cost["server_cpu_ms_per_image"] > 0
+                else "-"
+            )
+            + " on this stack)",
+            f"  load generator  {cost['load_generator_cpu_ms_per_image']} ms CPU",
         ]
     if report["engine_disagreements"]:
         lines += ["", "The engine itself disagrees with the manifest on:"]
@@ -823,6 +877,7 @@ def run_load(running: stack.Stack, args: argparse.Namespace) -> dict[str, Any]:
     at_start = {
         name: sum(dlq_depth(pipeline, outputs["queues"][name])) for name in dlq_names(outputs)
     }
+    before = usage(running)
     drain = Drain(pipeline)
     drain.start()
     print(
@@ -850,6 +905,7 @@ def run_load(running: stack.Stack, args: argparse.Namespace) -> dict[str, Any]:
         )
         time.sleep(GRACE_SECONDS)
     drain.stop()
+    after = usage(running)
 
     notifications = dict(pipeline.notifications)
     for seen in observations:
@@ -868,6 +924,7 @@ def run_load(running: stack.Stack, args: argparse.Namespace) -> dict[str, Any]:
         dlqs=dlqs,
         engine=engine,
         other_notifications=sum(len(v) for k, v in notifications.items() if k not in run_ids),
+        emulator=emulator_cost(before, after, sum(1 for i in ids if notifications.get(i))),
         settings={
             "n": args.n,
             "threads": args.threads,

@@ -232,3 +232,23 @@ class WriteLog:
             ):
                 found[request_path] = found.get(request_path, 0) + count
         return found
+
+
+class OperationCount:
+    """Counts of every request the stack served, by service and operation (``GET
+    /_devstack/requests``): what a workload costs the emulator, e.g. per image in make load."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def record(self, environ: dict[str, Any], service: str | None = None) -> None:
+        name = service or request_service(environ) or "unsigned"
+        operation = request_operation(environ) or environ.get("REQUEST_METHOD", "GET")
+        key = f"{name} {operation}"
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)

@@ -12,7 +12,9 @@ the REST APIs' routes, ``/_aws/execute-api/<id>/<stage>/...``, by the local API 
 The control surface (JSON in and out):
 
 ``GET  /_devstack/health``
-    ``{"status": "ok", "pid", "uptime_s"}``.
+    ``{"status": "ok", "pid", "uptime_s", "cpu_s"}`` (``cpu_s``: the server process's CPU time,
+    all threads: moto, the runtime's pollers; not the functions, which are processes of their
+    own).
 ``GET  /_devstack/status``
     functions (environments idle/busy, invocations, errors, cold starts), event source
     mappings, REST APIs, scheduled rules (``schedules``: expression, function, fired,
@@ -35,6 +37,11 @@ The control surface (JSON in and out):
     ``{"function", "killed": <count>}``; 404 for a function the runtime does not run.
 ``GET  /_devstack/writes?service=s3&path=regex&method=PUT``
     how many mutating requests each matching path received.
+``GET  /_devstack/requests``
+    ``{"requests": {"<service> <operation>": count}}``: every request served since start, by
+    the service it is signed for and its operation (``X-Amz-Target`` or ``Action``; the HTTP
+    method for REST services such as S3 and Lambda); a REST API's routes count as
+    ``execute-api``.
 ``POST /_devstack/shutdown``
     stop the stack.
 """
@@ -59,7 +66,13 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from tooling.pythons import host_runtime
 
 from devstack import moto_patches, tls
-from devstack.faults import FaultInjector, WriteLog, request_operation, request_service
+from devstack.faults import (
+    FaultInjector,
+    OperationCount,
+    WriteLog,
+    request_operation,
+    request_service,
+)
 from devstack.gateway import USER_REQUEST
 from devstack.processes import alive
 from devstack.runtime import LocalLambda
@@ -78,6 +91,7 @@ class DevstackApp:
         self._runtime = runtime
         self._faults = faults
         self._writes = WriteLog()
+        self._operations = OperationCount()
         self._shutdown = shutdown
         self.started = time.time()
 
@@ -100,7 +114,9 @@ class DevstackApp:
             self._shutdown.wait(fault.delay)
         self._writes.record(environ)
         if USER_REQUEST.match(path):  # a REST API's route: the local API Gateway
+            self._operations.record(environ, "execute-api")
             return self._runtime.gateway(environ, start_response, _read_body(environ))
+        self._operations.record(environ)
         invoke = _INVOKE.match(path)
         if invoke and environ.get("REQUEST_METHOD") == "POST":
             return self._invoke(environ, start_response, unquote(invoke.group(1)))
@@ -148,6 +164,7 @@ class DevstackApp:
                     "status": "ok",
                     "pid": os.getpid(),
                     "uptime_s": round(time.time() - self.started, 1),
+                    "cpu_s": round(time.process_time(), 3),
                 },
             )
         if route == "status":
@@ -178,6 +195,8 @@ class DevstackApp:
                 start_response,
                 {"writes": self._writes.count(service, pattern, query.get("method", [None])[0])},
             )
+        if route == "requests":
+            return _json(start_response, {"requests": self._operations.counts()})
         if route == "shutdown" and method == "POST":
             self._shutdown.set()
             return _json(start_response, {"status": "stopping"})

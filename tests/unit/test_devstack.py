@@ -416,6 +416,18 @@ def test_the_control_api_answers_400_to_a_fault_that_does_not_validate(spec):
     assert control(app, "faults")[1] == {"faults": []}
 
 
+def test_the_stack_counts_the_requests_it_serves_by_service_and_operation():
+    app, _ = make_app()
+    call(app, dynamodb_request("GetItem", b"{}"))
+    call(app, dynamodb_request("GetItem", b"{}"))
+    call(app, dynamodb_request("UpdateItem", b"{}"))
+    control(app, "health")  # the control surface is not counted
+    status, answer = control(app, "requests")
+    assert status == "200 OK"
+    assert answer == {"requests": {"dynamodb GetItem": 2, "dynamodb UpdateItem": 1}}
+    assert control(app, "health")[1]["cpu_s"] >= 0
+
+
 # -- killing environments ---------------------------------------------------------------------
 
 

@@ -390,3 +390,27 @@ def test_the_engine_rate_counts_every_timed_pass_over_the_inputs():
     assert throughput["pipeline_images_per_s"] == 0.33
     assert throughput["pipeline_to_engine"] == 0.067
     assert "1 files x 20" in load.format_report(load.assemble(observations, engine=engine))
+
+
+def test_the_emulator_cost_is_the_burst_s_share_per_notified_image():
+    before = load.Usage(10.0, {"s3 PUT": 5, "sqs ReceiveMessage": 100}, 1.0)
+    after = load.Usage(
+        22.0,
+        {"s3 PUT": 305, "sqs ReceiveMessage": 400, "dynamodb UpdateItem": 600, "lambda GET": 0},
+        3.0,
+    )
+    cost = load.emulator_cost(before, after, images=100, top=2)
+    assert cost == {
+        "images": 100,
+        "requests_per_image": 12.0,
+        "top_operations_per_image": {"dynamodb UpdateItem": 6.0, "s3 PUT": 3.0},
+        "server_cpu_ms_per_image": 120,
+        "load_generator_cpu_ms_per_image": 20,
+    }
+    text = load.format_report(
+        load.assemble([seen("a.jpg", "READY", [(READY, None, 102.0)])], emulator=cost)
+    )
+    assert "  requests        12.0  (dynamodb UpdateItem 6.0, s3 PUT 3.0)" in text
+    assert (
+        "  server CPU      120 ms  (one process: at most one core, so at most 8.3 images/s" in text
+    )
