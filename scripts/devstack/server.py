@@ -75,6 +75,7 @@ from devstack.faults import (
 )
 from devstack.gateway import USER_REQUEST
 from devstack.processes import alive
+from devstack.retries import RetryLedger
 from devstack.runtime import LocalLambda
 
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
@@ -92,6 +93,7 @@ class DevstackApp:
         self._faults = faults
         self._writes = WriteLog()
         self._operations = OperationCount()
+        self._retries = RetryLedger()
         self._shutdown = shutdown
         self.started = time.time()
 
@@ -120,7 +122,9 @@ class DevstackApp:
         invoke = _INVOKE.match(path)
         if invoke and environ.get("REQUEST_METHOD") == "POST":
             return self._invoke(environ, start_response, unquote(invoke.group(1)))
-        response = self._moto(environ, start_response)  # moto has applied the request now
+        # moto has applied the request now, or this is another attempt of one it applied
+        # (retries.py: a retry whose first answer was lost gets that answer, not a duplicate)
+        response = self._retries.serve(self._moto, environ, start_response)
         if changes_configuration(environ):
             self._runtime.configuration_changed()
         return response

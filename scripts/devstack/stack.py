@@ -228,10 +228,12 @@ def apply_local_config(
     env = terraform.environment(state_dir, credentials)
     terraform.init(env, terraform.LOCAL_ROOT)
     tfstate = state_dir / "terraform.tfstate"
-    # Rarely (2 starts in about 30, on a busy machine), the provider misses the answer to a
-    # CreateFunction that the emulator carried out, then retries into "Function already exist"
-    # for 5 minutes (issue 9 note). Its debug log (every request, answer and retry; ~40 MB) is
-    # what would tell why: it is written for every apply and kept only when the apply fails.
+    # Rarely (2 starts in about 30, on a busy machine), the provider missed the answer to a
+    # CreateFunction that the emulator carried out, and its SDK's retry got "Function already
+    # exist" for 5 minutes: the server now gives a retry the answer its first attempt got
+    # (devstack/retries.py; each such replay is a warning in devstack.log). The provider's
+    # debug log (every request, answer and retry; ~40 MB) is written for every apply and kept
+    # only when the apply fails.
     debug_log = state_dir / "terraform-debug.log"
     debug_log.unlink(missing_ok=True)  # Terraform appends
     logged = env if "TF_LOG" in env else {**env, "TF_LOG": "DEBUG", "TF_LOG_PATH": str(debug_log)}

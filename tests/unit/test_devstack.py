@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import boto3
@@ -20,6 +22,7 @@ from devstack.functions import FunctionPool, FunctionSpec
 from devstack.moto_patches import next_sequencer
 from devstack.pollers import SqsPoller, failed_items
 from devstack.processes import alive
+from devstack.retries import RetryLedger
 from devstack.sandbox import Result, Sandbox, exit_reason
 from devstack.server import DevstackApp, _read_body, changes_configuration
 from moto import mock_aws
@@ -319,10 +322,14 @@ class _Runtime:
     def __init__(self, kill_result: int | None = 1) -> None:
         self.kill_result = kill_result
         self.killed: list[tuple[str, bool]] = []
+        self.changed = False
 
     def kill(self, function: str, include_idle: bool = False) -> int | None:
         self.killed.append((function, include_idle))
         return self.kill_result
+
+    def configuration_changed(self) -> None:
+        self.changed = True
 
 
 class _Moto:
@@ -750,3 +757,130 @@ def test_the_apply_debug_log_is_kept_only_when_the_apply_fails(monkeypatch, tmp_
         stack.apply_local_config("https://127.0.0.1:1", tmp_path, runtime="python3.11")
     assert seen["TF_LOG"] == "DEBUG"
     assert debug_log.is_file() is fails
+
+
+def lambda_create(body: bytes, invocation: str | None, attempt: int = 1) -> dict:
+    """A CreateFunction as the Terraform provider's SDK sends it (``attempt`` of one call)."""
+    request = {
+        **environ("lambda", "POST", "/2015-03-31/functions"),
+        "HTTP_HOST": "127.0.0.1:4599",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "4599",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "https",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "HTTP_AMZ_SDK_REQUEST": f"attempt={attempt}; max=25",
+    }
+    if invocation is not None:
+        request["HTTP_AMZ_SDK_INVOCATION_ID"] = invocation
+    return request
+
+
+def a_function_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+def test_a_retried_create_gets_the_answer_its_applied_first_attempt_got(caplog):
+    # GIVEN the emulator (moto, through the stack's app) and a role for a function
+    with mock_aws():
+        iam = boto3.client("iam", region_name="us-east-1")
+        role = iam.create_role(RoleName="f-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        moto = DomainDispatcherApplication(create_backend_app)
+        app = DevstackApp(moto, _Runtime(), FaultInjector(), threading.Event())
+        spec = {
+            "FunctionName": "f",
+            "Runtime": "python3.11",
+            "Role": role,
+            "Handler": "app.handler",
+        }
+        spec["Code"] = {"ZipFile": base64.b64encode(a_function_zip()).decode()}
+        body = json.dumps(spec).encode()
+
+        # WHEN the SDK sends CreateFunction again (its first answer lost after moto applied it)
+        first = call(app, lambda_create(body, "call-1", attempt=1))
+        retry = call(app, lambda_create(body, "call-1", attempt=2))
+
+        # THEN the retry gets the first attempt's answer, not 409 "Function already exist"
+        assert first[0].startswith("201")
+        assert retry == first
+        assert "attempt 2 of POST /2015-03-31/functions (invocation call-1)" in caplog.text
+        functions = boto3.client("lambda", region_name="us-east-1").list_functions()["Functions"]
+        assert [f["FunctionName"] for f in functions] == ["f"]
+        # AND another call to create the same function is still refused, as on AWS
+        status, answer = call(app, lambda_create(body, "call-2"))
+        assert status.startswith("409")
+        assert b"Function already exist: f" in answer
+
+
+class _Counting:
+    """A WSGI app answering each request with its number, or with the statuses it is given."""
+
+    def __init__(self, *statuses: str, hold: threading.Event | None = None) -> None:
+        self.statuses = list(statuses)
+        self.hold = hold
+        self.calls = 0
+
+    def __call__(self, environ: dict, start_response) -> list[bytes]:
+        self.calls += 1
+        number = self.calls
+        if self.hold is not None and number == 1:
+            self.hold.wait(5)
+        start_response(self.statuses.pop(0) if self.statuses else "200 OK", [])
+        return [str(number).encode()]
+
+
+def serve(ledger: RetryLedger, app, request: dict) -> tuple[str, bytes]:
+    answer: list[str] = []
+    body = b"".join(ledger.serve(app, request, lambda status, headers: answer.append(status)))
+    return answer[0], body
+
+
+def test_a_retry_waits_for_its_first_attempt_still_being_carried_out():
+    release = threading.Event()
+    app, ledger = _Counting(hold=release), RetryLedger()
+    answers: list[tuple[str, bytes]] = []
+    first = threading.Thread(
+        target=lambda: answers.append(serve(ledger, app, lambda_create(b"{}", "slow")))
+    )
+    first.start()
+    while app.calls == 0:
+        time.sleep(0.01)
+    retry = threading.Thread(
+        target=lambda: answers.append(serve(ledger, app, lambda_create(b"{}", "slow", 2)))
+    )
+    retry.start()
+    time.sleep(0.1)
+    assert app.calls == 1  # the retry is waiting, not applied
+    release.set()
+    first.join(5)
+    retry.join(5)
+    assert answers == [("200 OK", b"1"), ("200 OK", b"1")]
+    assert app.calls == 1
+
+
+def test_failed_attempts_reads_and_unnamed_requests_are_carried_out_each_time():
+    # an attempt that failed (5xx) is not an answer: its retry is applied, and then kept
+    app, ledger = _Counting("503 Service Unavailable"), RetryLedger()
+    assert serve(ledger, app, lambda_create(b"{}", "a"))[0].startswith("503")
+    assert serve(ledger, app, lambda_create(b"{}", "a", 2)) == ("200 OK", b"2")
+    assert serve(ledger, app, lambda_create(b"{}", "a", 3)) == ("200 OK", b"2")
+    # reads, and requests that name no SDK call, are carried out every time
+    read = {**lambda_create(b"", "b"), "REQUEST_METHOD": "GET"}
+    assert [serve(ledger, app, read)[1] for _ in range(2)] == [b"3", b"4"]
+    assert [serve(ledger, app, lambda_create(b"{}", None))[1] for _ in range(2)] == [b"5", b"6"]
+
+
+def test_the_ledger_keeps_the_latest_calls_and_no_answer_too_large():
+    app, ledger = _Counting(), RetryLedger(capacity=2, max_answer_bytes=1)
+    for call_id in ("a", "b", "c"):
+        serve(ledger, app, lambda_create(b"{}", call_id))
+    assert serve(ledger, app, lambda_create(b"{}", "c", 2)) == ("200 OK", b"3")  # kept
+    assert serve(ledger, app, lambda_create(b"{}", "a", 2)) == ("200 OK", b"4")  # forgotten
+    big, ledger = _Counting(), RetryLedger(max_answer_bytes=0)
+    serve(ledger, big, lambda_create(b"{}", "d"))
+    assert serve(ledger, big, lambda_create(b"{}", "d", 2)) == ("200 OK", b"2")  # not kept
