@@ -135,12 +135,9 @@ class Failure(NamedTuple):
     retryable: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "reason": self.reason,
-            "message": self.message,
-            "retryable": self.retryable,
-        }
+        """As stored on the media item and notified: ``stage``, ``reason``, ``message``,
+        ``retryable``."""
+        return self._asdict()
 
 
 class Decision(StrEnum):
