@@ -58,12 +58,8 @@ class ObjectCreated:
     event_time: str
 
     reprocess_run: str = ""
-    """``detail.reprocess.run`` of a job sent by ``scripts/reprocess.py`` (one id per run): a
-    reprocess is new work to idempotency even when an earlier run already brought the version
-    to the same settings (A -> B -> A), while a duplicate delivery of its job is not."""
-    settings: str = ""
-    """The worker's settings fingerprint, set by the worker (not the event) so that the same
-    object version made again with other settings (a reprocess) is new work to idempotency."""
+    """``detail.reprocess.run`` of a job sent by ``scripts/reprocess.py`` (one id per run), so
+    that the workers' logs say which run a job belongs to."""
 
     def candidate_keys(self) -> tuple[str, ...]:
         return _candidate_keys(self.raw_key)

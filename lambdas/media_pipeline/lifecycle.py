@@ -6,7 +6,7 @@ renditions bucket. A worker still processing the image when it is deleted either
 renditions before the mark (they are listed and removed here) or finds the item DELETED when it
 tries to record them and removes what it wrote itself (``MediaTable.complete`` refuses the write,
 the worker discards). So no rendition outlives a delete, and nothing in flight brings the image
-back (``model.decide_claim``). The notifier announces the transition to DELETED once.
+back (``model.decide``). The notifier announces the transition to DELETED once.
 """
 
 from __future__ import annotations

@@ -1,75 +1,72 @@
-"""The media table: conditional writes that make the item's state machine race-free.
+"""The media table: the item's state machine as conditional writes.
 
-Every write is conditional on the ETag (and, for claims, on the S3 sequencer), so an older event
-can never overwrite a newer upload's record, and READY is set exactly once.
+A worker reads the item once, decides (``model.decide``), does its half, and records it in ONE
+conditional write built from the item it read: a newer upload's first half installs the version,
+the last half sets READY in the same write, and a permanent failure settles it FAILED. If the
+item changed meanwhile (the other half, a newer upload, a delete), the condition fails, DynamoDB
+hands back the item as it now is, and the write is decided again from that. So an older event
+never overwrites a newer upload's record, READY is set exactly once, and a crash at any point
+leaves an item that a redelivery or the reconciler completes.
+
+Each of these writes is one item's; DynamoDB applies the writes to an item one at a time and a
+condition sees every earlier write. The embedded stack's moto does the same (docs/local.md).
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 
+from media_pipeline import dynamo
+from media_pipeline.dynamo import from_item, to_attribute
 from media_pipeline.model import (
-    OWNER_ATTRIBUTE,
-    OWNER_INDEX,
-    PENDING_ATTRIBUTE,
-    PENDING_INDEX,
+    LEGACY_PENDING_ATTRIBUTE,
+    WAITING_ATTRIBUTES,
+    WAITING_INDEX,
+    WAITING_SHARD,
+    WAITING_SHARDS,
+    WAITING_SINCE,
     Decision,
     Failure,
     Half,
     Status,
     Upload,
-    decide_claim,
+    decide,
+    waiting_attributes,
 )
-from media_pipeline.values import iso, now_iso, to_plain
+from media_pipeline.values import iso, now_iso
 
-_serializer = TypeSerializer()
-_CLAIM_ATTEMPTS = 5  # a take-over that keeps losing to concurrent writes raises (SQS retries)
-_deserializer = TypeDeserializer()
+__all__ = ["Completion", "Deletion", "MediaTable", "Recorded", "Removal", "from_item"]
 
-
-def to_attribute(value: Any) -> dict[str, Any]:
-    """Serialise a JSON-like value for DynamoDB (floats become Decimals)."""
-    return _serializer.serialize(_decimalise(value))
+_ATTEMPTS = 5  # a write that keeps losing to concurrent writes raises (SQS retries the job)
+# What no longer applies once a version is installed or settled.
+_PAST = ("failure", "expires_at", "ready_at", "failed_at", "reconciled", "deleted_at")
+_STOP_WAITING = (*WAITING_ATTRIBUTES, LEGACY_PENDING_ATTRIBUTE)
 
 
-def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    """Deserialise a DynamoDB item into plain Python (Decimals become int or float)."""
-    return {k: to_plain(_deserializer.deserialize(v)) for k, v in item.items()}
-
-
-def _decimalise(value: Any) -> Any:
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, dict):
-        return {k: _decimalise(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_decimalise(v) for v in value]
-    return value
-
-
-class ClaimContended(RuntimeError):
-    """The item changed under every attempt to claim it: transient, the message is retried."""
+class Contended(RuntimeError):
+    """The item changed under every attempt to write it: transient, the message is retried."""
 
 
 class Completion(StrEnum):
-    READY = "ready"  # this write completed the version and marked it READY
+    READY = "ready"  # this write recorded the last half and marked the version READY
     PARTIAL = "partial"  # this half is recorded; the other half is still to come
-    SUPERSEDED = "superseded"  # a newer upload owns the item: this result was not recorded
+    REFRESHED = "refreshed"  # a READY version's half made again with the current settings
+    SKIPPED = "skipped"  # nothing recorded: see ``Recorded.decision``
 
 
 @dataclass(frozen=True)
-class Completed:
-    outcome: Completion
-    previous: Any = None  # the half's previous value (e.g. an older version's renditions)
+class Recorded:
+    completion: Completion
+    decision: Decision  # what the write was decided as (why it was skipped)
+    previous: Any = None  # the half's value before this write (an older version's renditions)
+    item: dict[str, Any] | None = None  # the item as last seen, when nothing was recorded
 
 
 class Removal(StrEnum):
@@ -85,10 +82,14 @@ class Deletion:
     item: dict[str, Any]  # the item as it was before
 
 
-def _settled(status: Status, now: str) -> dict[str, Any]:
-    """The attributes that settle a version READY or FAILED."""
-    stamp = "ready_at" if status is Status.READY else "failed_at"
-    return {"status": status.value, stamp: now, "updated_at": now}
+@dataclass(frozen=True)
+class _Write:
+    """One conditional UpdateItem of an item's state machine."""
+
+    set_: dict[str, Any]
+    when: ConditionBase
+    remove: tuple[str, ...] = ()
+    set_if_absent: dict[str, Any] | None = None
 
 
 class MediaTable:
@@ -98,6 +99,12 @@ class MediaTable:
         self._client = client
         self._table = table_name
 
+    @property
+    def name(self) -> str:
+        return self._table
+
+    # -- reads --------------------------------------------------------------------------------
+
     def get(self, image_id: str) -> dict[str, Any] | None:
         response = self._client.get_item(
             TableName=self._table, Key={"id": {"S": image_id}}, ConsistentRead=True
@@ -105,185 +112,158 @@ class MediaTable:
         item = response.get("Item")
         return from_item(item) if item else None
 
+    def waiting(self, before: str) -> Iterator[str]:
+        """The ids of the items that started waiting for a worker before ``before`` (ISO 8601)
+        and still wait, shard by shard, oldest first within a shard (the ``waiting`` index)."""
+        paginator = self._client.get_paginator("query")
+        for index in range(WAITING_SHARDS):
+            condition = Key(WAITING_SHARD).eq(f"{index:02d}") & Key(WAITING_SINCE).lt(before)
+            for page in paginator.paginate(
+                TableName=self._table, IndexName=WAITING_INDEX, **dynamo.key_condition(condition)
+            ):
+                for item in page.get("Items", []):
+                    yield item["id"]["S"]
+
+    # -- the upload API's request -------------------------------------------------------------
+
     def create(self, item: dict[str, Any]) -> bool:
         """Put a new item (the upload API's AWAITING_UPLOAD record). False if the id is taken."""
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={k: to_attribute(v) for k, v in item.items() if v is not None},
-                ConditionExpression="attribute_not_exists(#id)",
-                ExpressionAttributeNames={"#id": "id"},
+                Item=dynamo.to_item(item),
+                **dynamo.condition(Attr("id").not_exists()),
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             return False
         return True
 
-    def claim(
+    # -- a worker's half ----------------------------------------------------------------------
+
+    def resolve(
         self,
+        seen: dict[str, Any] | None,
         upload: Upload,
         half: Half,
         settings: str | None = None,
-        *,
         is_current: Callable[[], bool] | None = None,
     ) -> Decision:
-        """Take the item for this object version, or learn why not (see ``decide_claim``).
+        """:func:`model.decide`, with an UNORDERED item settled by asking S3 (``is_current``):
+        the upload S3 holds now is the newer one (NEW_VERSION); otherwise it is STALE (DELETED
+        if the item is)."""
+        decision = decide(seen, upload, half, settings)
+        if decision is Decision.UNORDERED:
+            if is_current is not None and is_current():
+                return Decision.NEW_VERSION
+            deleted = (seen or {}).get("status") == Status.DELETED
+            return Decision.DELETED if deleted else Decision.STALE
+        return decision
 
-        A newer sequencer takes the item; a DELETED item only an upload newer than the S3 delete
-        that it records. When the item holds another ETag under the same sequencer
-        (``Decision.UNORDERED``: an emulator's constant sequencer), ``is_current`` asks S3
-        whether this upload's ETag is the object's current content: if so it is the newer
-        upload and takes the item over, conditional on the item still holding what was read;
-        otherwise (or with no ``is_current``) it is STALE.
-        """
-        not_deleted = (
-            "(attribute_not_exists(#status) OR #status <> :deleted"
-            " OR #deleted_sequencer < :sequencer)"
-        )
-        condition = (
-            f"(attribute_not_exists(#sequencer) OR #sequencer < :sequencer) AND {not_deleted}"
-        )
-        values: dict[str, Any] = {":deleted": Status.DELETED.value}
-        for _ in range(_CLAIM_ATTEMPTS):
-            try:
-                self._claim_write(upload, condition, values)
-            except self._client.exceptions.ConditionalCheckFailedException as error:
-                existing = from_item(error.response.get("Item") or {})
-                decision = decide_claim(existing, upload, half, settings)
-                if decision is Decision.UNORDERED:
-                    deleted = existing.get("status") == Status.DELETED
-                    if is_current is None or not is_current():
-                        return Decision.DELETED if deleted else Decision.STALE
-                    # Take over from exactly what was read; if it changed meanwhile, decide again.
-                    condition = (
-                        "#status = :deleted AND #deleted_sequencer = :sequencer"
-                        " AND #etag = :previous_etag"
-                        if deleted
-                        else f"#sequencer = :sequencer AND #etag = :previous_etag AND {not_deleted}"
-                    )
-                    values = {
-                        ":deleted": Status.DELETED.value,
-                        ":previous_etag": existing.get("etag"),
-                    }
-                    continue
-                if decision is Decision.REOPEN_AND_WORK:
-                    self._reopen(upload, half)
-                return decision
-            return Decision.WORK
-        raise ClaimContended(f"{upload.id}: the item kept changing under {_CLAIM_ATTEMPTS} claims")
-
-    def _claim_write(self, upload: Upload, condition: str, values: dict[str, Any]) -> None:
-        now = now_iso()
-        self._update(
-            upload.id,
-            set_={
-                "bucket": upload.bucket,
-                "key": upload.key,
-                "etag": upload.etag,
-                "version_id": upload.version_id,
-                "sequencer": upload.sequencer,
-                "size": upload.size,
-                "content_type": upload.content_type,
-                "status": Status.PROCESSING.value,
-                PENDING_ATTRIBUTE: Status.PROCESSING.value,
-                "uploaded_at": upload.uploaded_at or now,
-                "updated_at": now,
-            },
-            set_if_absent={"created_at": now},
-            remove=(
-                "failure",
-                "expires_at",
-                "ready_at",
-                "failed_at",
-                "reconciled",
-                "deleted_at",
-                "deleted_sequencer",
-            ),
-            condition=condition,
-            values=values,
-        )
-
-    def _reopen(self, upload: Upload, half: Half) -> None:
-        """Move a version that this half had given up on back to PROCESSING (DLQ redrive)."""
-        self._update(
-            upload.id,
-            set_={
-                "status": Status.PROCESSING.value,
-                PENDING_ATTRIBUTE: Status.PROCESSING.value,
-                "updated_at": now_iso(),
-            },
-            remove=("failure", "failed_at"),
-            condition=(
-                "#etag = :etag AND #status = :failed AND #failure.#stage = :stage"
-                " AND #failure.#retryable = :true"
-            ),
-            values={
-                ":etag": upload.etag,
-                ":failed": Status.FAILED.value,
-                ":stage": half.stage,
-                ":true": True,
-            },
-        )
-
-    def complete(
+    def record(
         self,
         upload: Upload,
         half: Half,
-        result: Any,
+        value: Any,
+        *,
+        seen: dict[str, Any] | None,
         settings: str | None = None,
         attributes: dict[str, Any] | None = None,
-    ) -> Completed:
-        """Record this half's result (and any further ``attributes`` it sets) for the version, and
-        mark it READY if that completes it.
-
-        When the other half is already in, the half and READY go in one conditional write, so
-        no crash can leave a complete version PROCESSING. Otherwise the half is recorded alone;
-        if the other half arrived meanwhile (both workers finishing together), READY follows in
-        a second write, and a worker dying between the two is covered by :meth:`finish`, which
-        any redelivery (``Decision.FINISH``) or the reconciler runs. ``settings`` (the
-        fingerprint of what the half was made with) is recorded with it; a READY item's half is
-        replaced this way by a reprocess. Nothing is recorded on a DELETED item (SUPERSEDED: the
-        caller removes what it stored).
+        is_current: Callable[[], bool] | None = None,
+    ) -> Recorded:
+        """Record this half's ``value`` (and the further ``attributes`` it sets) for the version,
+        in one conditional write decided from ``seen``, the item as the worker read it: the
+        version installed if the upload is newer, READY set if the other half is in, a READY
+        version's half replaced by a reprocess (``settings``: the fingerprint of what the half
+        was made with). Nothing is recorded where the decision is to skip (a newer upload, a
+        delete, a permanent failure, the half already there): the caller removes what it
+        stored, unless the item records the same.
         """
-        other = next(h for h in Half if h is not half)
+        for _ in range(_ATTEMPTS):
+            decision = self.resolve(seen, upload, half, settings, is_current)
+            if not decision.works:
+                return Recorded(Completion.SKIPPED, decision, item=seen)
+            write, completion = self._half_write(
+                seen, upload, half, decision, value=value, settings=settings, attributes=attributes
+            )
+            try:
+                old = self._update(upload.id, write, return_values="ALL_OLD")
+            except self._client.exceptions.ConditionalCheckFailedException as error:
+                seen = _old_item(error)
+                continue
+            return Recorded(completion, decision, previous=old.get(half.attribute))
+        raise Contended(f"{upload.id}: the item kept changing under {_ATTEMPTS} writes")
+
+    def _half_write(
+        self,
+        seen: dict[str, Any] | None,
+        upload: Upload,
+        half: Half,
+        decision: Decision,
+        *,
+        value: Any,
+        settings: str | None,
+        attributes: dict[str, Any] | None,
+    ) -> tuple[_Write, Completion]:
         now = now_iso()
+        other = half.other
         recorded = {
             **(attributes or {}),
-            half.attribute: result,
+            half.attribute: value,
             half.etag_attribute: upload.etag,
             "updated_at": now,
         }
         if settings is not None:
             recorded[half.settings_attribute] = settings
-        try:
-            old = self._update(
-                upload.id,
-                set_={**recorded, **_settled(Status.READY, now)},
-                remove=(PENDING_ATTRIBUTE,),
-                condition=(
-                    f"#etag = :etag AND #status = :processing AND #{other.etag_attribute} = :etag"
+        this_version = Attr("etag").eq(upload.etag)
+        if decision is Decision.NEW_VERSION:
+            return (
+                _Write(
+                    set_={**_version(upload, now), **recorded, "status": Status.PROCESSING.value},
+                    set_if_absent={"created_at": now, **waiting_attributes(upload.id, now)},
+                    remove=(*_PAST, "deleted_sequencer"),
+                    when=_installable(seen, upload),
                 ),
-                values={":etag": upload.etag, ":processing": Status.PROCESSING.value},
-                return_values="ALL_OLD",
+                Completion.PARTIAL,
             )
-            return Completed(Completion.READY, old.get(half.attribute))
-        except self._client.exceptions.ConditionalCheckFailedException as error:
-            existing = from_item(error.response.get("Item") or {})
-            if existing.get("etag") != upload.etag:
-                return Completed(Completion.SUPERSEDED)
+        if decision is Decision.REFRESH:
+            when = this_version & Attr("status").eq(Status.READY.value)
+            return _Write(set_=recorded, when=when), Completion.REFRESHED
 
-        try:
-            old = self._update(
-                upload.id,
-                set_=recorded,
-                condition="#etag = :etag AND #status <> :deleted",
-                values={":etag": upload.etag, ":deleted": Status.DELETED.value},
-                return_values="ALL_OLD",
+        other_in = (seen or {}).get(other.etag_attribute) == upload.etag
+        other_state = (
+            Attr(other.etag_attribute).eq(upload.etag)
+            if other_in
+            else Attr(other.etag_attribute).not_exists()
+            | Attr(other.etag_attribute).ne(upload.etag)
+        )
+        status = (seen or {}).get("status")
+        if decision is Decision.REOPEN_AND_WORK:
+            now_status = this_version & _failed_retryably(half)
+        elif status == Status.FAILED:
+            # The other half gave up on a transient error: record this one beside it, so that
+            # a redrive of the other's job completes the version. No change of status.
+            when = this_version & _failed_retryably(other)
+            return _Write(set_=recorded, when=when), Completion.PARTIAL
+        else:
+            now_status = this_version & Attr("status").eq(Status.PROCESSING.value)
+        if other_in:
+            return (
+                _Write(
+                    set_={**recorded, "status": Status.READY.value, "ready_at": now},
+                    remove=("failure", "failed_at", *_STOP_WAITING),
+                    when=now_status & other_state,
+                ),
+                Completion.READY,
             )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return Completed(Completion.SUPERSEDED)
-        if old.get(other.etag_attribute) == upload.etag and self.finish(upload.id, upload.etag):
-            return Completed(Completion.READY, old.get(half.attribute))
-        return Completed(Completion.PARTIAL, old.get(half.attribute))
+        return (
+            _Write(
+                set_={**recorded, "status": Status.PROCESSING.value},
+                set_if_absent=waiting_attributes(upload.id, now),
+                remove=("failure", "failed_at"),
+                when=now_status & other_state,
+            ),
+            Completion.PARTIAL,
+        )
 
     def finish(self, image_id: str, etag: str) -> bool:
         """Mark the version READY if both halves are in and it is still PROCESSING.
@@ -291,44 +271,98 @@ class MediaTable:
         True if this call made it READY. Safe to call any number of times, from any worker.
         """
         now = now_iso()
+        write = _Write(
+            set_={"status": Status.READY.value, "ready_at": now, "updated_at": now},
+            remove=_STOP_WAITING,
+            when=Attr("etag").eq(etag)
+            & Attr("status").eq(Status.PROCESSING.value)
+            & Attr(Half.RENDITIONS.etag_attribute).eq(etag)
+            & Attr(Half.METADATA.etag_attribute).eq(etag),
+        )
         try:
-            self._update(
-                image_id,
-                set_=_settled(Status.READY, now),
-                remove=(PENDING_ATTRIBUTE,),
-                condition=(
-                    "#etag = :etag AND #status = :processing"
-                    " AND #renditions_etag = :etag AND #metadata_etag = :etag"
-                ),
-                values={":etag": etag, ":processing": Status.PROCESSING.value},
-            )
+            self._update(image_id, write)
         except self._client.exceptions.ConditionalCheckFailedException:
             return False  # not complete, already settled, or a newer upload took over
         return True
 
-    def fail(self, upload: Upload, failure: Failure) -> bool:
-        """Mark the version FAILED with a reason. False if it was not PROCESSING any more.
+    def fail(
+        self,
+        upload: Upload,
+        failure: Failure,
+        *,
+        half: Half,
+        seen: dict[str, Any] | None = None,
+        is_current: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Settle the version FAILED with a reason; True if this call did.
 
-        A permanent failure also overrides an earlier retryable one, so that a redrive of the
-        other half cannot reopen a version that can never succeed.
+        ``half`` is the half that failed, ``seen`` the item as last read (read here if not
+        given). The version is installed first if the upload is newer than what the item holds
+        (an upload whose first half fails). A permanent failure also overrides an earlier
+        retryable one, so that a redrive of the other half cannot reopen a version that can
+        never succeed. Nothing is done to a version that is settled otherwise, or whose half
+        ``half`` is recorded (it did not fail).
         """
+        if seen is None:
+            seen = self.get(upload.id)
+        for _ in range(_ATTEMPTS):
+            write = self._failure_write(seen, upload, failure, half, is_current)
+            if write is None:
+                return False
+            try:
+                self._update(upload.id, write)
+            except self._client.exceptions.ConditionalCheckFailedException as error:
+                seen = _old_item(error)
+                continue
+            return True
+        raise Contended(f"{upload.id}: the item kept changing under {_ATTEMPTS} writes")
+
+    def _failure_write(
+        self,
+        seen: dict[str, Any] | None,
+        upload: Upload,
+        failure: Failure,
+        half: Half,
+        is_current: Callable[[], bool] | None,
+    ) -> _Write | None:
         now = now_iso()
-        condition = "#etag = :etag AND #status = :processing"
-        values: dict[str, Any] = {":etag": upload.etag, ":processing": Status.PROCESSING.value}
-        if not failure.retryable:
-            condition += " OR (#etag = :etag AND #status = :failed AND #failure.#retryable = :true)"
-            values |= {":failed": Status.FAILED.value, ":true": True}
-        try:
-            self._update(
-                upload.id,
-                set_={**_settled(Status.FAILED, now), "failure": failure.to_dict()},
-                remove=(PENDING_ATTRIBUTE,),
-                condition=condition,
-                values=values,
+        failed = {
+            "status": Status.FAILED.value,
+            "failure": failure.to_dict(),
+            "failed_at": now,
+            "updated_at": now,
+        }
+        decision = self.resolve(seen, upload, half, None, is_current)
+        if decision is Decision.NEW_VERSION:
+            return _Write(
+                set_={**_version(upload, now), **failed},
+                set_if_absent={"created_at": now},
+                remove=(
+                    *(name for name in _PAST if name not in failed),
+                    "deleted_sequencer",
+                    *_STOP_WAITING,
+                ),
+                when=_installable(seen, upload),
             )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        seen = seen or {}
+        if seen.get("etag") != upload.etag or seen.get(half.etag_attribute) == upload.etag:
+            return None  # another version's item, or this half is recorded: nothing failed
+        this_version = Attr("etag").eq(upload.etag) & (
+            Attr(half.etag_attribute).not_exists() | Attr(half.etag_attribute).ne(upload.etag)
+        )
+        status = seen.get("status")
+        if status == Status.PROCESSING:
+            when = this_version & Attr("status").eq(Status.PROCESSING.value)
+        elif status == Status.FAILED and not failure.retryable:
+            when = this_version & Attr("status").eq(Status.FAILED.value)
+            when &= Attr("failure.retryable").eq(True)
+            if not (seen.get("failure") or {}).get("retryable"):
+                return None
+        else:
+            return None
+        return _Write(set_=failed, remove=_STOP_WAITING, when=when)
+
+    # -- deletes ------------------------------------------------------------------------------
 
     def mark_deleted(
         self,
@@ -344,7 +378,7 @@ class MediaTable:
         object ``key`` it names must be the item's, and its ``sequencer`` newer than the upload
         the item describes (else a newer upload owns the item: STALE); it is recorded as
         ``deleted_sequencer``, which decides which later uploads may take the item again
-        (``decide_claim``), also on an item the API marked DELETED first.
+        (``model.decide``), also on an item the API marked DELETED first.
         """
         now = time.time()
         stamp = iso(now, "milliseconds")
@@ -354,29 +388,24 @@ class MediaTable:
             "updated_at": stamp,
             "expires_at": int(now + retention_seconds),
         }
-        condition = "attribute_exists(#id) AND #status <> :deleted"
-        values: dict[str, Any] = {":deleted": Status.DELETED.value}
+        when = Attr("id").exists() & Attr("status").ne(Status.DELETED.value)
         if sequencer is not None:
             set_["deleted_sequencer"] = sequencer
             # Not older than the upload the item describes. Equal never happens on S3 (every
             # write has its own sequencer), only on an emulator with a constant one; the caller
             # has just seen that the key holds no object, so the delete is the latest word.
-            condition += (
-                " AND #key = :key AND (attribute_not_exists(#sequencer) OR #sequencer <= :seq)"
+            when &= Attr("key").eq(key) & (
+                Attr("sequencer").not_exists() | Attr("sequencer").lte(sequencer)
             )
-            values |= {":key": key, ":seq": sequencer}
         try:
             old = self._update(
                 image_id,
-                set_=set_,
-                remove=(PENDING_ATTRIBUTE,),
-                condition=condition,
-                values=values,
+                _Write(set_=set_, remove=_STOP_WAITING, when=when),
                 return_values="ALL_OLD",
             )
             return Deletion(Removal.DELETED, old)
         except self._client.exceptions.ConditionalCheckFailedException as error:
-            existing = from_item(error.response.get("Item") or {})
+            existing = _old_item(error) or {}
         if not existing or (key is not None and existing.get("key") != key):
             return Deletion(Removal.NOT_FOUND, existing)
         if existing.get("status") != Status.DELETED:
@@ -387,120 +416,130 @@ class MediaTable:
             with suppress(self._client.exceptions.ConditionalCheckFailedException):
                 self._update(
                     image_id,
-                    set_={"deleted_sequencer": sequencer},
-                    condition=(
-                        "#status = :deleted AND (attribute_not_exists(#deleted_sequencer)"
-                        " OR #deleted_sequencer < :deleted_sequencer)"
+                    _Write(
+                        set_={"deleted_sequencer": sequencer},
+                        when=Attr("status").eq(Status.DELETED.value)
+                        & (
+                            Attr("deleted_sequencer").not_exists()
+                            | Attr("deleted_sequencer").lt(sequencer)
+                        ),
                     ),
-                    values={":deleted": Status.DELETED.value},
                 )
         return Deletion(Removal.ALREADY_DELETED, existing)
 
-    def by_owner(
-        self,
-        owner: str,
-        *,
-        limit: int,
-        status: Status | None = None,
-        start: dict[str, Any] | None = None,
-    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """Up to ``limit`` of an owner's items, newest first, from the ``owner`` index: those in
-        ``status``, or every status but DELETED. Also the key to start the next page from (None
-        at the end). Pages of the index are read until ``limit`` items matched."""
-        found: list[dict[str, Any]] = []
-        names = {"#owner": OWNER_ATTRIBUTE, "#status": "status"}
-        if status is None:
-            condition, wanted = "#status <> :status", Status.DELETED
-        else:
-            condition, wanted = "#status = :status", status
-        while True:
-            kwargs: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
-            response = self._client.query(
-                TableName=self._table,
-                IndexName=OWNER_INDEX,
-                KeyConditionExpression="#owner = :owner",
-                FilterExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={
-                    ":owner": {"S": owner},
-                    ":status": {"S": wanted.value},
-                },
-                ScanIndexForward=False,
-                Limit=limit - len(found),
-                **kwargs,
-            )
-            found += [from_item(item) for item in response.get("Items", [])]
-            start = response.get("LastEvaluatedKey")
-            if start is None or len(found) >= limit:
-                return found, start
-
-    def pending(self, status: Status, updated_before: str) -> Iterator[dict[str, Any]]:
-        """Items still waiting in ``status`` (AWAITING_UPLOAD or PROCESSING) whose last change is
-        older than ``updated_before`` (ISO 8601), oldest first, from the sparse pending index."""
-        paginator = self._client.get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self._table,
-            IndexName=PENDING_INDEX,
-            KeyConditionExpression="#pending = :status AND #updated_at < :before",
-            ExpressionAttributeNames={"#pending": PENDING_ATTRIBUTE, "#updated_at": "updated_at"},
-            ExpressionAttributeValues={
-                ":status": {"S": status.value},
-                ":before": {"S": updated_before},
-            },
-        ):
-            for item in page.get("Items", []):
-                yield from_item(item)
+    # -- the reconciler -----------------------------------------------------------------------
 
     def mark_reconciled(
         self, image_id: str, etag: str | None, status: Status, attempt: int
     ) -> bool:
         """Record that the reconciler re-enqueued this version's work (``attempt`` times so far),
-        which also restarts its clock. ``etag`` is None for an upload request (no object yet).
-        False if the item moved on meanwhile."""
-        same_version = "#etag = :etag" if etag is not None else "attribute_not_exists(#etag)"
-        values = {":status": status.value} | ({":etag": etag} if etag is not None else {})
+        which also restarts its clock (``updated_at``). ``etag`` is None for an upload request
+        (no object yet). False if the item moved on meanwhile."""
+        same_version = Attr("etag").eq(etag) if etag is not None else Attr("etag").not_exists()
+        write = _Write(
+            set_={"reconciled": attempt, "updated_at": now_iso()},
+            when=same_version & Attr("status").eq(status.value),
+        )
         try:
-            self._update(
-                image_id,
-                set_={"reconciled": attempt, "updated_at": now_iso()},
-                condition=f"{same_version} AND #status = :status",
-                values=values,
-            )
+            self._update(image_id, write)
         except self._client.exceptions.ConditionalCheckFailedException:
             return False
         return True
 
-    def _update(
-        self,
-        image_id: str,
-        *,
-        set_: dict[str, Any],
-        condition: str,
-        set_if_absent: dict[str, Any] | None = None,
-        remove: tuple[str, ...] = (),
-        values: dict[str, Any] | None = None,
-        return_values: str = "NONE",
-    ) -> dict[str, Any]:
-        """One UpdateItem. Every attribute goes through a ``#name`` placeholder (many of ours,
-        like ``key``, ``size`` and ``status``, are DynamoDB reserved words)."""
-        set_if_absent = set_if_absent or {}
-        assignments = [f"#{n} = :{n}" for n in set_]
-        assignments += [f"#{n} = if_not_exists(#{n}, :{n})" for n in set_if_absent]
-        expression = "SET " + ", ".join(assignments)
-        if remove:
-            expression += " REMOVE " + ", ".join(f"#{n}" for n in remove)
+    def stop_waiting(self, image_id: str) -> bool:
+        """Take an upload request that was never used out of the ``waiting`` index (it stays
+        AWAITING_UPLOAD until its TTL). False if its object arrived meanwhile."""
+        write = _Write(
+            set_={"updated_at": now_iso()},
+            remove=_STOP_WAITING,
+            when=Attr("status").eq(Status.AWAITING_UPLOAD.value) & Attr("etag").not_exists(),
+        )
+        try:
+            self._update(image_id, write)
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
-        all_values = {f":{n}": v for n, v in {**set_, **set_if_absent}.items()}
-        all_values |= values or {}
-        referenced = {*set_, *set_if_absent, *remove, *re.findall(r"#(\w+)", condition)}
+    # -- one write ----------------------------------------------------------------------------
+
+    def _update(
+        self, image_id: str, write: _Write, *, return_values: str = "NONE"
+    ) -> dict[str, Any]:
         response = self._client.update_item(
             TableName=self._table,
             Key={"id": {"S": image_id}},
-            UpdateExpression=expression,
-            ConditionExpression=condition,
-            ExpressionAttributeNames={f"#{n}": n for n in sorted(referenced)},
-            ExpressionAttributeValues={k: to_attribute(v) for k, v in all_values.items()},
             ReturnValues=return_values,
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            **dynamo.update(
+                set_=write.set_,
+                set_if_absent=write.set_if_absent,
+                remove=write.remove,
+                when=write.when,
+            ),
         )
         return from_item(response.get("Attributes") or {})
+
+
+def _version(upload: Upload, now: str) -> dict[str, Any]:
+    """The attributes that say which object version an item describes."""
+    return {
+        "bucket": upload.bucket,
+        "key": upload.key,
+        "etag": upload.etag,
+        "version_id": upload.version_id,
+        "sequencer": upload.sequencer,
+        "size": upload.size,
+        "content_type": upload.content_type,
+        "uploaded_at": upload.uploaded_at or now,
+        "updated_at": now,
+    }
+
+
+def _installable(seen: dict[str, Any] | None, upload: Upload) -> ConditionBase:
+    """The condition under which ``upload`` may become the item's version.
+
+    Normally: the item holds no sequencer, or an older one, and no delete newer than the upload.
+    When the item holds another ETag under the very same sequencer (an emulator's constant
+    sequencer) and S3 said this upload is the current one: exactly that item, as it was read.
+    """
+    sequencer = upload.sequencer
+    if seen and seen.get("status") == Status.DELETED and seen.get("deleted_sequencer") == sequencer:
+        return (
+            Attr("status").eq(Status.DELETED.value)
+            & Attr("deleted_sequencer").eq(sequencer)
+            & Attr("etag").eq(seen.get("etag"))
+        )
+    if seen and seen.get("etag") != upload.etag and seen.get("sequencer") == sequencer:
+        return (
+            Attr("sequencer").eq(sequencer)
+            & Attr("etag").eq(seen.get("etag"))
+            & _not_deleted_since(sequencer)
+        )
+    older = Attr("sequencer").not_exists() | Attr("sequencer").lt(sequencer)
+    return older & _not_deleted_since(sequencer)
+
+
+def _not_deleted_since(sequencer: str) -> ConditionBase:
+    return (
+        Attr("status").not_exists()
+        | Attr("status").ne(Status.DELETED.value)
+        | Attr("deleted_sequencer").lt(sequencer)
+    )
+
+
+def _failed_retryably(half: Half) -> ConditionBase:
+    """The version FAILED because ``half`` gave up on a transient error."""
+    return (
+        Attr("status").eq(Status.FAILED.value)
+        & Attr("failure.retryable").eq(True)
+        & Attr("failure.stage").eq(half.stage)
+    )
+
+
+def _old_item(error: Any) -> dict[str, Any] | None:
+    """The item as it was when a conditional write failed (None: there was none)."""
+    item = error.response.get("Item")
+    return from_item(item) if item else None
+
+
+__all__ += ["Contended", "to_attribute"]

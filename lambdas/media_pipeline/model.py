@@ -3,10 +3,10 @@
 ``AWAITING_UPLOAD -> PROCESSING -> READY | FAILED``, then ``DELETED`` when the app or S3
 deletes the original (from any state; terminal for the versions it covers). Two workers
 (thumbnail and metadata) each complete one *half* of the work for an object version (identified
-by its ETag and ordered by the S3 sequencer). READY is set once, by whichever worker finds both
-halves present for the current ETag. :func:`decide_claim` is the pure decision a worker takes
-when its claim on an item meets an existing record; ``media_store`` turns the decisions into
-conditional DynamoDB writes.
+by its ETag and ordered by the S3 sequencer). READY is set once, in the same write as whichever
+half is recorded last. :func:`decide` is the pure decision a worker takes from the item as it
+stands; ``media_store`` turns the decisions into conditional DynamoDB writes, and decides again
+from what a failed condition returns.
 """
 
 from __future__ import annotations
@@ -31,16 +31,55 @@ class Status(StrEnum):
         return self in (Status.READY, Status.FAILED, Status.DELETED)
 
 
-# While an item waits for a worker (AWAITING_UPLOAD, PROCESSING) it carries ``pending`` (= its
-# status), the partition key of the sparse ``pending`` index the reconciler queries to find items
-# stuck past a bound; settling (READY, FAILED) removes it, so the index holds only open work.
-PENDING_ATTRIBUTE = "pending"
-PENDING_INDEX = "pending"
+# While an item waits for a worker (AWAITING_UPLOAD, PROCESSING) it carries ``waiting_shard`` and
+# ``waiting_since``: the keys of the sparse, keys-only ``waiting`` index where the reconciler finds
+# the items stuck past a bound. Settling (READY, FAILED, DELETED) removes them, so the index holds
+# only open work. The shard spreads the index over WAITING_SHARDS partition key values (one
+# value for every image would cap the deployment at 1,000 index writes per second); the
+# reconciler queries all of them. ``waiting_since`` is set when the item starts waiting and
+# does not move while it waits, so an item costs the index two writes: in and out.
+WAITING_INDEX = "waiting"
+WAITING_SHARD = "waiting_shard"
+WAITING_SINCE = "waiting_since"
+WAITING_SHARDS = 32
+WAITING_ATTRIBUTES = (WAITING_SHARD, WAITING_SINCE)
 
-# Items made through the upload API carry ``owner`` (the API key's id): the partition key of the
-# ``owner`` index (sort key ``created_at``) that ``GET /images`` pages through, newest first.
+# Items made through the upload API carry ``owner`` (the API key's id) and ``listing_key``
+# (``<owner>#<shard>``), the partition key of the sparse, keys-only ``listing`` index (sort key
+# ``created_at``) that ``GET /images`` pages through, newest first, merging the app's
+# LISTING_SHARDS keys. One key per app would cap an app at 1,000 uploads per second.
 OWNER_ATTRIBUTE = "owner"
-OWNER_INDEX = "owner"
+LISTING_INDEX = "listing"
+LISTING_KEY = "listing_key"
+LISTING_SHARDS = 16
+
+# The attribute (and index) the design before the sharded indexes used for open work: removed
+# whenever an item settles, so that items written before a migration leave that index too
+# (docs/deploy.md, "Migrating to the sharded indexes").
+LEGACY_PENDING_ATTRIBUTE = "pending"
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"  # base32, lowercase: the alphabet of item ids
+
+
+def shard(image_id: str, shards: int) -> int:
+    """Which of ``shards`` an item falls in: from its id's first character, which is uniformly
+    distributed (ids are random, or a SHA-256 of bucket and key, in base32)."""
+    return _ALPHABET.find(image_id[:1]) % shards
+
+
+def waiting_attributes(image_id: str, since: str) -> dict[str, str]:
+    """The attributes that put an item in the ``waiting`` index, from ``since`` on."""
+    return {WAITING_SHARD: f"{shard(image_id, WAITING_SHARDS):02d}", WAITING_SINCE: since}
+
+
+def listing_key(owner: str, image_id: str) -> str:
+    """The ``listing`` index key of an owner's image."""
+    return f"{owner}#{shard(image_id, LISTING_SHARDS):02d}"
+
+
+def listing_keys(owner: str) -> list[str]:
+    """Every ``listing`` index key of an owner, one per shard."""
+    return [f"{owner}#{index:02d}" for index in range(LISTING_SHARDS)]
 
 
 class Half(Enum):
@@ -56,6 +95,11 @@ class Half(Enum):
         # The fingerprint of the settings the result was made with (renditions only: sizes,
         # formats, qualities); a result made with other settings is brought up to date.
         self.settings_attribute = f"{attribute}_settings"
+
+    @property
+    def other(self) -> Half:
+        """The half done by the other worker."""
+        return Half.METADATA if self is Half.RENDITIONS else Half.RENDITIONS
 
 
 PREVIEW_ATTRIBUTE = "preview"
@@ -141,63 +185,91 @@ class Failure(NamedTuple):
 
 
 class Decision(StrEnum):
-    """What a worker does after its claim met an existing record."""
+    """What a worker does with an object version, given the item as it stands
+    (:func:`decide`)."""
 
-    WORK = "work"  # do this half for this version
-    REOPEN_AND_WORK = "reopen"  # this half had given up on a transient error: reopen the item
-    DUPLICATE = "duplicate"  # this half is already done and the version settled: skip
-    FINISH = "finish"  # this half is already done, the version is not settled: re-check READY
+    NEW_VERSION = "new_version"  # the upload is newer than what the item holds: record it
+    WORK = "work"  # the item's own version, this half not done yet: do it
+    REOPEN_AND_WORK = "reopen"  # this half had given up on a transient error: do it again
+    DUPLICATE = "duplicate"  # this half is already done: skip
+    FINISH = "finish"  # both halves are in but the version is not settled: settle it
     STALE = "stale"  # a newer upload of the key owns the item: skip
     # The item holds another ETag under the same sequencer: the sequencer cannot order the two
-    # uploads, so S3 must say which one is current (``MediaTable.claim`` asks it).
+    # uploads, so S3 must say which one is current (``MediaTable`` asks it).
     UNORDERED = "unordered"
     ABANDONED = "abandoned"  # the version already FAILED permanently: nothing left to do
     DELETED = "deleted"  # the image was deleted after (or while) this version was uploaded: skip
     REFRESH = "refresh"  # READY, but this half was made with other settings: redo it (reprocess)
 
+    @property
+    def works(self) -> bool:
+        """Whether the half is produced (the object read, the renditions or metadata made)."""
+        return self in _WORKING
 
-def decide_claim(
-    existing: dict[str, Any], upload: Upload, half: Half, settings: str | None = None
+
+def decide(
+    existing: dict[str, Any] | None, upload: Upload, half: Half, settings: str | None = None
 ) -> Decision:
-    """Decide, from the item as it is, what the worker for ``half`` does with ``upload``.
+    """Decide, from the item as it is (None: there is none yet), what the worker for ``half``
+    does with ``upload``.
 
-    Called only when the unconditional part of a claim failed, i.e. the item already carries a
-    sequencer that is equal to or newer than the upload's, or it is DELETED by a delete that is
-    not older than the upload. Sequencers order different ETags only: an event for the ETag the
-    item holds is about that version. ``settings`` is the fingerprint of the worker's settings
-    for this half (None where the half has none).
+    Sequencers order different ETags only: an event for the ETag the item holds is about that
+    version, whatever its sequencer (the same bytes written again are no new work). ``settings``
+    is the fingerprint of the worker's settings for this half (None where the half has none).
     """
-    if existing.get("status") == Status.DELETED and not _newer_than_deletion(existing, upload):
+    if not existing:
+        return Decision.NEW_VERSION  # a direct upload: its first half creates the item
+    if existing.get("status") == Status.DELETED:
+        if _newer_than_deletion(existing, upload):
+            return Decision.NEW_VERSION
         if existing.get("deleted_sequencer") == upload.sequencer:
             # An upload with the very sequencer of S3's delete: never on S3, always on an
             # emulator with a constant sequencer. S3 decides (is this ETag there again?).
             return Decision.UNORDERED
         return Decision.DELETED
     if existing.get("etag") != upload.etag:
-        if existing.get("sequencer", "") > upload.sequencer:
-            return Decision.STALE  # a newer upload
+        sequencer = existing.get("sequencer")
+        if sequencer is None or sequencer < upload.sequencer:
+            return Decision.NEW_VERSION  # an upload request's first object, or newer content
+        if sequencer > upload.sequencer:
+            return Decision.STALE
         # An equal sequencer with another ETag. S3 gives every write its own sequencer, but an
         # emulator may not (LocalStack puts one constant in every event): don't trust it blindly.
         return Decision.UNORDERED
-    # The item's own version, whatever the sequencer of this event for it (an older event for
-    # the same content is no reason to skip a half, and its "stale" would be remembered).
+    return _decide_for_version(existing, upload, half, settings)
+
+
+def _decide_for_version(
+    existing: dict[str, Any], upload: Upload, half: Half, settings: str | None
+) -> Decision:
+    """:func:`decide` for an item that holds the upload's own version."""
     status = existing.get("status")
+    other = half.other
+    done = existing.get(half.etag_attribute) == upload.etag
     if status == Status.READY:
-        done = existing.get(half.etag_attribute) == upload.etag
         if done and settings is not None and existing.get(half.settings_attribute) != settings:
             return Decision.REFRESH
         return Decision.DUPLICATE
-    if existing.get(half.etag_attribute) == upload.etag:
-        # Done before, by a worker that may have died before it could mark the version READY:
-        # while the version is PROCESSING, a duplicate delivery re-checks whether READY is due.
-        return Decision.FINISH if status == Status.PROCESSING else Decision.DUPLICATE
+    if done:
+        # Both halves in and still PROCESSING happens only to items written before READY and
+        # the last half became one write; a duplicate of a half whose partner is still working
+        # has nothing to do (the partner settles the version).
+        both = existing.get(other.etag_attribute) == upload.etag
+        return Decision.FINISH if both and status == Status.PROCESSING else Decision.DUPLICATE
     if status == Status.FAILED:
         failure = existing.get("failure") or {}
         if not failure.get("retryable"):
             return Decision.ABANDONED
         if failure.get("stage") == half.stage:
             return Decision.REOPEN_AND_WORK
+        # The other half gave up on a transient error: this half is still recorded, so that a
+        # redrive of the other's job completes the version.
     return Decision.WORK
+
+
+_WORKING = frozenset(
+    {Decision.NEW_VERSION, Decision.WORK, Decision.REOPEN_AND_WORK, Decision.REFRESH}
+)
 
 
 def _newer_than_deletion(existing: dict[str, Any], upload: Upload) -> bool:

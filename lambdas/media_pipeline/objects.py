@@ -2,11 +2,14 @@
 
 Every read is pinned to the event's ETag with ``IfMatch``: if the key now holds newer content
 (or nothing), the event is superseded and its work is skipped; the newer upload has its own event.
+A worker opens the object with one GET (:func:`open_version`): the answer's headers say which
+version it is and how large, and its body is read only if the work is to be done.
 """
 
 from __future__ import annotations
 
 import hashlib
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -35,17 +38,67 @@ def is_not_found(error: ClientError) -> bool:
 
 
 def locate(s3: Any, event: ObjectCreated) -> Upload:
-    """Resolve the event's key against S3 and confirm the object version still exists.
+    """Resolve the event's key against S3 and confirm the object version still exists, without
+    reading it (a HEAD: the reconciler's way)."""
+    upload, _ = _request(s3.head_object, event)
+    return upload
+
+
+class Source:
+    """An object version opened by one GET: what it is (``upload``) and its body, which is
+    downloaded only when :meth:`read` is called. Close it (or use it as a context manager)
+    when the body is not wanted."""
+
+    def __init__(self, upload: Upload, body: Any) -> None:
+        self.upload = upload
+        self._body = body
+
+    def read(self, *, sha256: bool = False) -> bytes:
+        """The object's bytes; with ``sha256``, hashed on the way in (a :class:`Downloaded`:
+        the hash costs no extra pass over the bytes after the download)."""
+        with self._body as body:
+            if not sha256:
+                return body.read()
+            digest, chunks = hashlib.sha256(), []
+            while chunk := body.read(_CHUNK):
+                digest.update(chunk)
+                chunks.append(chunk)
+        data = Downloaded(b"".join(chunks))
+        data.sha256 = digest.hexdigest()
+        return data
+
+    def close(self) -> None:
+        """Give up the body unread (the connection is dropped, not returned to the pool)."""
+        self._body.close()
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_version(s3: Any, event: ObjectCreated) -> Source:
+    """Open the event's object version with one GET pinned to its ETag: resolve the key, confirm
+    the version still exists, and leave the body to be read or not.
 
     Tries the raw key first and its percent-decoding second (LocalStack encodes keys in
-    EventBridge events; AWS and moto do not), each pinned to the event's ETag.
+    EventBridge events; AWS and moto do not).
     """
+    upload, response = _request(s3.get_object, event)
+    return Source(upload, response["Body"])
+
+
+def _request(call: Any, event: ObjectCreated) -> tuple[Upload, dict[str, Any]]:
     replaced = False
     for key in event.candidate_keys():
         try:
-            head = s3.head_object(
-                **_object_args(event.bucket, key, event), IfMatch=_quoted(event.etag)
-            )
+            response = call(**_object_args(event.bucket, key, event), IfMatch=_quoted(event.etag))
         except ClientError as error:
             if _code(error) in _PRECONDITION_FAILED:
                 replaced = True
@@ -53,16 +106,17 @@ def locate(s3: Any, event: ObjectCreated) -> Upload:
             if _code(error) in _NOT_FOUND:
                 continue
             raise
-        return Upload(
+        upload = Upload(
             bucket=event.bucket,
             key=key,
-            etag=strip_etag(head["ETag"]),
-            size=int(head["ContentLength"]),
-            content_type=head.get("ContentType") or "application/octet-stream",
+            etag=strip_etag(response["ETag"]),
+            size=int(response["ContentLength"]),
+            content_type=response.get("ContentType") or "application/octet-stream",
             sequencer=event.sequencer,
             version_id=event.version_id,
             uploaded_at=event.event_time,
         )
+        return upload, response
     state = "replaced by newer content" if replaced else "deleted"
     raise ObjectSuperseded(f"s3://{event.bucket}/{event.raw_key} was {state} since the event")
 
@@ -89,31 +143,6 @@ class Downloaded(bytes):
     """An object's bytes with their SHA-256 (hex), taken chunk by chunk as they arrived."""
 
     sha256: str
-
-
-def read(s3: Any, upload: Upload, *, sha256: bool = False) -> bytes:
-    """Download the object version the upload names; with ``sha256``, hash it on the way in
-    (a :class:`Downloaded`: the hash costs no extra pass over the bytes after the download)."""
-    try:
-        response = s3.get_object(
-            **_object_args(upload.bucket, upload.key, upload), IfMatch=_quoted(upload.etag)
-        )
-    except ClientError as error:
-        if _code(error) in _PRECONDITION_FAILED | _NOT_FOUND:
-            raise ObjectSuperseded(
-                f"s3://{upload.bucket}/{upload.key} changed while reading"
-            ) from None
-        raise
-    with response["Body"] as body:
-        if not sha256:
-            return body.read()
-        digest, chunks = hashlib.sha256(), []
-        while chunk := body.read(_CHUNK):
-            digest.update(chunk)
-            chunks.append(chunk)
-    data = Downloaded(b"".join(chunks))
-    data.sha256 = digest.hexdigest()
-    return data
 
 
 def _quoted(etag: str) -> str:
@@ -152,16 +181,22 @@ def put_renditions(
 ) -> dict[str, dict[str, Any]]:
     """Write the renditions and return the record stored on the media item (name -> details).
 
-    A rendition whose key is already recorded in ``existing`` (the item's renditions: same
-    version, same settings) is not written again and keeps its record.
+    The PUTs go out together (a worker's time is mostly waiting for S3, and Lambda bills the
+    wait). A rendition whose key is already recorded in ``existing`` (the item's renditions:
+    same version, same settings) is not written again and keeps its record.
     """
     stored: dict[str, dict[str, Any]] = {}
+    writes: list[tuple[Rendition, str]] = []
     for rendition in renditions:
         key = rendition_key(upload, rendition, fingerprints.get(rendition.name, ""))
         kept = (existing or {}).get(rendition.name)
         if kept and kept.get("key") == key and kept.get("bucket") == bucket:
             stored[rendition.name] = kept
-            continue
+        else:
+            writes.append((rendition, key))
+
+    def put(write: tuple[Rendition, str]) -> None:
+        rendition, key = write
         s3.put_object(
             Bucket=bucket,
             Key=key,
@@ -170,6 +205,16 @@ def put_renditions(
             CacheControl="public, max-age=31536000, immutable",
             Metadata={"image-id": upload.id, "source-etag": upload.etag},
         )
+
+    if len(writes) > 1:
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - workers only
+
+        with ThreadPoolExecutor(max_workers=len(writes)) as pool:
+            list(pool.map(put, writes))  # the first failure is raised here
+    else:
+        for write in writes:
+            put(write)
+    for rendition, key in writes:
         stored[rendition.name] = {
             "bucket": bucket,
             "key": key,
@@ -179,13 +224,20 @@ def put_renditions(
             "content_type": rendition.content_type,
             "bytes": rendition.size,
         }
-    return stored
+    return {rendition.name: stored[rendition.name] for rendition in renditions}
+
+
+def rendition_keys(renditions: Any) -> set[str]:
+    """The object keys a renditions record names (none for anything else)."""
+    if not isinstance(renditions, dict):
+        return set()
+    return {r["key"] for r in renditions.values() if isinstance(r, dict) and "key" in r}
 
 
 def delete_renditions(
     s3: Any, bucket: str, renditions: dict[str, dict[str, Any]], keep: set[str]
 ) -> None:
-    """Delete rendition objects of an older version, except keys still in use."""
+    """Delete the objects of a renditions record, except keys still in use (``keep``)."""
     keys = sorted({r["key"] for r in renditions.values()} - keep)
     if keys:
         s3.delete_objects(

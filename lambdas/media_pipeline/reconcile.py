@@ -12,8 +12,10 @@ the workers: every write is one of the media table's conditional writes.
   both halves are in after all (the worker died after its write), else FAILED
   ``processing_error`` (retryable), which the notifier announces once. A redrive later reopens it.
 * :meth:`Reconciler.stuck` finds items PROCESSING or AWAITING_UPLOAD (with the object present)
-  for longer than a bound, from the sparse ``pending`` index: READY if both halves are in; else
-  the missing halves' jobs are sent again (at most ``max_requeues`` times), then FAILED.
+  for longer than a bound, from the sparse, sharded ``waiting`` index: READY if both halves are
+  in; else the missing halves' jobs are sent again (at most ``max_requeues`` times), then
+  FAILED. An upload request whose presigned POST expired unused leaves the index (it stays
+  AWAITING_UPLOAD until its TTL), so abandoned requests are looked at once, not at every run.
 * :meth:`Reconciler.orphans` (an operator's command: it lists the bucket) finds objects under the
   upload prefix with no item, or whose item describes older content, and enqueues them.
 
@@ -191,16 +193,13 @@ class Reconciler:
             report.add("dead_letter_superseded")
             return
         item = self._table.get(upload.id)
-        if item is None or item.get("etag") != upload.etag:
-            report.add("dead_letter_superseded", upload.id)
-            return
-        if Status(item["status"]).settled:
+        if item is not None and Status(item["status"]).settled and item.get("etag") == upload.etag:
             report.add("dead_letter_already_settled", upload.id)
             return
         if self._dry_run:
             report.add("would_settle", upload.id)
             return
-        if item.get(half.etag_attribute) == upload.etag:
+        if item is not None and item.get(half.etag_attribute) == upload.etag:
             # The half is in: the worker died after its write. READY if the other half is too;
             # otherwise the other half's own job decides.
             if self._table.finish(upload.id, upload.etag):
@@ -217,24 +216,32 @@ class Reconciler:
             ),
             retryable=True,
         )
-        if self._table.fail(upload, failure):
+        # No item yet (a direct upload whose every job died), or an upload request: the failure
+        # records the version too. An item about newer content is left alone (STALE).
+        if self._table.fail(upload, failure, half=half, seen=item):
             report.add("failed", upload.id)
+        else:
+            report.add("dead_letter_superseded", upload.id)
 
     # -- stuck items ------------------------------------------------------------------------
 
     def stuck(self, report: Report, *, now: datetime, max_items: int = 500) -> None:
         """Settle or re-enqueue the items that have waited longer than the bound."""
         before = iso((now - self._stuck_after).timestamp(), "milliseconds")
-        for status in (Status.PROCESSING, Status.AWAITING_UPLOAD):
-            for count, item in enumerate(self._table.pending(status, before)):
-                if count >= max_items:
-                    report.add("stuck_left_for_next_run")
-                    break
-                report.examined[f"stuck_{status.value.lower()}"] += 1
-                if status is Status.PROCESSING:
+        for count, image_id in enumerate(self._table.waiting(before)):
+            if count >= max_items:
+                report.add("stuck_left_for_next_run")
+                break
+            item = self._table.get(image_id)
+            status = Status((item or {}).get("status", Status.READY))
+            if item is None or status.settled:
+                continue  # settled since the index was read
+            report.examined[f"stuck_{status.value.lower()}"] += 1
+            if status is Status.PROCESSING:
+                if str(item.get("updated_at", "")) < before:  # no worker wrote since the bound
                     self._settle_processing(item, report)
-                else:
-                    self._settle_awaiting(item, report)
+            else:
+                self._settle_awaiting(item, report, now=now, before=before)
 
     def _settle_processing(self, item: dict[str, Any], report: Report) -> None:
         image_id, etag = item["id"], item["etag"]
@@ -258,7 +265,7 @@ class Reconciler:
                 ),
                 retryable=True,
             )
-            if self._table.fail(_upload_of(item), failure):
+            if self._table.fail(_upload_of(item), failure, half=missing[0], seen=item):
                 report.add("failed", image_id)
             return
         if self._table.mark_reconciled(image_id, etag, Status.PROCESSING, attempt):
@@ -273,11 +280,27 @@ class Reconciler:
             self._enqueue(event, missing)
             report.add("requeued", image_id)
 
-    def _settle_awaiting(self, item: dict[str, Any], report: Report) -> None:
-        """An upload request whose object arrived without its event reaching the workers."""
+    def _settle_awaiting(
+        self, item: dict[str, Any], report: Report, *, now: datetime, before: str
+    ) -> None:
+        """An upload request: its object arrived without its event reaching the workers, or it
+        was never used."""
         head = self._head(item["bucket"], item["key"])
         if head is None:
-            return  # not uploaded (yet): the request expires by TTL
+            # Not uploaded (yet). Once the presigned POST has expired, it never will be: the
+            # request leaves the waiting index and expires by TTL.
+            expired = str(item.get("upload_expires_at") or "") < iso(now.timestamp())
+            if expired and str(item.get("updated_at", "")) < before:
+                if self._dry_run:
+                    report.add("would_stop_waiting", item["id"])
+                elif self._table.stop_waiting(item["id"]):
+                    report.add("abandoned_request", item["id"])
+            return
+        last_modified = head.get("LastModified")
+        if last_modified is not None and iso(last_modified.timestamp(), "milliseconds") >= before:
+            return  # uploaded within the bound: its event may still be on its way
+        if str(item.get("updated_at", "")) >= before:
+            return  # re-enqueued within the bound already
         attempt = int(item.get("reconciled") or 0) + 1
         if attempt > self._max_requeues:
             report.add("awaiting_given_up", item["id"])

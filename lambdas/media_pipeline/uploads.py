@@ -21,15 +21,18 @@ from typing import Any
 from media_pipeline import lifecycle
 from media_pipeline.config.api import ApiSettings
 from media_pipeline.config.env import ConfigError
+from media_pipeline.listing import Listing, Position
 from media_pipeline.media_store import MediaTable
 from media_pipeline.model import (
     ID_LENGTH,
+    LISTING_KEY,
     OWNER_ATTRIBUTE,
-    PENDING_ATTRIBUTE,
     Status,
     is_media_id,
+    listing_key,
     new_media_id,
     public_metadata,
+    waiting_attributes,
 )
 from media_pipeline.values import iso, now_iso
 
@@ -55,7 +58,7 @@ REQUEST_FIELDS = ("filename", "content_type", "size")
 LIST_LIMIT_DEFAULT = 20
 LIST_LIMIT_MAX = 100
 LIST_PARAMETERS = ("status", "limit", "cursor")
-_CURSOR_FIELDS = ("id", OWNER_ATTRIBUTE, "created_at")  # the owner index's key of an item
+_CURSOR_FIELDS = ("id", OWNER_ATTRIBUTE, "created_at")  # the listing position, for its owner
 
 
 class ApiError(Exception):
@@ -200,6 +203,7 @@ class UploadApi:
         self._settings = settings
         self._s3 = s3
         self._table = MediaTable(dynamodb, settings.media_table)
+        self._listing = Listing(dynamodb, settings.media_table)
 
     def create_upload(self, body: Any, owner: str | None = None) -> dict[str, Any]:
         """``owner``: who asks (the API key's id); their images are listed by ``list_images``."""
@@ -216,7 +220,7 @@ class UploadApi:
                 {
                     "id": image_id,
                     "status": Status.AWAITING_UPLOAD.value,
-                    PENDING_ATTRIBUTE: Status.AWAITING_UPLOAD.value,
+                    **waiting_attributes(image_id, created_at),
                     "bucket": settings.uploads_bucket,
                     "key": key,
                     "filename": request.filename,
@@ -226,9 +230,10 @@ class UploadApi:
                     "created_at": created_at,
                     "updated_at": created_at,
                     # DynamoDB TTL (epoch seconds): abandoned requests are deleted; a worker's
-                    # claim removes it once the object arrives.
+                    # first recorded half removes it once the object arrives.
                     "expires_at": int(expires + settings.pending_ttl_seconds),
                     OWNER_ATTRIBUTE: owner,
+                    LISTING_KEY: listing_key(owner, image_id) if owner else None,
                 }
             )
             if created:  # 130 random bits: a collision is practically impossible, but cheap
@@ -322,11 +327,11 @@ class UploadApi:
             if not raw.isdigit() or not 1 <= int(raw) <= LIST_LIMIT_MAX:
                 raise _invalid("limit", f"must be a whole number from 1 to {LIST_LIMIT_MAX}")
             limit = int(raw)
-        start = _decode_cursor(query["cursor"], owner) if "cursor" in query else None
-        items, after = self._table.by_owner(owner, limit=limit, status=status, start=start)
+        after = _decode_cursor(query["cursor"], owner) if "cursor" in query else None
+        items, end = self._listing.page(owner, limit=limit, status=status, after=after)
         return {
             "images": [_summary(item) for item in items],
-            "next_cursor": _encode_cursor(after) if after else None,
+            "next_cursor": _encode_cursor(owner, end) if end else None,
         }
 
     def _renditions(self, renditions: dict[str, Any]) -> dict[str, Any]:
@@ -363,14 +368,14 @@ def _summary(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _encode_cursor(key: dict[str, Any]) -> str:
-    plain = {name: next(iter(key[name].values())) for name in _CURSOR_FIELDS if name in key}
+def _encode_cursor(owner: str, position: Position) -> str:
+    plain = {"id": position.image_id, OWNER_ATTRIBUTE: owner, "created_at": position.created_at}
     text = json.dumps(plain, separators=(",", ":"), sort_keys=True)
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:
-    """The index key a cursor names; only one handed to this owner is accepted."""
+def _decode_cursor(cursor: str, owner: str) -> Position:
+    """The listing position a cursor names; only one handed to this owner is accepted."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         plain = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
@@ -385,7 +390,7 @@ def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:
     )
     if not valid:
         raise _invalid("cursor", "is not a cursor this API handed out for this key")
-    return {name: {"S": value} for name, value in plain.items()}
+    return Position(plain["created_at"], plain["id"])
 
 
 def _public_failure(failure: Any) -> dict[str, Any] | None:

@@ -148,7 +148,7 @@ def test_duplicate_and_out_of_order_events_in_parallel_settle_on_the_newest_cont
     key = pipeline.new_key("versions.jpg")
     first = pipeline.upload(PHOTO, "versions.jpg", key=key)
     first_item = wait_until(
-        lambda: pipeline.item(first.id), 60, "the first version was never claimed"
+        lambda: pipeline.item(first.id), 60, "the first version was never recorded"
     )
     second = pipeline.upload(OTHER_PHOTO, "versions.jpg", key=key)
     events = [

@@ -13,10 +13,11 @@ import boto3
 import pytest
 from media_pipeline.media_store import from_item
 from media_pipeline.model import (
-    OWNER_ATTRIBUTE,
-    OWNER_INDEX,
-    PENDING_ATTRIBUTE,
-    PENDING_INDEX,
+    LISTING_INDEX,
+    LISTING_KEY,
+    WAITING_INDEX,
+    WAITING_SHARD,
+    WAITING_SINCE,
     Half,
 )
 from moto import mock_aws
@@ -26,6 +27,8 @@ UPLOADS = "uploads-bucket"
 RENDITIONS = "renditions-bucket"
 MEDIA_TABLE = "media"
 IDEMPOTENCY_TABLE = "idempotency"
+ORIGIN = "http://127.0.0.1:4613"  # the upload API's CORS origin in the api fixture
+MAX_BYTES = 1_000_000  # and its MAX_UPLOAD_BYTES
 
 
 @dataclass
@@ -90,24 +93,24 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
             AttributeDefinitions=[
                 {"AttributeName": name, "AttributeType": "S"}
-                for name in ("id", PENDING_ATTRIBUTE, "updated_at", OWNER_ATTRIBUTE, "created_at")
+                for name in ("id", WAITING_SHARD, WAITING_SINCE, LISTING_KEY, "created_at")
             ],
             GlobalSecondaryIndexes=[
                 {
-                    "IndexName": PENDING_INDEX,
+                    "IndexName": WAITING_INDEX,
                     "KeySchema": [
-                        {"AttributeName": PENDING_ATTRIBUTE, "KeyType": "HASH"},
-                        {"AttributeName": "updated_at", "KeyType": "RANGE"},
+                        {"AttributeName": WAITING_SHARD, "KeyType": "HASH"},
+                        {"AttributeName": WAITING_SINCE, "KeyType": "RANGE"},
                     ],
-                    "Projection": {"ProjectionType": "ALL"},
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
                 },
                 {
-                    "IndexName": OWNER_INDEX,
+                    "IndexName": LISTING_INDEX,
                     "KeySchema": [
-                        {"AttributeName": OWNER_ATTRIBUTE, "KeyType": "HASH"},
+                        {"AttributeName": LISTING_KEY, "KeyType": "HASH"},
                         {"AttributeName": "created_at", "KeyType": "RANGE"},
                     ],
-                    "Projection": {"ProjectionType": "ALL"},
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
                 },
             ],
             BillingMode="PAY_PER_REQUEST",
@@ -151,6 +154,17 @@ def load_handler(aws: Aws) -> Callable[[str], Any]:
         return importlib.import_module(module)
 
     return load
+
+
+@pytest.fixture
+def api(aws: Aws, load_handler: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The upload API handler, configured as a deployment configures it."""
+    monkeypatch.setenv("UPLOADS_BUCKET", UPLOADS)
+    monkeypatch.setenv("UPLOAD_PREFIX", "uploads/")
+    monkeypatch.setenv("MAX_UPLOAD_BYTES", str(MAX_BYTES))
+    monkeypatch.setenv("UPLOAD_EXPIRY_SECONDS", "600")
+    monkeypatch.setenv("CORS_ORIGINS", f"{ORIGIN},https://app.example.com")
+    return load_handler("api")
 
 
 def count_calls(client: Any, operation: str) -> list[dict[str, Any]]:

@@ -14,23 +14,11 @@ import pytest
 from media_pipeline.config.env import ConfigError
 from media_pipeline.model import is_media_id, media_id
 
-from tests.integration.conftest import MEDIA_TABLE, UPLOADS
+from tests.integration.conftest import MAX_BYTES, MEDIA_TABLE, ORIGIN, UPLOADS
 from tests.support import s3_event, sqs_record
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 PHOTO = (SAMPLES / "landscape-exif-rotated.jpg").read_bytes()
-ORIGIN = "http://127.0.0.1:4613"
-MAX_BYTES = 1_000_000
-
-
-@pytest.fixture
-def api(aws, load_handler, monkeypatch):
-    monkeypatch.setenv("UPLOADS_BUCKET", UPLOADS)
-    monkeypatch.setenv("UPLOAD_PREFIX", "uploads/")
-    monkeypatch.setenv("MAX_UPLOAD_BYTES", str(MAX_BYTES))
-    monkeypatch.setenv("UPLOAD_EXPIRY_SECONDS", "600")
-    monkeypatch.setenv("CORS_ORIGINS", f"{ORIGIN},https://app.example.com")
-    return load_handler("api")
 
 
 def request(

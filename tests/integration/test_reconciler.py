@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from media_pipeline.model import PENDING_ATTRIBUTE, media_id
+from media_pipeline.model import WAITING_ATTRIBUTES, media_id, waiting_attributes
 from media_pipeline.values import now_iso
 
 from tests.integration.conftest import MEDIA_TABLE, UPLOADS
@@ -79,7 +79,7 @@ def test_a_job_in_a_dead_letter_queue_ends_its_item_failed_and_stays_for_the_red
     assert record["failure"]["reason"] == "processing_error"
     assert record["failure"]["stage"] == "metadata"
     assert record["failure"]["retryable"] is True
-    assert PENDING_ATTRIBUTE not in record
+    assert not set(WAITING_ATTRIBUTES) & set(record)  # out of the waiting index
     assert first["actions"] == {"failed": 1}
     assert second["actions"] == {"dead_letter_already_settled": 1}  # and nothing written
     assert item(aws, KEY) == record
@@ -162,7 +162,7 @@ def test_an_upload_whose_event_never_came_is_found_and_processed(aws, stack, lam
         Item={
             "id": {"S": image_id},
             "status": {"S": "AWAITING_UPLOAD"},
-            PENDING_ATTRIBUTE: {"S": "AWAITING_UPLOAD"},
+            **{k: {"S": v} for k, v in waiting_attributes(image_id, now_iso()).items()},
             "bucket": {"S": UPLOADS},
             "key": {"S": key},
             "created_at": {"S": now_iso()},

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 from media_pipeline import objects
-from media_pipeline.events import normalise_sequencer, parse_job
+from media_pipeline.events import normalise_sequencer
 from media_pipeline.fingerprint import rendition_fingerprints, settings_fingerprint
 from media_pipeline.imaging import DEFAULT_RENDITIONS, EncodeOptions
-from media_pipeline.media_store import MediaTable
+from media_pipeline.media_store import Completion, MediaTable
 from media_pipeline.model import Decision, Half, Upload, media_id
-from media_pipeline.pipeline.flow import Outcome, Result
 from PIL import Image
 
 from tests.integration.conftest import MEDIA_TABLE, RENDITIONS, UPLOADS, count_calls
@@ -89,50 +86,63 @@ def test_both_halves_make_the_item_ready_whichever_finishes_last(
 
 
 def test_the_same_event_twice_renders_once(aws, workers, lambda_context):
-    thumbnail, _ = workers
-    etag = aws.put_upload("uploads/a/photo.jpg", PHOTO)
-    event = event_for(aws, "uploads/a/photo.jpg", etag)
-    puts = count_calls(thumbnail.s3, "PutObject")
-
-    invoke(thumbnail, lambda_context, event)
-    invoke(thumbnail, lambda_context, event)  # another message, same S3 event
-
-    assert len(puts) == 3
-
-
-def test_a_duplicate_gets_the_first_result_back_as_a_result(aws, workers, lambda_context):
     # GIVEN an event the thumbnail worker has done once
     thumbnail, _ = workers
     etag = aws.put_upload("uploads/a/photo.jpg", PHOTO)
-    body = event_for(aws, "uploads/a/photo.jpg", etag)
-    event = replace(parse_job(json.dumps(body)), settings=thumbnail.worker._work.settings)
-    first = thumbnail.worker._process_once(event=event, final_attempt=False)
-    assert first == Result(Outcome.PARTIAL, media_id(UPLOADS, "uploads/a/photo.jpg"))
-
-    # WHEN it comes again, THEN the idempotency layer gives the stored one back, typed
-    again = thumbnail.worker._process_once(event=event, final_attempt=False)
-    assert again == first
-    assert type(again.outcome) is Outcome
-
-    # AND the record holds it as plain JSON, the shape records have always had
-    records = aws.dynamodb.scan(TableName="idempotency")["Items"]
-    assert [json.loads(r["data"]["S"]) for r in records] == [first.to_dict()]
-    assert first.to_dict() == {"outcome": "partial", "image_id": first.image_id, "detail": {}}
-
-
-def test_a_duplicate_is_recognised_from_the_item_when_the_idempotency_record_is_gone(
-    aws, workers, lambda_context, monkeypatch
-):
-    thumbnail, _ = workers
-    etag = aws.put_upload("uploads/a/photo.jpg", PHOTO)
     event = event_for(aws, "uploads/a/photo.jpg", etag)
     invoke(thumbnail, lambda_context, event)
-    aws.dynamodb.delete_table(TableName="idempotency")  # e.g. records expired
-    monkeypatch.setenv("POWERTOOLS_IDEMPOTENCY_DISABLED", "1")
+    record = item(aws, "uploads/a/photo.jpg")
     puts = count_calls(thumbnail.s3, "PutObject")
+    writes = count_calls(thumbnail.worker._table._client, "UpdateItem")
+    reads = tracked_reads(thumbnail.s3)
 
+    # WHEN it comes again (another message, the same S3 event)
     assert invoke(thumbnail, lambda_context, event) == {"batchItemFailures": []}
-    assert puts == []
+
+    # THEN the item says it is done: nothing is read, rendered or written, the item unchanged
+    assert (puts, writes, reads) == ([], [], [])
+    assert item(aws, "uploads/a/photo.jpg") == record
+
+
+def test_the_media_item_is_the_only_record_the_workers_keep(aws, workers, lambda_context):
+    # The item is keyed on the object and records the ETag of each half: no idempotency table.
+    thumbnail, metadata = workers
+    etag = aws.put_upload("uploads/a/photo.jpg", PHOTO)
+    event = event_for(aws, "uploads/a/photo.jpg", etag)
+    for handler in (thumbnail, metadata, thumbnail, metadata):
+        invoke(handler, lambda_context, event)
+    assert aws.dynamodb.scan(TableName="idempotency")["Items"] == []
+    assert item(aws, "uploads/a/photo.jpg")["status"] == "READY"
+
+
+def tracked_reads(s3) -> list[int]:
+    """The sizes of every read of a GetObject body made through ``s3`` from now on."""
+    reads: list[int] = []
+
+    class Tracked:
+        def __init__(self, body) -> None:
+            self._body = body
+
+        def read(self, *args):
+            data = self._body.read(*args)
+            reads.append(len(data))
+            return data
+
+        def close(self) -> None:
+            self._body.close()
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            self.close()
+
+    def wrap(parsed, **_) -> None:
+        if "Body" in parsed:
+            parsed["Body"] = Tracked(parsed["Body"])
+
+    s3.meta.events.register("after-call.s3.GetObject", wrap)
+    return reads
 
 
 def test_a_corrupt_image_fails_at_once_and_its_message_is_deleted(aws, workers, lambda_context):
@@ -148,9 +158,10 @@ def test_a_corrupt_image_fails_at_once_and_its_message_is_deleted(aws, workers, 
     assert record["failure"]["message"]
 
     # the other half gives up on it too, without work and without a second failure
-    puts = count_calls(metadata.s3, "GetObject")
+    reads = tracked_reads(metadata.s3)
+    writes = count_calls(metadata.worker._table._client, "UpdateItem")
     assert invoke(metadata, lambda_context, event) == {"batchItemFailures": []}
-    assert puts == []
+    assert (reads, writes) == ([], [])
     assert item(aws, "uploads/a/broken.jpg")["failure"]["stage"] == "thumbnail"
 
 
@@ -160,11 +171,11 @@ def test_an_object_over_the_byte_limit_fails_without_being_downloaded(
     monkeypatch.setenv("MAX_UPLOAD_BYTES", "1024")
     thumbnail = load_handler("thumbnail")
     etag = aws.put_upload("uploads/a/photo.jpg", PHOTO)
-    gets = count_calls(thumbnail.s3, "GetObject")
+    reads = tracked_reads(thumbnail.s3)
 
     invoke(thumbnail, lambda_context, event_for(aws, "uploads/a/photo.jpg", etag))
 
-    assert gets == []
+    assert reads == []  # the GET's headers said how large; its body was never read
     assert item(aws, "uploads/a/photo.jpg")["failure"]["reason"] == "too_large"
 
 
@@ -201,12 +212,12 @@ def test_a_transient_error_is_retried_and_the_last_attempt_records_why(
     body = event_for(aws, "uploads/a/photo.jpg", etag)
     _throttle_renditions(thumbnail)
 
-    # an early attempt: the record fails (SQS will redeliver it), the item stays PROCESSING
+    # an early attempt: the record fails (SQS will redeliver it), nothing is recorded
     first = thumbnail.lambda_handler(
         {"Records": [sqs_record(body, message_id="m1", receive_count=1)]}, lambda_context
     )
     assert first == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
-    assert item(aws, "uploads/a/photo.jpg")["status"] == "PROCESSING"
+    assert aws.media_item(media_id(UPLOADS, "uploads/a/photo.jpg")) is None
 
     # the last attempt (receive count = MAX_RECEIVE_COUNT) still fails, and says why on the item
     last = thumbnail.lambda_handler(
@@ -264,7 +275,7 @@ def test_an_event_for_content_already_replaced_is_skipped(aws, workers, lambda_c
 
     assert invoke(thumbnail, lambda_context, old_event) == {"batchItemFailures": []}
     assert puts == []
-    # never claimed: a superseded version leaves no record
+    # never recorded: a superseded version leaves no record
     key = {"id": {"S": media_id(UPLOADS, "uploads/a/photo.jpg")}}
     assert "Item" not in aws.dynamodb.get_item(TableName=MEDIA_TABLE, Key=key)
 
@@ -320,7 +331,7 @@ def test_new_content_under_a_constant_sequencer_is_ordered_by_s3(aws, workers, l
     record = item(aws, key)
     assert (record["status"], record["etag"]) == ("READY", second)
     assert record["renditions"]["large"]["height"] > record["renditions"]["large"]["width"]
-    assert [h.get("IfMatch") for h in heads] == [f'"{second}"'] * 2  # locate, then is_current
+    assert [h.get("IfMatch") for h in heads] == [f'"{second}"']  # is_current, asked once
 
     # AND the first content's event, delivered again, changes nothing (S3 no longer holds it)
     for handler in (thumbnail, metadata):
@@ -331,8 +342,8 @@ def test_new_content_under_a_constant_sequencer_is_ordered_by_s3(aws, workers, l
 def test_an_older_event_for_the_content_the_item_holds_still_completes_it(
     aws, workers, lambda_context
 ):
-    # GIVEN the thumbnail worker claimed the content from a later event for it (a redelivery with
-    # another sequencer, or the reconciler's re-enqueue)
+    # GIVEN the thumbnail worker recorded the content from a later event for it (a redelivery
+    # with another sequencer, or the reconciler's re-enqueue)
     thumbnail, metadata = workers
     key = "uploads/a/photo.jpg"
     etag = aws.put_upload(key, PHOTO)
@@ -361,9 +372,16 @@ def table_and_upload(aws, key: str, data: bytes, sequencer: str = CONSTANT_SEQUE
     return MediaTable(aws.dynamodb, MEDIA_TABLE), upload
 
 
+def record_half(table, upload, half=Half.RENDITIONS, is_current=None):
+    """Record a half of ``upload`` the way a worker does: read the item, decide, write."""
+    return table.record(
+        upload, half, {"v": upload.etag}, seen=table.get(upload.id), is_current=is_current
+    )
+
+
 def test_an_equal_sequencer_takes_the_item_over_when_s3_holds_this_etag(aws):
     table, older = table_and_upload(aws, "uploads/a/photo.jpg", BROKEN)
-    assert table.claim(older, Half.RENDITIONS) is Decision.WORK
+    assert record_half(table, older).decision is Decision.NEW_VERSION
     _, newer = table_and_upload(aws, "uploads/a/photo.jpg", PHOTO)
     asked = []
 
@@ -371,7 +389,8 @@ def test_an_equal_sequencer_takes_the_item_over_when_s3_holds_this_etag(aws):
         asked.append(newer.etag)
         return objects.is_current(aws.s3, newer)
 
-    assert table.claim(newer, Half.RENDITIONS, is_current=is_current) is Decision.WORK
+    recorded = record_half(table, newer, is_current=is_current)
+    assert (recorded.completion, recorded.decision) == (Completion.PARTIAL, Decision.NEW_VERSION)
     assert asked == [newer.etag]
     assert aws.media_item(newer.id)["etag"] == newer.etag
 
@@ -379,44 +398,55 @@ def test_an_equal_sequencer_takes_the_item_over_when_s3_holds_this_etag(aws):
 def test_an_equal_sequencer_is_stale_when_s3_holds_other_content(aws):
     table, older = table_and_upload(aws, "uploads/a/photo.jpg", BROKEN)
     _, newer = table_and_upload(aws, "uploads/a/photo.jpg", PHOTO)
-    assert table.claim(newer, Half.RENDITIONS) is Decision.WORK
+    assert record_half(table, newer).decision is Decision.NEW_VERSION
     before = aws.media_item(newer.id)
 
-    # the older content's claim comes late: S3 holds the newer one, so the older is stale
+    # the older content's half comes late: S3 holds the newer one, so the older is stale
     assert not objects.is_current(aws.s3, older)
-    decision = table.claim(
-        older, Half.METADATA, is_current=lambda: objects.is_current(aws.s3, older)
+    recorded = record_half(
+        table, older, Half.METADATA, is_current=lambda: objects.is_current(aws.s3, older)
     )
-    assert decision is Decision.STALE
+    assert (recorded.completion, recorded.decision) == (Completion.SKIPPED, Decision.STALE)
     assert aws.media_item(newer.id) == before
-    # without a way to ask S3, an unordered claim never takes the item
-    assert table.claim(older, Half.METADATA) is Decision.STALE
+    # without a way to ask S3, an unordered upload never takes the item
+    assert record_half(table, older, Half.METADATA).decision is Decision.STALE
 
 
 def test_an_equal_sequencer_with_the_same_etag_does_not_ask_s3(aws):
     table, upload = table_and_upload(aws, "uploads/a/photo.jpg", PHOTO)
-    assert table.claim(upload, Half.RENDITIONS) is Decision.WORK
+    assert record_half(table, upload).decision is Decision.NEW_VERSION
 
     def never() -> bool:
         raise AssertionError("S3 was asked about a version the item already holds")
 
-    assert table.claim(upload, Half.METADATA, is_current=never) is Decision.WORK
-    assert table.claim(upload, Half.RENDITIONS, is_current=never) is Decision.WORK
+    recorded = record_half(table, upload, Half.METADATA, is_current=never)
+    assert (recorded.completion, recorded.decision) == (Completion.READY, Decision.WORK)
+    assert record_half(table, upload, is_current=never).decision is Decision.DUPLICATE
 
 
 def test_a_take_over_that_loses_a_race_decides_again_on_what_won(aws):
     table, older = table_and_upload(aws, "uploads/a/photo.jpg", BROKEN)
-    assert table.claim(older, Half.RENDITIONS) is Decision.WORK
+    assert record_half(table, older).decision is Decision.NEW_VERSION
     _, newer = table_and_upload(aws, "uploads/a/photo.jpg", PHOTO)
     _, newest = table_and_upload(aws, "uploads/a/photo.jpg", PHOTO + b"\0", "0062E99A88DC407461")
+    seen = table.get(newer.id)  # read before the newest upload lands
+    landed = []
 
-    def is_current_while_a_newer_claim_lands() -> bool:
-        # between this claim's read and its take-over, an upload with a later sequencer claims
-        assert table.claim(newest, Half.METADATA) is Decision.WORK
+    def is_current_while_a_newer_upload_lands() -> bool:
+        # between this worker's read and its take-over, an upload with a later sequencer lands
+        if not landed:
+            landed.append(record_half(table, newest, Half.METADATA).decision)
         return True
 
-    decision = table.claim(newer, Half.RENDITIONS, is_current=is_current_while_a_newer_claim_lands)
-    assert decision is Decision.STALE
+    recorded = table.record(
+        newer,
+        Half.RENDITIONS,
+        {"v": newer.etag},
+        seen=seen,
+        is_current=is_current_while_a_newer_upload_lands,
+    )
+    assert landed == [Decision.NEW_VERSION]
+    assert (recorded.completion, recorded.decision) == (Completion.SKIPPED, Decision.STALE)
     assert aws.media_item(newer.id)["etag"] == newest.etag
 
 

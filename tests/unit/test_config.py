@@ -8,7 +8,7 @@ from media_pipeline.config.notifier import NotifierSettings
 from media_pipeline.config.workers import MetadataSettings, ThumbnailSettings, parse_renditions
 from media_pipeline.imaging import DEFAULT_RENDITIONS, RenditionSpec
 
-WORKER_ENV = {"MEDIA_TABLE": "media", "IDEMPOTENCY_TABLE": "idem"}
+WORKER_ENV = {"MEDIA_TABLE": "media"}
 
 
 def test_thumbnail_settings_with_defaults():
@@ -40,7 +40,6 @@ def test_thumbnail_settings_read_everything():
     ("env", "message"),
     [
         ({}, "MEDIA_TABLE"),
-        ({"MEDIA_TABLE": "m"}, "IDEMPOTENCY_TABLE"),
         ({**WORKER_ENV}, "RENDITIONS_BUCKET"),
         (
             {**WORKER_ENV, "RENDITIONS_BUCKET": "r", "MAX_PIXELS": "lots"},

@@ -44,7 +44,6 @@ class WorkerSettings:
     """Settings shared by the two SQS-driven workers (thumbnail and metadata)."""
 
     media_table: str
-    idempotency_table: str
     max_receive_count: int
     limits: Limits = field(default_factory=Limits)
     min_remaining_time_ms: int = 2000
@@ -63,7 +62,6 @@ class WorkerSettings:
     def _common(cls, env: Mapping[str, str]) -> dict:
         return {
             "media_table": required(env, "MEDIA_TABLE"),
-            "idempotency_table": required(env, "IDEMPOTENCY_TABLE"),
             "max_receive_count": integer(env, "MAX_RECEIVE_COUNT", 5),
             "limits": limits_from_env(env),
             "min_remaining_time_ms": integer(env, "MIN_REMAINING_TIME_MS", 2000),

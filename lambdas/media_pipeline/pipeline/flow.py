@@ -1,7 +1,10 @@
-"""The flow both SQS workers share: locate, claim, check limits, read, produce, record.
+"""The flow both SQS workers share: open, decide, check limits, read, produce, record.
 
 A worker is this flow plus a :class:`HalfWork` that says how to produce its half (renditions or
-metadata) from the object's bytes and how to store it. Outcomes:
+metadata) from the object's bytes and how to store it. Per event: one GET opens the object
+version (its headers name it; the body is read only if there is work), one read of the media
+item decides what to do (``model.decide``: a duplicate, an older event or a deleted image costs
+nothing more), and one conditional write records the half (``MediaTable.record``). Outcomes:
 
 * permanent problems (corrupt, unsupported, too large) mark the version FAILED with a reason and
   return normally, so the message is deleted and never retried;
@@ -9,11 +12,19 @@ metadata) from the object's bytes and how to store it. Outcomes:
   FAILED with reason ``processing_error`` (retryable) before raising again, so the upload ends
   FAILED while its message lands in the DLQ; a redrive can still complete it.
 
+Duplicates are recognised from the media item, which is keyed on the object (the id comes from
+the key) and records, per half, the ETag and settings it was made for: that is the idempotency
+record, so no other table is written. Two deliveries of one event that run at the same moment
+may both do the work; only one is recorded, the other finds it there and keeps its objects only
+where the item names the same keys.
+
 What an event came to is a :class:`Result`, its kind an :class:`Outcome`.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -41,8 +52,10 @@ class HalfWork(Protocol):
     def attributes(self, result: Rendered) -> dict[str, Any]:
         """Further item attributes this half records, in the same write as its value."""
 
-    def discard(self, upload: Upload, value: Any) -> None:
-        """Undo ``store`` when a newer upload took the item over while this one worked."""
+    def discard(self, upload: Upload, value: Any, recorded: Any) -> None:
+        """Undo ``store`` when its value was not recorded (a newer upload or a delete took the
+        item over while this one worked, or a duplicate delivery got there first), keeping
+        what the item's ``recorded`` value of this half still names."""
 
     def retire(self, previous: Any, current: Any) -> None:
         """Clean up what an older version of the same key left behind."""
@@ -63,7 +76,7 @@ class Outcome(StrEnum):
     DELETED = "deleted"  # the image was deleted after (or while) this version was uploaded
 
 
-# The claims that leave nothing to do, and what the event then came to (``MediaTable.claim``
+# The decisions that leave nothing to do, and what the event then came to (``MediaTable.resolve``
 # settles UNORDERED itself, as STALE, DELETED or a take-over).
 _SKIPPED = {
     Decision.DUPLICATE: Outcome.DUPLICATE,
@@ -103,42 +116,51 @@ def process_object(
     final_attempt: bool,
 ) -> Result:
     try:
-        upload = objects.locate(s3, event)
+        source = objects.open_version(s3, event)
     except objects.ObjectSuperseded as gone:
         return Result(Outcome.SUPERSEDED, detail={"message": str(gone)})
 
-    try:
-        return _process_located(upload, work=work, s3=s3, table=table, limits=limits)
-    except Exception as error:
-        if final_attempt:
-            table.fail(
-                upload,
-                Failure(
-                    stage=work.half.stage,
-                    reason="processing_error",
-                    message=f"gave up after the last retry: {type(error).__name__}: {error}",
-                    retryable=True,
-                ),
-            )
-        raise
+    with source:
+        upload = source.upload
+        try:
+            return _process(source, work=work, s3=s3, table=table, limits=limits)
+        except Exception as error:
+            if final_attempt:
+                table.fail(
+                    upload,
+                    Failure(
+                        stage=work.half.stage,
+                        reason="processing_error",
+                        message=f"gave up after the last retry: {type(error).__name__}: {error}",
+                        retryable=True,
+                    ),
+                    half=work.half,
+                )
+            raise
 
 
-def _process_located(
-    upload: Upload, *, work: HalfWork, s3: Any, table: MediaTable, limits: Limits
+def _process(
+    source: objects.Source, *, work: HalfWork, s3: Any, table: MediaTable, limits: Limits
 ) -> Result:
-    decision = table.claim(
-        upload, work.half, work.settings, is_current=lambda: objects.is_current(s3, upload)
-    )
+    upload = source.upload
+    half = work.half
+
+    @functools.cache
+    def is_current() -> bool:  # asked at most once per event (LocalStack's constant sequencer)
+        return objects.is_current(s3, upload)
+
+    seen = table.get(upload.id)
+    decision = table.resolve(seen, upload, half, work.settings, is_current)
     if decision is Decision.FINISH:
-        # This half was recorded by a worker that may have died before READY: settle it now.
+        # Both halves were recorded (by code that wrote READY separately) but not READY.
         finished = table.finish(upload.id, upload.etag)
         return Result(Outcome.READY if finished else Outcome.DUPLICATE, upload.id)
-    if decision not in (Decision.WORK, Decision.REOPEN_AND_WORK, Decision.REFRESH):
+    if not decision.works:
         return Result(_SKIPPED[decision], upload.id)
     existing = None
     if decision is Decision.REFRESH:
         # READY, made with other settings (a reprocess): what is unchanged is kept as it is.
-        existing = (table.get(upload.id) or {}).get(work.half.attribute)
+        existing = (seen or {}).get(half.attribute)
 
     if upload.size > limits.max_bytes:
         produced: Rendered | Rejected = Rejected(
@@ -146,7 +168,7 @@ def _process_located(
         )
     else:
         try:
-            data = objects.read(s3, upload, sha256=work.hash_while_reading)
+            data = source.read(sha256=work.hash_while_reading)
         except objects.ObjectSuperseded as gone:
             return Result(Outcome.SUPERSEDED, upload.id, {"message": str(gone)})
         produced = work.produce(data)
@@ -154,20 +176,52 @@ def _process_located(
     if isinstance(produced, Rejected):
         if decision is Decision.REFRESH:  # the same bytes rendered before: settings refused
             raise RuntimeError(f"{upload.id}: the new settings refuse an image made before")
-        table.fail(upload, Failure(work.half.stage, produced.reason, produced.message))
+        failure = Failure(half.stage, produced.reason, produced.message)
+        table.fail(upload, failure, half=half, seen=seen, is_current=is_current)
         return Result(
             Outcome.REJECTED, upload.id, {"reason": produced.reason, "message": produced.message}
         )
 
+    return _record(
+        upload, produced, existing, work=work, table=table, is_current=is_current, seen=seen
+    )
+
+
+def _record(
+    upload: Upload,
+    produced: Rendered,
+    existing: Any,
+    *,
+    work: HalfWork,
+    table: MediaTable,
+    is_current: Callable[[], bool],
+    seen: dict[str, Any] | None,
+) -> Result:
+    """Store what the half made and record it on the item; undo the store if it is not."""
+    half = work.half
     value = work.store(upload, produced, existing)
-    completed = table.complete(upload, work.half, value, work.settings, work.attributes(produced))
-    if completed.outcome is Completion.SUPERSEDED:
-        # A newer upload took the item over, or the image was deleted meanwhile.
-        work.discard(upload, value)
-        return Result(Outcome.SUPERSEDED, upload.id)
-    if completed.previous:
-        work.retire(completed.previous, value)
-    if decision is Decision.REFRESH:
+    recorded = table.record(
+        upload,
+        half,
+        value,
+        seen=seen,
+        settings=work.settings,
+        attributes=work.attributes(produced),
+        is_current=is_current,
+    )
+    if recorded.completion is Completion.SKIPPED:
+        # Taken over meanwhile: a newer upload, a delete, or a duplicate that got there first.
+        work.discard(upload, value, (recorded.item or {}).get(half.attribute))
+        if recorded.decision is Decision.FINISH:
+            finished = table.finish(upload.id, upload.etag)
+            return Result(Outcome.READY if finished else Outcome.DUPLICATE, upload.id)
+        outcome = _SKIPPED.get(recorded.decision, Outcome.SUPERSEDED)
+        if outcome in (Outcome.STALE, Outcome.DELETED):
+            outcome = Outcome.SUPERSEDED
+        return Result(outcome, upload.id)
+    if recorded.previous:
+        work.retire(recorded.previous, value)
+    if recorded.completion is Completion.REFRESHED:
         return Result(Outcome.REFRESHED, upload.id)
-    ready = completed.outcome is Completion.READY
+    ready = recorded.completion is Completion.READY
     return Result(Outcome.READY if ready else Outcome.PARTIAL, upload.id)

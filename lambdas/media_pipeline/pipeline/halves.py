@@ -45,7 +45,7 @@ class RenditionsWork:
     @functools.cached_property
     def settings(self) -> str | None:
         """The fingerprint of the renditions settings, made when first asked for (by the flow's
-        claim): hashing them (json, hashlib) is none of scripts/render.py's start-up."""
+        decision): hashing them (json, hashlib) is none of scripts/render.py's start-up."""
         return fingerprint.settings_fingerprint(self._specs, self._options)
 
     def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
@@ -74,8 +74,13 @@ class RenditionsWork:
         info = result.info
         return {PREVIEW_ATTRIBUTE: {name: getattr(info, name) for name in PREVIEW_FIELDS}}
 
-    def discard(self, upload: Upload, value: dict[str, dict[str, Any]]) -> None:
-        _objects().delete_renditions(self._s3, self._bucket, value, keep=set())
+    def discard(
+        self, upload: Upload, value: dict[str, dict[str, Any]], recorded: Any = None
+    ) -> None:
+        objects = _objects()
+        objects.delete_renditions(
+            self._s3, self._bucket, value, keep=objects.rendition_keys(recorded)
+        )
 
     def retire(
         self, previous: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]]
@@ -115,7 +120,7 @@ class MetadataWork:
     def attributes(self, result: imaging.Rendered) -> dict[str, Any]:
         return {}
 
-    def discard(self, upload: Upload, value: dict[str, Any]) -> None:
+    def discard(self, upload: Upload, value: dict[str, Any], recorded: Any = None) -> None:
         """Nothing lives outside the media item."""
 
     def retire(self, previous: dict[str, Any], current: dict[str, Any]) -> None:

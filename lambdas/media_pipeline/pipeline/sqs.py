@@ -1,24 +1,19 @@
-"""One SQS record of an S3 upload event -> one idempotent call of ``flow.process_object``.
+"""One SQS record of an S3 upload event -> one call of ``flow.process_object``.
 
-Shared by the thumbnail and metadata handlers. Idempotency is keyed on the object version named
-by the event (bucket, key, ETag, version id, sequencer) and the worker's settings fingerprint,
-not on the SQS message: S3 and EventBridge may deliver the same event twice as two different
-messages, while the same version made with other settings (``scripts/reprocess.py``) is new
-work.
+Shared by the thumbnail and metadata handlers. Idempotency is keyed on the object version, not on
+the SQS message: S3 and EventBridge may deliver the same event twice as two different messages,
+and the flow recognises the second from the media item, which records per half the ETag and the
+settings it was made for (the same version made with other settings, ``scripts/reprocess.py``,
+is new work). The thumbnail worker also receives S3 "Object Deleted" events
+(``lifecycle.object_deleted``), idempotent by their conditional writes too.
 
-The thumbnail worker also receives S3 "Object Deleted" events (``lifecycle.object_deleted``):
-they are idempotent by their conditional writes, so they bypass the idempotency layer.
-
-The idempotent call returns a :class:`~media_pipeline.pipeline.flow.Result`, and so does a
-duplicate: Powertools stores ``Result.to_dict()`` and gives the stored dict back through
-``Result.from_dict`` (its ``output_serializer``).
+Each record's :class:`~media_pipeline.pipeline.flow.Result` is logged and counted.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -29,24 +24,14 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.serialization.custom_dict import (
-    CustomDictSerializer,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from media_pipeline import lifecycle
 from media_pipeline.config.workers import WorkerSettings
-from media_pipeline.events import ObjectCreated, ObjectDeleted, parse_job
+from media_pipeline.events import ObjectDeleted, parse_job
 from media_pipeline.media_store import MediaTable
-from media_pipeline.pipeline.flow import HalfWork, Outcome, Result, process_object
-
-IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
+from media_pipeline.pipeline.flow import HalfWork, Outcome, process_object
 
 # One count per outcome, every outcome its own (tests/unit/test_outcomes.py).
 METRIC_NAMES = {
@@ -117,29 +102,6 @@ class SqsWorker:
         self._table = MediaTable(dynamodb, settings.media_table)
         self._logger = logger
         self._metrics = metrics
-        self._idempotency = IdempotencyConfig(
-            # The sequencer tells a write of the same bytes again (after a delete) from a
-            # duplicate delivery of one write, which carries the same sequencer.
-            event_key_jmespath=(
-                "[bucket, raw_key, etag, version_id, sequencer, settings, reprocess_run]"
-            ),
-            raise_on_no_idempotency_key=True,
-            expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
-        )
-        persistence = DynamoDBPersistenceLayer(
-            table_name=settings.idempotency_table, boto3_client=dynamodb
-        )
-        # The half is part of the key: both workers share the table and this code, and each must
-        # do its own half of every object version exactly once.
-        self._process_once = idempotent_function(
-            data_keyword_argument="event",
-            config=self._idempotency,
-            persistence_store=persistence,
-            key_prefix=f"{work.half.stage}.process_object",
-            output_serializer=CustomDictSerializer(
-                to_dict=Result.to_dict, from_dict=Result.from_dict
-            ),
-        )(self._process)
         # A batch whose every record failed is reported item by item, like any other: the
         # messages are retried the same way, and the invocation is not counted as an error.
         self._processor = BatchProcessor(
@@ -158,7 +120,6 @@ class SqsWorker:
         started while enough of the invocation is left for it (:meth:`_check_time`); the ones
         given back return to the queue after their visibility timeout, untouched.
         """
-        self.register_context(context)
         self._context = context
         self._slowest_ms = 0.0
         self._deferred = set()
@@ -231,10 +192,6 @@ class SqsWorker:
                 f"{remaining} ms left, {reserve:.0f} ms reserved: given back to the queue"
             )
 
-    def register_context(self, context: LambdaContext) -> None:
-        """Let idempotency expire in-progress records when the invocation would time out."""
-        self._idempotency.register_lambda_context(context)
-
     def handle(self, record: SQSRecord) -> dict[str, Any]:
         receive_count = int(record.attributes.approximate_receive_count or 1)
         self._current_message_id = record.message_id
@@ -251,13 +208,18 @@ class SqsWorker:
         job = parse_job(record.body)
         if isinstance(job, ObjectDeleted):
             return self._deleted(job)
-        event = replace(job, settings=self._work.settings or "")
         receive_count = int(record.attributes.approximate_receive_count or 1)
-        with self._logger.append_context_keys(
-            bucket=event.bucket, key=event.raw_key, etag=event.etag, receive_count=receive_count
-        ):
-            result = self._process_once(
-                event=event, final_attempt=receive_count >= self._settings.max_receive_count
+        context = {"bucket": job.bucket, "key": job.raw_key, "etag": job.etag}
+        if job.reprocess_run:
+            context["reprocess_run"] = job.reprocess_run
+        with self._logger.append_context_keys(**context, receive_count=receive_count):
+            result = process_object(
+                job,
+                work=self._work,
+                s3=self._s3,
+                table=self._table,
+                limits=self._settings.limits,
+                final_attempt=receive_count >= self._settings.max_receive_count,
             )
             self._logger.info("object processed", **result.to_dict())
         self._metrics.add_metric(name=METRIC_NAMES[result.outcome], unit=MetricUnit.Count, value=1)
@@ -279,13 +241,3 @@ class SqsWorker:
         if result["outcome"] == "deleted":
             self._metrics.add_metric(name=_DELETION_METRIC, unit=MetricUnit.Count, value=1)
         return result
-
-    def _process(self, event: ObjectCreated, final_attempt: bool) -> Result:
-        return process_object(
-            event,
-            work=self._work,
-            s3=self._s3,
-            table=self._table,
-            limits=self._settings.limits,
-            final_attempt=final_attempt,
-        )

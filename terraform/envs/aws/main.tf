@@ -41,4 +41,5 @@ module "pipeline" {
   alarm_thresholds           = var.alarm_thresholds
   uploads_versioning         = var.uploads_versioning
   deleted_retention_days     = var.deleted_retention_days
+  legacy_indexes             = var.legacy_indexes
 }

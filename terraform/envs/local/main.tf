@@ -42,6 +42,7 @@ module "pipeline" {
   alarm_thresholds           = var.alarm_thresholds
   uploads_versioning         = var.uploads_versioning
   deleted_retention_days     = var.deleted_retention_days
+  legacy_indexes             = var.legacy_indexes
 
   # A throwaway stack: buckets are emptied and tables deleted on destroy (no deletion protection).
   disposable = true

@@ -54,13 +54,13 @@ module "api" {
   policy_statements = concat([
     {
       sid       = "CreateReadAndDeleteMediaItems"
-      actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]
+      actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"]
       resources = [aws_dynamodb_table.media.arn]
     },
     {
       sid       = "ListAnAppsImages"
       actions   = ["dynamodb:Query"]
-      resources = ["${aws_dynamodb_table.media.arn}/index/owner"]
+      resources = ["${aws_dynamodb_table.media.arn}/index/listing"]
     },
     {
       sid       = "SignAndDeleteUploads"

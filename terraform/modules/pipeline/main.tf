@@ -30,10 +30,9 @@ locals {
   }
 
   worker_env = merge(local.powertools_env, {
-    MEDIA_TABLE       = aws_dynamodb_table.media.name
-    IDEMPOTENCY_TABLE = aws_dynamodb_table.idempotency.name
-    MAX_UPLOAD_BYTES  = tostring(var.max_upload_bytes)
-    MAX_PIXELS        = tostring(var.max_pixels)
+    MEDIA_TABLE      = aws_dynamodb_table.media.name
+    MAX_UPLOAD_BYTES = tostring(var.max_upload_bytes)
+    MAX_PIXELS       = tostring(var.max_pixels)
   })
 
   kms_statements = var.kms_key_arn == null ? [] : [{
@@ -42,14 +41,9 @@ locals {
     resources = [var.kms_key_arn]
   }]
 
-  idempotency_statement = {
-    sid       = "KeepIdempotencyRecords"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
-    resources = [aws_dynamodb_table.idempotency.arn]
-  }
-
-  # What both workers need: read the uploaded object, and update its media item. ListBucket
-  # makes S3 answer 404 (not 403) for a key that is gone, which the workers rely on.
+  # What both workers need: read the uploaded object, and read and write its media item (the
+  # item is also their idempotency record). ListBucket makes S3 answer 404 (not 403) for a key
+  # that is gone, which the workers rely on.
   worker_statements = concat([
     {
       sid       = "ReadUploads"
@@ -66,7 +60,6 @@ locals {
       actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
       resources = [aws_dynamodb_table.media.arn]
     },
-    local.idempotency_statement,
   ], local.kms_statements)
 }
 
@@ -295,47 +288,52 @@ resource "aws_dynamodb_table" "media" {
   stream_view_type            = "NEW_AND_OLD_IMAGES"
   deletion_protection_enabled = !var.disposable
 
-  attribute {
-    name = "id"
-    type = "S"
+  # Every attribute that keys the table or an index (docs/operations.md, "The data design").
+  dynamic "attribute" {
+    for_each = concat(
+      ["id", "waiting_shard", "waiting_since", "listing_key", "created_at"],
+      var.legacy_indexes ? ["pending", "updated_at", "owner"] : [],
+    )
+    content {
+      name = attribute.value
+      type = "S"
+    }
   }
 
-  attribute {
-    name = "pending"
-    type = "S"
-  }
-
-  attribute {
-    name = "updated_at"
-    type = "S"
-  }
-
-  attribute {
-    name = "owner"
-    type = "S"
-  }
-
-  attribute {
-    name = "created_at"
-    type = "S"
-  }
-
-  # Sparse: only items still waiting for a worker (AWAITING_UPLOAD, PROCESSING) carry `pending`,
-  # so the reconciler finds the stuck ones with a Query, not a Scan of every image.
+  # Sparse: only items still waiting for a worker (AWAITING_UPLOAD, PROCESSING) carry
+  # `waiting_shard` (one of 32, from the id) and `waiting_since`, so the reconciler finds the
+  # stuck ones with 32 Queries, not a Scan. Keys only: the reconciler reads each item it finds,
+  # and an item costs the index one write in and one out, whatever happens to it in between.
   global_secondary_index {
-    name            = "pending"
-    hash_key        = "pending"
-    range_key       = "updated_at"
-    projection_type = "ALL"
+    name            = "waiting"
+    hash_key        = "waiting_shard"
+    range_key       = "waiting_since"
+    projection_type = "KEYS_ONLY"
   }
 
-  # Sparse too: items made through the upload API carry `owner` (the API key's id), so that
-  # GET /images pages through an app's own images, newest first, with a Query.
+  # Sparse too: items made through the upload API carry `listing_key` (the API key's id and one
+  # of 16 shards), so that GET /images pages through an app's images, newest first, by merging
+  # 16 Queries. Keys only: one write per image; the page's items are read by BatchGetItem.
   global_secondary_index {
-    name            = "owner"
-    hash_key        = "owner"
+    name            = "listing"
+    hash_key        = "listing_key"
     range_key       = "created_at"
-    projection_type = "ALL"
+    projection_type = "KEYS_ONLY"
+  }
+
+  # The indexes of the design before the sharded ones, kept only while a deployment migrates
+  # (var.legacy_indexes; docs/deploy.md, "Migrating to the sharded indexes").
+  dynamic "global_secondary_index" {
+    for_each = var.legacy_indexes ? {
+      pending = { hash_key = "pending", range_key = "updated_at" }
+      owner   = { hash_key = "owner", range_key = "created_at" }
+    } : {}
+    content {
+      name            = global_secondary_index.key
+      hash_key        = global_secondary_index.value.hash_key
+      range_key       = global_secondary_index.value.range_key
+      projection_type = "ALL"
+    }
   }
 
   # Upload requests that are never used expire (the API sets expires_at on AWAITING_UPLOAD), and
@@ -432,9 +430,9 @@ module "reconciler" {
       resources = [module.thumbnail.queue_arn, module.metadata.queue_arn]
     },
     {
-      sid       = "FindPendingItems"
+      sid       = "FindWaitingItems"
       actions   = ["dynamodb:Query"]
-      resources = ["${aws_dynamodb_table.media.arn}/index/pending"]
+      resources = ["${aws_dynamodb_table.media.arn}/index/waiting"]
     },
     {
       sid       = "SettleMediaItems"
@@ -518,7 +516,11 @@ module "notifier" {
       actions   = ["sqs:SendMessage"]
       resources = [module.notifier_dlq.arn]
     },
-    local.idempotency_statement,
+    {
+      sid       = "KeepIdempotencyRecords"
+      actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      resources = [aws_dynamodb_table.idempotency.arn]
+    },
   ], local.kms_statements)
 }
 

@@ -433,3 +433,14 @@ variable "deleted_retention_days" {
     error_message = "deleted_retention_days must be between 1 and 365."
   }
 }
+
+# ---------------------------------------------------------------------------------------------
+# Migrations
+# ---------------------------------------------------------------------------------------------
+
+variable "legacy_indexes" {
+  description = "Keep the media table's indexes of the design before the sharded ones (`pending`, `owner`) beside the new ones. Only for moving a deployment made before it: apply with true, run `make migrate`, then apply with false (docs/deploy.md, \"Migrating to the sharded indexes\")."
+  type        = bool
+  default     = false
+  nullable    = false
+}

@@ -1,0 +1,157 @@
+"""An app's images, newest first, from the sharded ``listing`` index (``GET /images``).
+
+Each image made through the upload API is in one of the app's LISTING_SHARDS index keys
+(``model.listing_key``), so that no key takes a write from every image of a busy app. A page
+merges the shards: each is queried newest first from the position the page starts after, the
+entries are merged in one order, and the page's items are read with BatchGetItem (the index
+holds keys only). The order is (``created_at``, id), newest first; a page ends at a
+:class:`Position`, which the next page starts after, so pages neither repeat nor skip an image
+whatever is uploaded meanwhile.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+from boto3.dynamodb.conditions import Key
+
+from media_pipeline import dynamo
+from media_pipeline.model import LISTING_INDEX, LISTING_KEY, Status, listing_keys
+
+EXAMINED_PER_PAGE = 500  # images looked at for one page at most (a rare status filter)
+_BATCH_GET_MAX = 100  # keys per BatchGetItem
+_BATCH_GET_ATTEMPTS = 8
+
+
+class Position(NamedTuple):
+    """Where an image is in the listing order (newest first: larger is earlier)."""
+
+    created_at: str
+    image_id: str
+
+
+class Listing:
+    """Pages of an owner's images. Takes its DynamoDB client as an argument."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def page(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        status: Status | None = None,
+        after: Position | None = None,
+    ) -> tuple[list[dict[str, Any]], Position | None]:
+        """Up to ``limit`` of the owner's items after ``after``, newest first: those in
+        ``status``, or every status but DELETED. Also where the next page starts (None at the
+        end). At most EXAMINED_PER_PAGE images are looked at, so a filter that matches few may
+        return a short (even empty) page with a position to go on from."""
+        keys = listing_keys(owner)
+        with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+            first_pages = list(pool.map(lambda key: self._query(key, after, None), keys))
+        merged = heapq.merge(
+            *(
+                self._positions(key, after, first)
+                for key, first in zip(keys, first_pages, strict=True)
+            ),
+            reverse=True,
+        )
+        found: list[dict[str, Any]] = []
+        examined = 0
+        last: Position | None = None
+        pending = _peek(merged)
+        while pending is not None and len(found) < limit and examined < EXAMINED_PER_PAGE:
+            chunk = [pending]
+            room = min(limit - len(found), EXAMINED_PER_PAGE - examined)
+            while len(chunk) < room and (following := next(merged, None)) is not None:
+                chunk.append(following)
+            pending = None
+            items = self._items([position.image_id for position in chunk])
+            for index, position in enumerate(chunk):
+                examined += 1
+                last = position
+                item = items.get(position.image_id)
+                if item is not None and _matches(item, status):
+                    found.append(item)
+                if len(found) == limit:
+                    # What is left of the chunk is looked at again by the next page.
+                    rest = chunk[index + 1 :]
+                    pending = rest[0] if rest else _peek(merged)
+                    break
+            else:
+                pending = _peek(merged)
+        return found, (last if pending is not None else None)
+
+    def _positions(
+        self, key: str, after: Position | None, first: dict[str, Any]
+    ) -> Iterator[Position]:
+        """One shard's positions after ``after``, newest first. Entries with one ``created_at``
+        come back from the index in no given order: each such group is completed (across
+        pages) and ordered by id before it is yielded."""
+        group: list[Position] = []
+        page: dict[str, Any] | None = first
+        while page is not None:
+            for entry in page.get("Items", []):
+                position = Position(entry["created_at"]["S"], entry["id"]["S"])
+                if after is not None and position >= after:
+                    continue
+                if group and position.created_at != group[0].created_at:
+                    yield from sorted(group, reverse=True)
+                    group = []
+                group.append(position)
+            start = page.get("LastEvaluatedKey")
+            page = self._query(key, after, start) if start else None
+        yield from sorted(group, reverse=True)
+
+    def _query(
+        self, key: str, after: Position | None, start: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        condition = Key(LISTING_KEY).eq(key)
+        if after is not None:
+            condition &= Key("created_at").lte(after.created_at)
+        kwargs: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
+        return self._client.query(
+            TableName=self._table,
+            IndexName=LISTING_INDEX,
+            ScanIndexForward=False,
+            **dynamo.key_condition(condition),
+            **kwargs,
+        )
+
+    def _items(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The items with these ids that exist (eventually consistent, as the index is)."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), _BATCH_GET_MAX):
+            request = {
+                self._table: {
+                    "Keys": [{"id": {"S": i}} for i in ids[start : start + _BATCH_GET_MAX]]
+                }
+            }
+            for attempt in range(_BATCH_GET_ATTEMPTS):
+                response = self._client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    found[item["id"]["S"]] = dynamo.from_item(item)
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))  # DynamoDB's advice: back off, retry
+            else:
+                raise RuntimeError(f"BatchGetItem left keys unprocessed: {request}")
+        return found
+
+
+def _matches(item: dict[str, Any], status: Status | None) -> bool:
+    if status is None:
+        return item.get("status") != Status.DELETED
+    return item.get("status") == status
+
+
+def _peek(iterator: Iterator[Position]) -> Position | None:
+    return next(iterator, None)
