@@ -5,20 +5,20 @@ from __future__ import annotations
 import pytest
 from media_pipeline.events import normalise_sequencer
 from media_pipeline.model import (
+    LISTING_SHARDS,
+    WAITING_SHARDS,
     Decision,
     Half,
     Status,
     Upload,
-    LISTING_SHARDS,
-    WAITING_SHARDS,
     decide,
+    is_media_id,
     listing_key,
     listing_keys,
-    shard,
-    waiting_attributes,
-    is_media_id,
     media_id,
     new_media_id,
+    shard,
+    waiting_attributes,
 )
 
 SEQ = normalise_sequencer("0055AED6DCD90281E5")
