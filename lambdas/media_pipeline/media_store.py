@@ -45,8 +45,10 @@ from media_pipeline.values import iso, now_iso
 __all__ = ["Completion", "Deletion", "MediaTable", "Recorded", "Removal", "from_item"]
 
 _ATTEMPTS = 5  # a write that keeps losing to concurrent writes raises (SQS retries the job)
-# What no longer applies once a version is installed or settled.
+# What no longer applies once a version is installed: the previous version's settling, and the
+# upload request's deadline and declared size (the object's own size is recorded).
 _PAST = ("failure", "expires_at", "ready_at", "failed_at", "reconciled", "deleted_at")
+_REQUEST_ONLY = ("upload_expires_at", "declared_size")
 _STOP_WAITING = (*WAITING_ATTRIBUTES, LEGACY_PENDING_ATTRIBUTE)
 
 
@@ -220,7 +222,7 @@ class MediaTable:
                 _Write(
                     set_={**_version(upload, now), **recorded, "status": Status.PROCESSING.value},
                     set_if_absent={"created_at": now, **waiting_attributes(upload.id, now)},
-                    remove=(*_PAST, "deleted_sequencer"),
+                    remove=(*_PAST, *_REQUEST_ONLY, *_absent(upload), "deleted_sequencer"),
                     when=_installable(seen, upload),
                 ),
                 Completion.PARTIAL,
@@ -339,6 +341,8 @@ class MediaTable:
                 set_if_absent={"created_at": now},
                 remove=(
                     *(name for name in _PAST if name not in failed),
+                    *_REQUEST_ONLY,
+                    *_absent(upload),
                     "deleted_sequencer",
                     *_STOP_WAITING,
                 ),
@@ -482,17 +486,24 @@ class MediaTable:
 
 def _version(upload: Upload, now: str) -> dict[str, Any]:
     """The attributes that say which object version an item describes."""
-    return {
+    version = {
         "bucket": upload.bucket,
         "key": upload.key,
         "etag": upload.etag,
-        "version_id": upload.version_id,
         "sequencer": upload.sequencer,
         "size": upload.size,
         "content_type": upload.content_type,
         "uploaded_at": upload.uploaded_at or now,
         "updated_at": now,
     }
+    if upload.version_id:
+        version["version_id"] = upload.version_id
+    return version
+
+
+def _absent(upload: Upload) -> tuple[str, ...]:
+    """The version's attributes it has no value for (removed, rather than stored as NULL)."""
+    return () if upload.version_id else ("version_id",)
 
 
 def _installable(seen: dict[str, Any] | None, upload: Upload) -> ConditionBase:

@@ -118,6 +118,8 @@ class Difference:
     created: list[str] = field(default_factory=list)
     destroyed: list[str] = field(default_factory=list)
     changed: dict[str, list[str]] = field(default_factory=dict)
+    # For a changed attribute made of named blocks (a table's indexes, say): which names.
+    details: dict[str, dict[str, str]] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     unchanged: int = 0
 
@@ -139,6 +141,31 @@ def _differing(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(names)
 
 
+def _named_blocks(old: Any, new: Any) -> str | None:
+    """``+ added; - removed; ~ changed`` names, for two lists of blocks that have a ``name``."""
+
+    def by_name(value: Any) -> dict[str, Any] | None:
+        if not isinstance(value, list) or not all(
+            isinstance(v, dict) and isinstance(v.get("name"), str) for v in value
+        ):
+            return None
+        return {v["name"]: v for v in value}
+
+    before, after = by_name(old), by_name(new)
+    if before is None or after is None:
+        return None
+    parts = [
+        f"{sign} {', '.join(sorted(names))}"
+        for sign, names in (
+            ("+", after.keys() - before.keys()),
+            ("-", before.keys() - after.keys()),
+            ("~", {n for n in before.keys() & after.keys() if before[n] != after[n]}),
+        )
+        if names
+    ]
+    return "; ".join(parts) or None
+
+
 def compare(
     base: dict[str, Any], new: dict[str, Any], statements: list[tuple[str, str]]
 ) -> Difference:
@@ -157,6 +184,10 @@ def compare(
         attributes = _differing(change, new_resources[target])
         if attributes:
             difference.changed[target] = attributes
+            before, after = change.get("after") or {}, new_resources[target].get("after") or {}
+            named = {a: _named_blocks(before.get(a), after.get(a)) for a in attributes}
+            if any(named.values()):
+                difference.details[target] = {a: d for a, d in named.items() if d}
         elif target == address:
             difference.unchanged += 1
     difference.created = sorted(set(new_resources) - reached)
@@ -202,7 +233,10 @@ def report(difference: Difference, base_label: str, new_label: str) -> str:
         lines += [f"  - {a}" for a in difference.destroyed]
     if difference.changed:
         lines.append("to change (attributes):")
-        lines += [f"  ~ {a}: {', '.join(attrs)}" for a, attrs in difference.changed.items()]
+        for address, attributes in difference.changed.items():
+            lines.append(f"  ~ {address}: {', '.join(attributes)}")
+            details = difference.details.get(address, {})
+            lines += [f"      {name}: {detail}" for name, detail in details.items()]
     lines.append(
         "no change beyond the moves" if difference.none else "CHANGES beyond the moves (above)"
     )

@@ -190,3 +190,29 @@ def test_plan_check_reports_what_is_not_a_move():
     assert difference.created == ["aws_d.w"]
     assert difference.outputs == {"p": "value differs"}
     assert not difference.none
+
+
+def test_plan_check_names_the_blocks_added_and_removed():
+    def plan(indexes):
+        blocks = [{"name": n, "projection_type": p} for n, p in indexes.items()]
+        return {
+            "resource_changes": [
+                {
+                    "address": "aws_dynamodb_table.t",
+                    "mode": "managed",
+                    "change": {"after": {"global_secondary_index": blocks}, "after_unknown": {}},
+                }
+            ],
+            "output_changes": {},
+        }
+
+    base = plan({"pending": "ALL", "owner": "ALL", "kept": "ALL"})
+    new = plan({"waiting": "KEYS_ONLY", "owner": "KEYS_ONLY", "kept": "ALL"})
+    difference = plan_check.compare(base, new, [])
+    assert difference.details == {
+        "aws_dynamodb_table.t": {"global_secondary_index": "+ waiting; - pending; ~ owner"}
+    }
+    assert (
+        "      global_secondary_index: + waiting; - pending; ~ owner"
+        in plan_check.report(difference, "a", "b").splitlines()
+    )
