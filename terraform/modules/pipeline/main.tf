@@ -232,6 +232,7 @@ module "thumbnail" {
   batch_size              = var.workers.thumbnail.batch_size
   batching_window_seconds = var.workers.thumbnail.batching_window
   maximum_concurrency     = var.workers.thumbnail.maximum_concurrency
+  provisioned_pollers     = var.workers.thumbnail.provisioned_pollers
   max_receive_count       = var.max_receive_count
   retry_base_seconds      = var.retry_base_seconds
   alarm_actions           = local.alarm_actions
@@ -268,6 +269,7 @@ module "metadata" {
   batch_size              = var.workers.metadata.batch_size
   batching_window_seconds = var.workers.metadata.batching_window
   maximum_concurrency     = var.workers.metadata.maximum_concurrency
+  provisioned_pollers     = var.workers.metadata.provisioned_pollers
   max_receive_count       = var.max_receive_count
   retry_base_seconds      = var.retry_base_seconds
   alarm_actions           = local.alarm_actions

@@ -171,14 +171,15 @@ variable "include_gps" {
 # ---------------------------------------------------------------------------------------------
 
 variable "workers" {
-  description = "Sizing of the two SQS-driven workers. Queue visibility timeouts are derived (6x timeout). The thumbnail worker takes one image per invocation by default: a decode that runs past the timeout kills the whole invocation, and with one record per batch it takes no other image with it (Lambda bills per request about 0.2 USD per million: nothing next to the decode's duration)."
+  description = "Sizing of the two SQS-driven workers. Queue visibility timeouts are derived (6x timeout). The thumbnail worker takes one image per invocation by default: a decode that runs past the timeout kills the whole invocation, and with one record per batch it takes no other image with it (Lambda bills per request about 0.2 USD per million: nothing next to the decode's duration). maximum_concurrency (2-1000) caps a worker's concurrent invocations; unset, Lambda scales it up to 1,250 per queue in standard mode, within the account's concurrency. provisioned_pollers ({minimum, maximum}) switches a queue's mapping to provisioned mode, for more than that (docs/operations.md, \"Capacity\")."
   type = object({
     thumbnail = optional(object({
       memory_size          = optional(number, 1024)
       timeout              = optional(number, 60)
       batch_size           = optional(number, 1)
       batching_window      = optional(number, 0)
-      maximum_concurrency  = optional(number, 10)
+      maximum_concurrency  = optional(number)
+      provisioned_pollers  = optional(object({ minimum = number, maximum = number }))
       reserved_concurrency = optional(number)
     }), {})
     metadata = optional(object({
@@ -186,7 +187,8 @@ variable "workers" {
       timeout              = optional(number, 30)
       batch_size           = optional(number, 10)
       batching_window      = optional(number, 0)
-      maximum_concurrency  = optional(number, 10)
+      maximum_concurrency  = optional(number)
+      provisioned_pollers  = optional(object({ minimum = number, maximum = number }))
       reserved_concurrency = optional(number)
     }), {})
   })

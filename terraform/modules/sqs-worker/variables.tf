@@ -62,12 +62,33 @@ variable "batching_window_seconds" {
 }
 
 variable "maximum_concurrency" {
-  description = "Upper bound on concurrent invocations driven by the queue (2-1000)."
+  description = "Upper bound on concurrent invocations driven by the queue (2-1000). Null: none but Lambda's own (up to 1,250 per mapping in standard mode, and the account's concurrency)."
   type        = number
-  default     = 10
+  default     = null
   validation {
-    condition     = var.maximum_concurrency >= 2 && var.maximum_concurrency <= 1000
-    error_message = "maximum_concurrency must be between 2 and 1000."
+    condition     = var.maximum_concurrency == null || try(var.maximum_concurrency >= 2 && var.maximum_concurrency <= 1000, false)
+    error_message = "maximum_concurrency must be null or between 2 and 1000."
+  }
+}
+
+variable "provisioned_pollers" {
+  description = "Provisioned mode for the queue's event source mapping: dedicated event pollers, between minimum (2-200) and maximum (2-2000). AWS documents it as up to 16 times the capacity of standard mode (1,250 concurrent invocations per mapping) and bills it per poller. Null: standard mode. Not with maximum_concurrency (AWS refuses both)."
+  type = object({
+    minimum = number
+    maximum = number
+  })
+  default = null
+  validation {
+    condition = var.provisioned_pollers == null || try(
+      var.provisioned_pollers.minimum >= 2 && var.provisioned_pollers.minimum <= 200 &&
+      var.provisioned_pollers.maximum >= var.provisioned_pollers.minimum &&
+      var.provisioned_pollers.maximum <= 2000,
+    false)
+    error_message = "provisioned_pollers needs 2 <= minimum <= maximum, minimum <= 200 and maximum <= 2000."
+  }
+  validation {
+    condition     = var.provisioned_pollers == null || var.maximum_concurrency == null
+    error_message = "provisioned_pollers and maximum_concurrency cannot both be set (AWS refuses the combination)."
   }
 }
 
