@@ -24,6 +24,9 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 OBJECT_CREATED = "Object Created"
 OBJECT_DELETED = "Object Deleted"
 SEQUENCER_WIDTH = 32
+# ``detail.requester`` of the jobs the pipeline's own operators send (the reconciler, reprocess):
+# work that was asked for again, not a first delivery of S3's event.
+OPERATOR_REQUESTER = "media-pipeline-reconciler"
 
 
 class InvalidEvent(ValueError):
@@ -60,6 +63,14 @@ class ObjectCreated:
     reprocess_run: str = ""
     """``detail.reprocess.run`` of a job sent by ``scripts/reprocess.py`` (one id per run), so
     that the workers' logs say which run a job belongs to."""
+    requester: str = ""
+    """``detail.requester``: who wrote the object (an account or service), or OPERATOR_REQUESTER
+    for a job the reconciler or a reprocess sent."""
+
+    @property
+    def from_operator(self) -> bool:
+        """Whether the reconciler or a reprocess sent this job (not S3 through EventBridge)."""
+        return self.requester == OPERATOR_REQUESTER or bool(self.reprocess_run)
 
     def candidate_keys(self) -> tuple[str, ...]:
         return _candidate_keys(self.raw_key)
@@ -179,4 +190,5 @@ def parse_object_created(body: str) -> ObjectCreated:
         version_id=_version_id(obj),
         event_time=str(payload.get("time", "")),
         reprocess_run=run if isinstance(run, str) else "",
+        requester=str(detail.get("requester") or ""),
     )

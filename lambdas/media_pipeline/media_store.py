@@ -52,6 +52,13 @@ _REQUEST_ONLY = ("upload_expires_at", "declared_size")
 _STOP_WAITING = (*WAITING_ATTRIBUTES, LEGACY_PENDING_ATTRIBUTE)
 
 
+class _Unread:
+    """The item was not read: read it first."""
+
+
+UNREAD = _Unread()
+
+
 class Contended(RuntimeError):
     """The item changed under every attempt to write it: transient, the message is retried."""
 
@@ -293,19 +300,19 @@ class MediaTable:
         failure: Failure,
         *,
         half: Half,
-        seen: dict[str, Any] | None = None,
+        seen: dict[str, Any] | _Unread | None = UNREAD,
         is_current: Callable[[], bool] | None = None,
     ) -> bool:
         """Settle the version FAILED with a reason; True if this call did.
 
-        ``half`` is the half that failed, ``seen`` the item as last read (read here if not
-        given). The version is installed first if the upload is newer than what the item holds
-        (an upload whose first half fails). A permanent failure also overrides an earlier
-        retryable one, so that a redrive of the other half cannot reopen a version that can
-        never succeed. Nothing is done to a version that is settled otherwise, or whose half
-        ``half`` is recorded (it did not fail).
+        ``half`` is the half that failed, ``seen`` the item as last read (None: there was none;
+        read here if not given). The version is installed first if the upload is newer than
+        what the item holds (an upload whose first half fails). A permanent failure also
+        overrides an earlier retryable one, so that a redrive of the other half cannot reopen a
+        version that can never succeed. Nothing is done to a version that is settled otherwise,
+        or whose half ``half`` is recorded (it did not fail).
         """
-        if seen is None:
+        if isinstance(seen, _Unread):
             seen = self.get(upload.id)
         for _ in range(_ATTEMPTS):
             write = self._failure_write(seen, upload, failure, half, is_current)

@@ -8,7 +8,6 @@ without parsing the body.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,15 +99,3 @@ def build(item: dict[str, Any], event_type: str | None = None) -> Notification:
     }
     attributes = {"type": event_type, "content_type": item.get("content_type") or "unknown"}
     return Notification(body=body, attributes=attributes)
-
-
-def publish(sns: Any, topic_arn: str, notification: Notification) -> str:
-    response = sns.publish(
-        TopicArn=topic_arn,
-        Message=json.dumps(notification.body, separators=(",", ":"), sort_keys=True),
-        MessageAttributes={
-            name: {"DataType": "String", "StringValue": value}
-            for name, value in notification.attributes.items()
-        },
-    )
-    return response["MessageId"]

@@ -37,6 +37,7 @@ from botocore.exceptions import ClientError
 from media_pipeline import objects
 from media_pipeline.events import (
     OBJECT_CREATED,
+    OPERATOR_REQUESTER,
     SEQUENCER_WIDTH,
     InvalidEvent,
     normalise_sequencer,
@@ -47,7 +48,7 @@ from media_pipeline.media_store import MediaTable
 from media_pipeline.model import Failure, Half, Status, Upload, media_id
 from media_pipeline.values import iso
 
-REQUESTER = "media-pipeline-reconciler"
+REQUESTER = OPERATOR_REQUESTER
 PEEK_SECONDS = 30  # how long a DLQ message is hidden at most while the reconciler reads the queue
 
 

@@ -8,6 +8,8 @@ import uuid
 from boto3.dynamodb.types import TypeSerializer
 from media_pipeline.notifications import SCHEMA_VERSION
 
+from tests.integration.conftest import count_calls
+
 serializer = TypeSerializer()
 TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/media"
 STREAM_LABEL = "2026-11-23T00:00:00.000"
@@ -126,18 +128,73 @@ def test_a_publish_failure_fails_that_record_only(aws, load_handler, lambda_cont
             "retryable": False,
         },
     )
+    publish_batch = notifier.sns.publish_batch
     calls = []
 
-    def flaky_publish(**kwargs):
+    def first_entry_refused(**kwargs):
         calls.append(kwargs)
-        if len(calls) == 1:
-            raise RuntimeError("network blip")
-        return {"MessageId": "m"}
+        entries = kwargs["PublishBatchRequestEntries"]
+        if len(calls) > 1:
+            return publish_batch(**kwargs)
+        response = publish_batch(**{**kwargs, "PublishBatchRequestEntries": entries[1:]})
+        failed = {"Id": entries[0]["Id"], "Code": "InternalError", "SenderFault": False}
+        return {**response, "Failed": [failed]}
 
-    monkeypatch.setattr(notifier.sns, "publish", flaky_publish)
+    monkeypatch.setattr(notifier.sns, "publish_batch", first_entry_refused)
     records = [stream_record(PROCESSING, READY, 1), stream_record(PROCESSING, failed, 2)]
 
+    # the first record's publish is refused: the stream is to resume from it, and the second
+    # record's notification goes out all the same
     response = notifier.lambda_handler({"Records": records}, lambda_context)
-
     assert response == {"batchItemFailures": [{"itemIdentifier": "1"}]}
-    assert json.loads(calls[1]["Message"])["failure"]["reason"] == "unsupported"
+    [published] = aws.notifications()
+    assert json.loads(published["Body"])["failure"]["reason"] == "unsupported"
+
+    # the retry (from the first record, so both again) publishes only what was not yet out
+    assert notifier.lambda_handler({"Records": records}, lambda_context) == {
+        "batchItemFailures": []
+    }
+    [again] = aws.notifications()
+    assert json.loads(again["Body"])["type"] == "image.ready"
+    sent = [e["Message"] for c in calls for e in c["PublishBatchRequestEntries"]]
+    assert len(sent) == 3  # two in the first request, the refused one again in the second
+
+
+def test_a_batch_is_announced_with_a_few_requests_whatever_its_size(
+    aws, load_handler, lambda_context
+):
+    notifier = load_handler("notifier")
+    records = []
+    for n in range(25):
+        base = {**BASE, "id": f"img{n}"}
+        records.append(
+            stream_record(
+                image(**base, status="PROCESSING", renditions_etag="e1"),
+                image(**base, status="READY", renditions_etag="e1", metadata_etag="e1"),
+                n + 1,
+            )
+        )
+    calls = {
+        operation: count_calls(client, operation)
+        for client, operation in (
+            (notifier.sns, "PublishBatch"),
+            (notifier.sns, "Publish"),
+            (notifier.announcer._dynamodb, "BatchGetItem"),
+            (notifier.announcer._dynamodb, "BatchWriteItem"),
+            (notifier.announcer._dynamodb, "PutItem"),
+            (notifier.announcer._dynamodb, "UpdateItem"),
+        )
+    }
+
+    assert notifier.lambda_handler({"Records": records}, lambda_context) == {
+        "batchItemFailures": []
+    }
+    assert {op: len(c) for op, c in calls.items()} == {
+        "PublishBatch": 3,  # 10 + 10 + 5
+        "Publish": 0,
+        "BatchGetItem": 1,
+        "BatchWriteItem": 1,
+        "PutItem": 0,
+        "UpdateItem": 0,
+    }
+    assert len(aws.notifications()) == 25

@@ -48,18 +48,39 @@ def test_a_redelivery_finishes_a_version_whose_worker_died_before_ready(
 
 
 def test_the_last_half_and_ready_are_one_write(aws, load_handler, lambda_context):
+    # the usual order: the metadata half first, then the renditions half
+    thumbnail, metadata = load_handler("thumbnail"), load_handler("metadata")
+    etag = aws.put_upload(KEY, PHOTO)
+    event = event_for(aws, KEY, etag)
+    invoke(metadata, lambda_context, event)
+    updates = count_calls(thumbnail.worker._table._client, "UpdateItem")
+
+    invoke(thumbnail, lambda_context, event)
+
+    (write,) = updates  # the half, its ETag and READY: one conditional write
+    names = set(write["ExpressionAttributeNames"].values())
+    assert {"renditions", "renditions_etag", "status", "ready_at"} <= names
+    assert {"S": "READY"} in write["ExpressionAttributeValues"].values()
+    assert item(aws, KEY)["status"] == "READY"
+
+
+def test_a_half_that_finds_the_other_in_first_decides_again_from_what_its_write_returns(
+    aws, load_handler, lambda_context
+):
+    # the unusual order: the metadata half writes as if it were first, and is not
     thumbnail, metadata = load_handler("thumbnail"), load_handler("metadata")
     etag = aws.put_upload(KEY, PHOTO)
     event = event_for(aws, KEY, etag)
     invoke(thumbnail, lambda_context, event)
     updates = count_calls(metadata.worker._table._client, "UpdateItem")
+    reads = count_calls(metadata.worker._table._client, "GetItem")
 
     invoke(metadata, lambda_context, event)
 
-    (write,) = updates  # the half, its ETag and READY: one conditional write
-    names = set(write["ExpressionAttributeNames"].values())
-    assert {"metadata", "metadata_etag", "status", "ready_at"} <= names
-    assert {"S": "READY"} in write["ExpressionAttributeValues"].values()
+    assert reads == []  # a first delivery of the cheap half does not read the item first
+    guessed, decided = updates  # the guess fails and returns the item; the half and READY
+    assert {"S": "READY"} not in guessed["ExpressionAttributeValues"].values()
+    assert {"S": "READY"} in decided["ExpressionAttributeValues"].values()
     assert item(aws, KEY)["status"] == "READY"
 
 

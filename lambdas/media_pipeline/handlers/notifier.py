@@ -1,26 +1,18 @@
-"""Notifier: media table stream -> one SNS message per transition to READY or FAILED.
+"""Notifier: media table stream -> one SNS message per transition (image.ready, image.failed,
+image.deleted, image.updated; docs/events.md).
 
-Stream records are delivered at least once (retries, bisection); publishing is idempotent per
-image version and status, so subscribers get each transition once. Partial batch failures let the
-stream resume from the first record that failed.
+Stream records are delivered at least once (retries, bisection): each notification is published
+once, found in the idempotency table when its record comes again (``media_pipeline.announcer``,
+which works on the whole batch: one read of that table, PublishBatch, one write). A record that
+fails is reported (partial batch response): the stream resumes from it.
 """
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from media_pipeline import notifications
+from media_pipeline.announcer import Announcer, Change
 from media_pipeline.aws import TRACED_MODULES, client
 from media_pipeline.config.notifier import NotifierSettings
 
@@ -28,46 +20,41 @@ settings = NotifierSettings.from_env()
 logger = Logger()
 tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
-processor = BatchProcessor(
-    event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
-)
 sns = client("sns")
-idempotency = IdempotencyConfig(event_key_jmespath="[id, etag, type]")
-persistence = DynamoDBPersistenceLayer(
-    table_name=settings.idempotency_table, boto3_client=client("dynamodb")
+announcer = Announcer(
+    sns=sns,
+    dynamodb=client("dynamodb"),
+    topic_arn=settings.topic_arn,
+    table=settings.idempotency_table,
 )
-
-
-@idempotent_function(
-    data_keyword_argument="identity",
-    config=idempotency,
-    persistence_store=persistence,
-    key_prefix="notifier.publish",
-)
-def publish_once(identity: dict, notification: notifications.Notification) -> str:
-    return notifications.publish(sns, settings.topic_arn, notification)
-
-
-@tracer.capture_method
-def record_handler(record: DynamoDBRecord) -> None:
-    notification = notifications.transition(record.dynamodb.old_image, record.dynamodb.new_image)
-    if notification is None:
-        return
-    message_id = publish_once(identity=notification.identity, notification=notification)
-    logger.info(
-        "notification published",
-        image_id=notification.identity["id"],
-        type=notification.body["type"],
-        message_id=message_id,
-    )
-    metrics.add_metric(name="NotificationsPublished", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    idempotency.register_lambda_context(context)
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+@event_source(data_class=DynamoDBStreamEvent)
+def lambda_handler(event: DynamoDBStreamEvent, context: LambdaContext) -> dict:
+    changes = [
+        Change(
+            sequence=record.dynamodb.sequence_number,
+            old=record.dynamodb.old_image,
+            new=record.dynamodb.new_image,
+        )
+        for record in event.records
+    ]
+    result = announcer.announce(changes)
+    for notification in result.published:
+        logger.info(
+            "notification published",
+            image_id=notification.identity["id"],
+            type=notification.body["type"],
+        )
+    for error in result.errors:
+        logger.error("record not announced; the stream resumes from the first", error=error)
+    if result.already:
+        logger.info("published before", count=len(result.already))
+    metrics.add_metric(
+        name="NotificationsPublished", unit=MetricUnit.Count, value=len(result.published)
     )
+    failures = [{"itemIdentifier": result.failed}] if result.failed else []
+    return {"batchItemFailures": failures}

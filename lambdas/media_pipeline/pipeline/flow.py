@@ -40,6 +40,9 @@ class HalfWork(Protocol):
     half: Half
     hash_while_reading: bool
     """Download with the SHA-256 taken on the way in (``produce`` gets ``objects.Downloaded``)."""
+    reads_first: bool
+    """Read the item before every event's work (``process_object``), not only before a
+    redelivery's: where the work is costly or leaves objects behind."""
     settings: str | None  # fingerprint of the settings the half is made with (None: none)
 
     def produce(self, data: bytes) -> Rendered | Rejected:
@@ -62,8 +65,8 @@ class HalfWork(Protocol):
 
 
 class Outcome(StrEnum):
-    """What one event came to, for this half. The values are stored (idempotency records) and
-    logged, so they do not change."""
+    """What one event came to, for this half. The values are logged (queries and dashboards
+    select on them) and each has its metric, so they do not change."""
 
     READY = "ready"  # this half completed the version and marked it READY
     PARTIAL = "partial"  # this half is recorded; the other one is still to come
@@ -88,11 +91,8 @@ _SKIPPED = {
 
 @dataclass(frozen=True)
 class Result:
-    """What happened to one event; the idempotency layer stores it for duplicates.
-
-    Stored as :meth:`to_dict` (``{"outcome", "image_id", "detail"}``, plain JSON) and given
-    back to a duplicate as a ``Result`` again by :meth:`from_dict` (``pipeline.sqs``).
-    """
+    """What happened to one event: logged as :meth:`to_dict` (``{"outcome", "image_id",
+    "detail"}``, plain JSON) and counted (``pipeline.sqs``)."""
 
     outcome: Outcome
     image_id: str | None = None
@@ -100,10 +100,6 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome.value, "image_id": self.image_id, "detail": self.detail}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Result:
-        return cls(Outcome(data["outcome"]), data.get("image_id"), data.get("detail") or {})
 
 
 def process_object(
@@ -114,7 +110,17 @@ def process_object(
     table: MediaTable,
     limits: Limits,
     final_attempt: bool,
+    read_first: bool = True,
 ) -> Result:
+    """Do this half for the event's object version.
+
+    ``read_first``: read the item before the work, so that a duplicate, an older event or a
+    deleted image costs no work. Without it (a first delivery of S3's event, to a half whose
+    work is cheap and leaves nothing outside the item: ``HalfWork.reads_first``), the half is
+    made and its write built as if nothing of this version were recorded yet, as is usual for
+    the half that finishes first; if that is wrong, the write's condition fails and returns the
+    item as it is, and the write is decided again from that (a duplicate is recognised there).
+    """
     try:
         source = objects.open_version(s3, event)
     except objects.ObjectSuperseded as gone:
@@ -123,7 +129,9 @@ def process_object(
     with source:
         upload = source.upload
         try:
-            return _process(source, work=work, s3=s3, table=table, limits=limits)
+            return _process(
+                source, work=work, s3=s3, table=table, limits=limits, read_first=read_first
+            )
         except Exception as error:
             if final_attempt:
                 table.fail(
@@ -140,7 +148,13 @@ def process_object(
 
 
 def _process(
-    source: objects.Source, *, work: HalfWork, s3: Any, table: MediaTable, limits: Limits
+    source: objects.Source,
+    *,
+    work: HalfWork,
+    s3: Any,
+    table: MediaTable,
+    limits: Limits,
+    read_first: bool,
 ) -> Result:
     upload = source.upload
     half = work.half
@@ -149,7 +163,7 @@ def _process(
     def is_current() -> bool:  # asked at most once per event (LocalStack's constant sequencer)
         return objects.is_current(s3, upload)
 
-    seen = table.get(upload.id)
+    seen = table.get(upload.id) if read_first else None
     decision = table.resolve(seen, upload, half, work.settings, is_current)
     if decision is Decision.FINISH:
         # Both halves were recorded (by code that wrote READY separately) but not READY.

@@ -23,6 +23,8 @@ class RenditionsWork:
 
     half = Half.RENDITIONS
     hash_while_reading = False
+    # Decoding, resizing, encoding and three PUTs: a duplicate event must not do them again.
+    reads_first = True
 
     def __init__(
         self,
@@ -95,6 +97,8 @@ class MetadataWork:
 
     half = Half.METADATA
     hash_while_reading = True
+    # One download and a hash, nothing outside the item: a first delivery writes straight away.
+    reads_first = False
     settings: str | None = None  # no settings that a reprocess would bring up to date
 
     def __init__(self, limits: imaging.Limits, *, include_gps: bool = False) -> None:

@@ -220,6 +220,8 @@ class SqsWorker:
                 table=self._table,
                 limits=self._settings.limits,
                 final_attempt=receive_count >= self._settings.max_receive_count,
+                # A redelivery, or a job sent again on purpose, may well find its work done.
+                read_first=self._work.reads_first or receive_count > 1 or job.from_operator,
             )
             self._logger.info("object processed", **result.to_dict())
         self._metrics.add_metric(name=METRIC_NAMES[result.outcome], unit=MetricUnit.Count, value=1)

@@ -366,7 +366,7 @@ resource "aws_dynamodb_table" "idempotency" {
     type = "S"
   }
 
-  # Powertools' idempotency records carry their own expiry.
+  # The notifier's records of what it published carry their own expiry (announcer.py).
   ttl {
     attribute_name = "expiration"
     enabled        = true
@@ -519,8 +519,9 @@ module "notifier" {
       resources = [module.notifier_dlq.arn]
     },
     {
-      sid       = "KeepIdempotencyRecords"
-      actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      # Which of a batch's notifications were published before, and which now (announcer.py).
+      sid       = "KeepPublishedRecords"
+      actions   = ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"]
       resources = [aws_dynamodb_table.idempotency.arn]
     },
   ], local.kms_statements)

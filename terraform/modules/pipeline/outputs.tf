@@ -24,7 +24,7 @@ output "media_table" {
 }
 
 output "idempotency_table" {
-  description = "DynamoDB table of the functions' idempotency records."
+  description = "DynamoDB table of the notifier's records of what it published (the workers' idempotency record is the media item)."
   value       = aws_dynamodb_table.idempotency.name
 }
 
