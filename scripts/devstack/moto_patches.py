@@ -164,6 +164,11 @@ def _sequence_s3_events() -> None:
     Rule.send_to_targets = send_sequenced  # type: ignore[method-assign]
 
 
+def rule_receives(rule: Any) -> bool:
+    """Does an EventBridge rule receive events (ENABLED, with an event pattern), as on AWS?"""
+    return rule.state == "ENABLED" and bool(rule.event_pattern.get_pattern())
+
+
 def _deliver_events_to_enabled_pattern_rules() -> None:
     from moto.events.models import Rule
 
@@ -172,7 +177,7 @@ def _deliver_events_to_enabled_pattern_rules() -> None:
     def send_if_receiving(
         self: Rule, original_event: dict[str, Any], transform_input: bool = True
     ) -> None:
-        if self.state != "ENABLED" or not self.event_pattern.get_pattern():
+        if not rule_receives(self):
             return  # a schedule-only or disabled rule receives no events
         send(self, original_event, transform_input)
 
