@@ -679,9 +679,11 @@ def install(recorder: UsageRecorder) -> None:
     def send_recorded(
         self: Rule, original_event: dict[str, Any], transform_input: bool = True
     ) -> None:
-        if _installed is not None:
-            _matched(_installed, self, original_event)
-        send(self, original_event, transform_input)
+        try:
+            send(self, original_event, transform_input)
+        finally:  # after: patch 2 gives an S3 event its own id in place, on its first rule
+            if _installed is not None:
+                _matched(_installed, self, original_event)
 
     Rule.send_to_targets = send_recorded  # type: ignore[method-assign]
 

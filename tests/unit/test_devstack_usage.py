@@ -31,6 +31,7 @@ def recorder(monkeypatch):
     monkeypatch.setattr(usage, "_installed", None)
     monkeypatch.setattr(moto_patches.request_context, "caller", "worker", raising=False)
     moto_patches._serialize_dynamodb_writes()
+    moto_patches._sequence_s3_events()
     moto_patches._deliver_events_to_enabled_pattern_rules()
     found = usage.UsageRecorder()
     usage.install(found)
@@ -173,6 +174,35 @@ def test_s3_objects_stored_and_eventbridge_deliveries_are_counted(recorder):
     assert [key for _, key in snapshot["s3"]["keys"]["uploads-bucket"]] == ["uploads/a/1.jpg"]
     assert snapshot["events"]["matched"] == [{"source": "app", "detail_type": "d", "count": 1}]
     assert snapshot["events"]["targets"] == {arn: 1}  # the disabled rule delivered nothing
+
+
+def test_each_s3_event_a_rule_matches_is_counted_once_whatever_the_rules(recorder):
+    # moto sends every S3 event with one placeholder id; patch 2 gives each its own on its way
+    # to the first rule. Two rules receive each event: two target invocations, one event.
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        events = boto3.client("events", region_name=REGION)
+        s3.create_bucket(Bucket="uploads-bucket")
+        s3.put_bucket_notification_configuration(
+            Bucket="uploads-bucket",
+            NotificationConfiguration={"EventBridgeConfiguration": {}},
+        )
+        queue = sqs.create_queue(QueueName="jobs")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        for rule in ("thumbnail", "metadata"):
+            pattern = {"source": ["aws.s3"], "detail-type": ["Object Created"]}
+            events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
+            events.put_targets(Rule=rule, Targets=[{"Id": "1", "Arn": arn}])
+        for n in range(3):
+            s3.put_object(Bucket="uploads-bucket", Key=f"uploads/{n}.jpg", Body=b"x")
+        snapshot = recorder.snapshot()
+    assert snapshot["events"]["matched"] == [
+        {"source": "aws.s3", "detail_type": "Object Created", "count": 3}
+    ]
+    assert snapshot["events"]["targets"] == {arn: 6}
 
 
 def test_the_caller_is_the_app_id_of_the_user_agent_and_terraform_is_told_apart():
