@@ -287,6 +287,7 @@ def model(measurement: Mapping[str, Any], prices: Prices) -> dict[str, Any]:
         "dynamodb": dynamodb,
         "hot_keys": keys,
         "lambda": lam,
+        "schedules": dict(production.get("schedules", {})),
         "logs": logs,
         "s3": s3,
     }
@@ -1046,6 +1047,7 @@ def _cost(report: Mapping[str, Any], measurement: Mapping[str, Any], price: Any)
     def line(service: str, item: str, quantity: float, entry: str, unit: str) -> None:
         p = price(entry)
         per = {1: "", 1000: "1,000 ", million: "1M "}.get(int(p.per), f"{p.per:,.0f} ")
+        what = {"requests": "request", "events": "event"}.get(unit, unit) if p.per == 1 else unit
         lines.append(
             {
                 "service": service,
@@ -1053,7 +1055,7 @@ def _cost(report: Mapping[str, Any], measurement: Mapping[str, Any], price: Any)
                 "per_image": quantity,
                 "unit": unit,
                 "price": p.value,
-                "price_text": f"{p.value:g} per {per}{unit}",
+                "price_text": f"{_plain(p.value)} per {per}{what}",
                 "usd_per_million": quantity * p.rate * million,
                 "unconfirmed": not p.confirmed,
             }
@@ -1161,8 +1163,21 @@ def _cost(report: Mapping[str, Any], measurement: Mapping[str, Any], price: Any)
 
 def _fixed_monthly(report: Mapping[str, Any], price: Any) -> list[dict[str, Any]]:
     """Scheduled functions: a cost per month at their production schedule, not per image
-    (Lambda only: the requests each run makes are listed, not priced)."""
-    fixed = []
+    (Lambda only: the requests each run makes are listed, not priced). A scheduled function
+    that did not run in the window is listed without a cost."""
+    fixed = [
+        {
+            "function": name,
+            "schedule": schedule,
+            "runs_measured": 0,
+            "runs_per_month": _runs_per_month(schedule),
+            "billed_ms_per_run": None,
+            "usd_per_month": None,
+            "requests_per_run": {},
+        }
+        for name, schedule in sorted(report.get("schedules", {}).items())
+        if name not in report["lambda"]
+    ]
     for name, f in report["lambda"].items():
         if not f["scheduled"]:
             continue
@@ -1186,6 +1201,11 @@ def _fixed_monthly(report: Mapping[str, Any], price: Any) -> list[dict[str, Any]
             }
         )
     return fixed
+
+
+def _plain(value: float) -> str:
+    """A price as written on a price list: 0.0000133334, 0.625, 3.5."""
+    return f"{value:.10f}".rstrip("0").rstrip(".") or "0"
 
 
 def _runs_per_month(expression: str | None) -> float | None:
@@ -1486,10 +1506,16 @@ def format_report(report: Mapping[str, Any]) -> str:
         " total."
     )
     for fixed in cost["fixed_monthly"]:
+        if not fixed["runs_measured"]:
+            out.append(
+                f"Scheduled, not per image: {fixed['function']} ({fixed['schedule']}): it did not"
+                " run during the workload; not priced."
+            )
+            continue
         out.append(
             f"Scheduled, not per image: {fixed['function']} ({fixed['schedule']}):"
-            f" {number(fixed['billed_ms_per_run'])} ms per run,"
-            f" {number(fixed['usd_per_month'])} USD a month."
+            f" {number(fixed['billed_ms_per_run'])} ms per run (measured"
+            f" {fixed['runs_measured']}), {number(fixed['usd_per_month'])} USD a month."
         )
     if report["notes"]:
         out += ["", "Notes:"] + [f"- {n}" for n in report["notes"]]
