@@ -51,10 +51,13 @@ CHECKOV_VENV := .venv-checkov
 
 # make load: uploads in the burst (scripts/load.py --n); TIMEOUT=seconds overrides its wait bound.
 N ?= 200
+# make capacity: N uploads (100 unless N is given), of the working tree, of REF=<git ref>, or of
+# BASE=<git ref> and the working tree side by side (scripts/capacity.py).
+CAPACITY_N := $(if $(filter file,$(origin N)),100,$(N))
 
 .PHONY: help install lock build up down status demo test test-unit test-integration test-e2e \
         lint fmt plan deploy plan-check clean bench load web browser bundle localstack-up \
-        localstack-down test-localstack reconcile redrive reprocess migrate
+        localstack-down test-localstack reconcile redrive reprocess migrate capacity
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -157,6 +160,9 @@ bench: build ## Image engine vs the tutorial way vs libvips, and handler cold in
 
 load: build ## Burst of N uploads (N=200) of real photos: every image READY or FAILED, announced once? (not a test)
 	$(PY) scripts/load.py --n $(N) $(if $(TIMEOUT),--timeout $(TIMEOUT))
+
+capacity: build ## Capacity and cost per image from a real run: N=100 uploads; REF=<git ref> measures a ref, BASE=<ref> compares it with the working tree (not a test)
+	$(PY) scripts/capacity.py --n $(CAPACITY_N) $(if $(REF),--ref $(REF)) $(if $(BASE),--base $(BASE)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(KEEP),--keep)
 
 browser: node_modules/.package-lock.json ## What the browser test needs: Debian's chromium (installed if root) and playwright-core
 	@if [ ! -x /usr/bin/chromium ]; then \

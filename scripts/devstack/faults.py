@@ -235,20 +235,39 @@ class WriteLog:
 
 
 class OperationCount:
-    """Counts of every request the stack served, by service and operation (``GET
-    /_devstack/requests``): what a workload costs the emulator, e.g. per image in make load."""
+    """Counts of every request the stack served, by service, operation and caller (``GET
+    /_devstack/requests`` sums them by service and operation: what a workload costs the
+    emulator, e.g. per image in make load; ``GET /_devstack/usage`` lists them by caller too)."""
 
     def __init__(self) -> None:
-        self._counts: dict[str, int] = {}
+        self._counts: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
 
-    def record(self, environ: dict[str, Any], service: str | None = None) -> None:
+    def record(
+        self,
+        environ: dict[str, Any],
+        service: str | None = None,
+        *,
+        operation: str | None = None,
+        caller: str = "",
+    ) -> None:
         name = service or request_service(environ) or "unsigned"
-        operation = request_operation(environ) or environ.get("REQUEST_METHOD", "GET")
-        key = f"{name} {operation}"
+        operation = operation or request_operation(environ) or environ.get("REQUEST_METHOD", "GET")
+        key = (name, operation, caller)
         with self._lock:
             self._counts[key] = self._counts.get(key, 0) + 1
 
     def counts(self) -> dict[str, int]:
+        found: dict[str, int] = {}
         with self._lock:
-            return dict(self._counts)
+            for (service, operation, _), count in self._counts.items():
+                name = f"{service} {operation}"
+                found[name] = found.get(name, 0) + count
+        return found
+
+    def by_caller(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {"service": s, "operation": o, "caller": c, "count": n}
+                for (s, o, c), n in sorted(self._counts.items())
+            ]

@@ -215,6 +215,9 @@ class FunctionPool:
             "PYTHONPATH": os.pathsep.join(python_path),
             "PYTHONUNBUFFERED": "1",
             "TZ": ":UTC",
+            # Not set on AWS: tags the function's AWS requests (User-Agent ``app/<name>``) so
+            # that the stack's usage recorder (usage.py) counts them as the function's.
+            "AWS_SDK_UA_APP_ID": spec.name,
         }
         # -S: like Lambda, nothing from this machine's site-packages is importable.
         return [str(python), "-S", "-m", "awslambdaric", spec.handler], task, env

@@ -184,6 +184,19 @@ class LocalGateway:
                 for api in self._apis.values()
             }
 
+    def route_name(self, environ: dict[str, Any]) -> str | None:
+        """``<METHOD> <resource>`` (``POST /uploads``, ``GET /images/{id}``) of a request to a
+        stage's routes, for counting requests by route; None when it names no known API."""
+        request = user_request(_raw_path(environ))
+        if request is None:
+            return None
+        api_id, _, path = request
+        with self._lock:
+            api = self._apis.get(api_id)
+        routed = api.route(path) if api is not None else None
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        return f"{method} {routed[0].path if routed else '(no route)'}"
+
     # -- requests ---------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Any, body: bytes) -> list[bytes]:

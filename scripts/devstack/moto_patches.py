@@ -41,13 +41,24 @@ embedded stack (never in tests that use ``mock_aws``).
    unversioned bucket is deleted, but not when a ``DeleteObject`` without a version id puts a
    delete marker on a versioned one. S3 sends it (``deletion-type`` "Delete Marker Created"):
    with ``uploads_versioning`` on, that event is how the pipeline learns an original is gone.
-9. DynamoDB writes are atomic. DynamoDB applies the writes to one item one after another: a
-   conditional write sees, and its ``ALL_OLD`` returns, the item as the previous write left it.
-   moto's backend reads, changes and stores an item in steps, so two writes served at once by
-   two server threads can both start from the same old item. Then both workers of an image
-   record their half, neither sees the other's, and the image stays PROCESSING until the
-   reconciler's stuck sweep. Here DynamoDB's write actions run one at a time (reads and every
-   other service are untouched).
+9. DynamoDB writes are atomic, per item. DynamoDB applies the writes to one item one after
+   another: a conditional write sees, and its ``ALL_OLD`` returns, the item as the previous write
+   left it; writes to different items go on in parallel. moto's backend reads, changes and
+   stores an item in steps, so two writes of one item served at once by two server threads
+   could both start from the same old item. Then both workers of an image record their half,
+   neither sees the other's, and the image stays PROCESSING until the reconciler's stuck sweep.
+   Here each write action holds a lock per item it writes: the key is the table and the item's
+   primary key, read from the request (``Item`` with the table's key schema for PutItem, ``Key``
+   for UpdateItem and DeleteItem, every item of a BatchWriteItem, taken in one sorted order so
+   that two batches cannot deadlock). Locks live while someone holds or waits for them. What
+   cannot be keyed that way takes an exclusive mode that waits for every keyed write and holds
+   off new ones: PartiQL (ExecuteStatement, BatchExecuteStatement, ExecuteTransaction), a
+   request whose keys cannot be read (moto then answers its error), and TransactWriteItems,
+   because moto carries out a transaction on a copy of each table it touches and, when it is
+   cancelled, puts the whole copies back: a write to another item of those tables made
+   meanwhile would be undone. A stream's records are numbered by the length of its list, so
+   appending one is made atomic too (two writes to different items got the same sequence
+   number). Reads and every other service are untouched.
 10. SQS receives in linear time. For every message it hands out, moto's ``ReceiveMessage``
    checks the retention period by building all of the queue's attributes three times, and
    each build counts the visible and in-flight messages: a receive costs the square of the
@@ -71,9 +82,11 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -151,6 +164,11 @@ def _sequence_s3_events() -> None:
     Rule.send_to_targets = send_sequenced  # type: ignore[method-assign]
 
 
+def rule_receives(rule: Any) -> bool:
+    """Does an EventBridge rule receive events (ENABLED, with an event pattern), as on AWS?"""
+    return rule.state == "ENABLED" and bool(rule.event_pattern.get_pattern())
+
+
 def _deliver_events_to_enabled_pattern_rules() -> None:
     from moto.events.models import Rule
 
@@ -159,7 +177,7 @@ def _deliver_events_to_enabled_pattern_rules() -> None:
     def send_if_receiving(
         self: Rule, original_event: dict[str, Any], transform_input: bool = True
     ) -> None:
-        if self.state != "ENABLED" or not self.event_pattern.get_pattern():
+        if not rule_receives(self):
             return  # a schedule-only or disabled rule receives no events
         send(self, original_event, transform_input)
 
@@ -405,9 +423,8 @@ def _announce_delete_markers() -> None:
     S3Backend.delete_object = delete_announcing_markers  # type: ignore[method-assign]
 
 
-# The DynamoDB actions that change items. The lock is taken around moto's request handler, not
+# The DynamoDB actions that change items. The locks are taken around moto's request handler, not
 # its backend: the handler reads the old item for ``ReturnValues`` before the backend writes.
-# One lock for all tables (a transaction spans tables); writes are short.
 _DYNAMODB_WRITES = (
     "put_item",
     "update_item",
@@ -418,25 +435,178 @@ _DYNAMODB_WRITES = (
     "execute_transaction",
     "batch_execute_statement",
 )
+# Keyed per item; the others take the exclusive mode (see patch 9 above).
+_KEYED_WRITES = frozenset({"put_item", "update_item", "delete_item", "batch_write_item"})
+
+ItemKey = tuple[str, tuple[tuple[str, str], ...]]  # (table name, ((attribute, value), ...))
+
+
+def _key_value(value: Any) -> str:
+    """One attribute value of a primary key as text that is equal for equal DynamoDB values
+    (numbers are compared as numbers: ``1`` and ``1.0`` are one item)."""
+    (kind, raw), *rest = value.items()
+    if rest:
+        raise ValueError("an attribute value has one type")
+    if kind == "N":
+        raw = format(Decimal(raw).normalize(), "f")
+    elif not isinstance(raw, str):
+        raw = json.dumps(raw, sort_keys=True)
+    return f"{kind}:{raw}"
+
+
+def item_key(table: Any, attributes: Mapping[str, Any]) -> ItemKey:
+    """The lock key of the item whose attributes (or ``Key``) are given, in moto's ``table``."""
+    names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    return table.name, tuple((name, _key_value(attributes[name])) for name in names)
+
+
+def write_keys(backend: Any, action: str, body: Mapping[str, Any]) -> list[ItemKey] | None:
+    """The items a DynamoDB write request writes, from the request and the tables' key schemas;
+    None when that cannot be told (PartiQL, a malformed request, a table that does not exist)."""
+    try:
+        if action == "put_item":
+            return [item_key(backend.get_table(body["TableName"]), body["Item"])]
+        if action in ("update_item", "delete_item"):
+            return [item_key(backend.get_table(body["TableName"]), body["Key"])]
+        if action == "batch_write_item":
+            keys = []
+            for name, requests in body["RequestItems"].items():
+                table = backend.get_table(name)
+                for request in requests:
+                    if "PutRequest" in request:
+                        keys.append(item_key(table, request["PutRequest"]["Item"]))
+                    else:
+                        keys.append(item_key(table, request["DeleteRequest"]["Key"]))
+            return keys
+        if action == "transact_write_items":
+            keys = []
+            for entry in body["TransactItems"]:
+                (kind, operation), *_ = entry.items()
+                table = backend.get_table(operation["TableName"])
+                keys.append(item_key(table, operation["Item" if kind == "Put" else "Key"]))
+            return keys
+    except Exception:  # moto answers the request's error itself
+        return None
+    return None
+
+
+@dataclass
+class _Held:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0  # holding or waiting
+
+
+class ItemLocks:
+    """A lock per item, behind a gate with a shared and an exclusive side.
+
+    ``items(keys)`` takes the shared side (many at once), then each item's lock in sorted order
+    (two writers of overlapping sets of items cannot deadlock). ``exclusive()`` waits until no
+    keyed write is in progress and keeps new ones out while it runs; a waiting exclusive writer
+    goes before keyed writers that arrive after it, so it is not starved. An item's lock exists
+    while a writer holds or waits for it, then is dropped.
+    """
+
+    def __init__(self) -> None:
+        self._gate = threading.Condition()
+        self._shared = 0  # keyed writes inside the gate
+        self._exclusive = False
+        self._exclusive_waiting = 0
+        self._held: dict[ItemKey, _Held] = {}
+
+    @property
+    def live(self) -> int:
+        """Item locks in existence (held or waited for)."""
+        with self._gate:
+            return len(self._held)
+
+    @contextmanager
+    def items(self, keys: Iterable[ItemKey]) -> Iterator[None]:
+        with self._gate:
+            while self._exclusive or self._exclusive_waiting:
+                self._gate.wait()
+            self._shared += 1
+            held = []
+            for key in sorted(set(keys)):
+                entry = self._held.setdefault(key, _Held())
+                entry.users += 1
+                held.append((key, entry))
+        taken: list[_Held] = []
+        try:
+            for _, entry in held:
+                entry.lock.acquire()
+                taken.append(entry)
+            yield
+        finally:
+            for entry in reversed(taken):
+                entry.lock.release()
+            with self._gate:
+                for key, entry in held:
+                    entry.users -= 1
+                    if entry.users == 0:
+                        del self._held[key]
+                self._shared -= 1
+                self._gate.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._gate:
+            self._exclusive_waiting += 1
+            while self._exclusive or self._shared:
+                self._gate.wait()
+            self._exclusive_waiting -= 1
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            with self._gate:
+                self._exclusive = False
+                self._gate.notify_all()
+
+
+# Called, when set, for every DynamoDB write while its locks are held:
+# observer(handler, action_name, keys or None, carry_out) -> the handler's result.
+# devstack/usage.py sets it to measure capacity units from the item before and after.
+WriteObserver = Callable[[Any, str, "list[ItemKey] | None", Callable[[], Any]], Any]
+_write_observer: WriteObserver | None = None
+
+
+def observe_dynamodb_writes(observer: WriteObserver | None) -> None:
+    global _write_observer
+    _write_observer = observer
 
 
 def _serialize_dynamodb_writes() -> None:
     import functools
 
+    from moto.dynamodb.models.table import StreamShard
     from moto.dynamodb.responses import DynamoHandler
 
-    writes = threading.Lock()
+    locks = ItemLocks()
 
-    def one_at_a_time(action: Any) -> Any:
+    def per_item(name: str, action: Any) -> Any:
         @functools.wraps(action)
         def write(self: DynamoHandler) -> Any:
-            with writes:
-                return action(self)
+            keys = write_keys(self.dynamodb_backend, name, self.body)
+            keyed = name in _KEYED_WRITES and keys is not None
+            with locks.items(keys or ()) if keyed else locks.exclusive():
+                observer = _write_observer
+                if observer is None:
+                    return action(self)
+                return observer(self, name, keys, lambda: action(self))
 
         return write
 
     for name in _DYNAMODB_WRITES:
-        setattr(DynamoHandler, name, one_at_a_time(getattr(DynamoHandler, name)))
+        setattr(DynamoHandler, name, per_item(name, getattr(DynamoHandler, name)))
+
+    add = StreamShard.add
+    appending = threading.Lock()
+
+    def add_atomically(self: StreamShard, old: Any, new: Any) -> None:
+        with appending:
+            add(self, old, new)
+
+    StreamShard.add = add_atomically  # type: ignore[method-assign]
 
 
 def _receive_in_linear_time() -> None:

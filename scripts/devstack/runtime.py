@@ -29,6 +29,7 @@ from devstack.gateway import LocalGateway
 from devstack.pollers import SqsPoller, StreamPoller, _Poller
 from devstack.sandbox import Result
 from devstack.schedules import Scheduler
+from devstack.usage import LAMBDA_SERVICE, RUNTIME_INTERNAL
 
 # The runtime follows the emulator's configuration (functions, mappings, REST APIs, schedules).
 # The server tells it when a request has changed it (configuration_changed), and it re-reads
@@ -71,15 +72,31 @@ class LocalLambda:
         self._refreshed = threading.Event()
         self._changed = threading.Event()
         self.refresh_error: str | None = None
-        config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
         session = boto3.session.Session(
             aws_access_key_id="test",
             aws_secret_access_key="test",  # noqa: S106 - the emulator's fixed credentials
             region_name=region,
         )
+
+        def clients(app_id: str, *names: str) -> dict[str, Any]:
+            # The app id tags every request (User-Agent ``app/<id>``): the usage recorder
+            # (usage.py) tells the Lambda service's own requests (its pollers: billed on AWS)
+            # from the runtime reading its configuration (not an AWS request at all).
+            config = Config(
+                retries={"mode": "standard", "max_attempts": 5},
+                max_pool_connections=32,
+                user_agent_appid=app_id,
+            )
+            return {
+                name: session.client(
+                    name, endpoint_url=endpoint, config=config, verify=str(ca_bundle)
+                )
+                for name in names
+            }
+
         self._clients = {
-            name: session.client(name, endpoint_url=endpoint, config=config, verify=str(ca_bundle))
-            for name in ("lambda", "sqs", "dynamodbstreams", "apigateway", "events")
+            **clients(LAMBDA_SERVICE, "sqs", "dynamodbstreams"),
+            **clients(RUNTIME_INTERNAL, "lambda", "apigateway", "events"),
         }
         self.gateway = LocalGateway(self._clients["apigateway"], self.invoke)
         self.schedules = Scheduler(self.invoke)

@@ -41,7 +41,15 @@ The control surface (JSON in and out):
     ``{"requests": {"<service> <operation>": count}}``: every request served since start, by
     the service it is signed for and its operation (``X-Amz-Target`` or ``Action``; the HTTP
     method for REST services such as S3 and Lambda); a REST API's routes count as
-    ``execute-api``.
+    ``execute-api`` with their method and resource (``POST /uploads``); a browser's form upload
+    to S3 (a presigned POST, signed in its form, not its headers) as ``s3``.
+``GET  /_devstack/usage``
+    what the requests served since start would be billed for on AWS (usage.py): requests by
+    service, operation and caller, S3 requests by bucket and class and the bytes stored, SQS
+    requests by queue (empty receives told apart), EventBridge's matched events and target
+    invocations, DynamoDB capacity units by table, index and caller, per partition key value,
+    and what each table and index stores. ``make capacity`` takes it before and after a
+    workload.
 ``POST /_devstack/shutdown``
     stop the stack.
 """
@@ -65,11 +73,12 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from tooling.pythons import host_runtime
 
-from devstack import moto_patches, tls
+from devstack import moto_patches, tls, usage
 from devstack.faults import (
     FaultInjector,
     OperationCount,
     WriteLog,
+    request_body,
     request_operation,
     request_service,
 )
@@ -93,6 +102,7 @@ class DevstackApp:
         self._faults = faults
         self._writes = WriteLog()
         self._operations = OperationCount()
+        self.usage = usage.UsageRecorder()
         self._retries = RetryLedger()
         self._shutdown = shutdown
         self.started = time.time()
@@ -115,10 +125,17 @@ class DevstackApp:
         if fault is not None:  # action "delay": held, then passed on unchanged
             self._shutdown.wait(fault.delay)
         self._writes.record(environ)
+        caller = usage.caller_of(environ)
+        moto_patches.request_context.caller = caller
         if USER_REQUEST.match(path):  # a REST API's route: the local API Gateway
-            self._operations.record(environ, "execute-api")
+            route = getattr(self._runtime.gateway, "route_name", lambda _: None)(environ)
+            self._operations.record(environ, "execute-api", operation=route, caller=caller)
             return self._runtime.gateway(environ, start_response, _read_body(environ))
-        self._operations.record(environ)
+        service = _service(environ)
+        operation = request_operation(environ) or _form_action(environ)
+        self._operations.record(environ, service, operation=operation, caller=caller)
+        if service == "s3":
+            self.usage.s3(environ, caller)
         invoke = _INVOKE.match(path)
         if invoke and environ.get("REQUEST_METHOD") == "POST":
             return self._invoke(environ, start_response, unquote(invoke.group(1)))
@@ -127,6 +144,10 @@ class DevstackApp:
         response = self._retries.serve(self._moto, environ, start_response)
         if changes_configuration(environ):
             self._runtime.configuration_changed()
+        if service == "sqs":
+            answer = b"".join(response)  # moto answers from memory
+            self.usage.sqs(environ, operation or "", caller, answer)
+            return [answer]
         return response
 
     def _invoke(self, environ: dict[str, Any], start_response: Any, function: str) -> Any:
@@ -199,8 +220,8 @@ class DevstackApp:
                 start_response,
                 {"writes": self._writes.count(service, pattern, query.get("method", [None])[0])},
             )
-        if route == "requests":
-            return _json(start_response, {"requests": self._operations.counts()})
+        if route in ("requests", "usage"):
+            return _json(start_response, self._counts(route))
         if route == "shutdown" and method == "POST":
             self._shutdown.set()
             return _json(start_response, {"status": "stopping"})
@@ -209,6 +230,11 @@ class DevstackApp:
             {"error": f"no such route: {method} /_devstack/{route}"},
             "404 Not Found",
         )
+
+    def _counts(self, route: str) -> dict[str, Any]:
+        if route == "requests":
+            return {"requests": self._operations.counts()}
+        return self.usage.snapshot(self._operations.by_caller())
 
     def _kill(self, environ: dict[str, Any], start_response: Any) -> Any:
         try:
@@ -257,6 +283,27 @@ def _reply(
         ],
     )
     return [body]
+
+
+def _service(environ: dict[str, Any]) -> str | None:
+    """The service a request is for: the one it is signed for, with DynamoDB Streams told from
+    DynamoDB (both sign as ``dynamodb``) and a browser-style form upload (a presigned POST: its
+    signature is a form field, not a header), which only S3 accepts, as ``s3``."""
+    service = request_service(environ)
+    if service == "dynamodb" and environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDBStreams"):
+        return "dynamodbstreams"
+    form = environ.get("CONTENT_TYPE", "").startswith("multipart/form-data")
+    if service is None and environ.get("REQUEST_METHOD") == "POST" and form:
+        return "s3"
+    return service
+
+
+def _form_action(environ: dict[str, Any]) -> str | None:
+    """The ``Action`` of a query-protocol request sent as a form (SNS, STS, IAM, ...)."""
+    if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        return None
+    form = parse_qs(request_body(environ).decode(errors="replace"))
+    return form.get("Action", [None])[0]
 
 
 # EventBridge speaks JSON over POST, reads included: these are the actions that change rules.
@@ -321,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     shutdown = threading.Event()
     faults = FaultInjector()
     app = DevstackApp(DomainDispatcherApplication(create_backend_app), runtime, faults, shutdown)
+    usage.install(app.usage)
     servers = [serve(app, args.port, certificates)]
     if args.http_port:
         servers.append(serve(app, args.http_port))

@@ -41,6 +41,26 @@ class StackError(RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
+class Source:
+    """What a stack deploys: the emulator root and its variables, and the packages built for
+    it. This checkout's by default; ``make capacity REF=...`` deploys another git ref's (a
+    worktree of it, with its own build/) on a stack run by this checkout's devstack."""
+
+    terraform_root: Path = terraform.LOCAL_ROOT
+    tfvars: Path = LOCAL_TFVARS
+    build_dir: Path = ROOT / "build"
+
+    @classmethod
+    def tree(cls, root: Path) -> Source:
+        """The emulator root, local.tfvars and build/ of the project tree at ``root``."""
+        envs = root / "terraform" / "envs"
+        return cls(envs / "local", envs / "local.tfvars", root / "build")
+
+
+THIS_CHECKOUT = Source()
+
+
 def ca_file(state_dir: Path = STATE_DIR) -> Path:
     """The CA that signs the stack's certificate (for AWS_CA_BUNDLE / verify=)."""
     return state_dir / "tls" / "ca.pem"
@@ -116,7 +136,9 @@ def running(state_dir: Path = STATE_DIR) -> Stack | None:
     return stack if stack.healthy() else None
 
 
-def _start_server(state_dir: Path, port: int, watch_pid: int | None) -> Stack:
+def _start_server(
+    state_dir: Path, port: int, watch_pid: int | None, code_dir: Path = ROOT / "build"
+) -> Stack:
     state_dir.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
@@ -131,7 +153,7 @@ def _start_server(state_dir: Path, port: int, watch_pid: int | None) -> Stack:
         "--state-dir",
         str(state_dir),
         "--code-dir",
-        str(ROOT / "build"),
+        str(code_dir),
         "--runtime-requirements",
         str(ROOT / "requirements" / "lambda-runtime.txt"),
     ]
@@ -166,8 +188,11 @@ def up(
     state_dir: Path = STATE_DIR,
     watch_pid: int | None = None,
     quiet: bool = False,
+    source: Source = THIS_CHECKOUT,
 ) -> Stack:
-    """Start (or reuse) the stack, apply Terraform to it, and wait until it is live."""
+    """Start (or reuse) the stack, apply Terraform to it, and wait until it is live.
+
+    ``source``: the Terraform and packages to deploy (this checkout's unless told)."""
     say = (lambda *_: None) if quiet else (lambda msg: print(f"==> {msg}", flush=True))
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -177,11 +202,11 @@ def up(
         say(f"starting the emulator and local Lambda runtime on 127.0.0.1:{port}")
         for stale in (tfstate, tfstate.with_suffix(".tfstate.backup")):
             stale.unlink(missing_ok=True)  # it described an emulator that is gone
-        stack = _start_server(state_dir, port, watch_pid)
+        stack = _start_server(state_dir, port, watch_pid, source.build_dir)
     else:
         say(f"reusing the stack already running on {stack.endpoint} (pid {stack.pid})")
 
-    say("terraform init and apply (the pipeline module of AWS, through terraform/envs/local)")
+    say(f"terraform init and apply (the pipeline module of AWS, through {_shown(source)})")
     started = time.monotonic()
     apply_local_config(
         stack.endpoint,
@@ -190,20 +215,30 @@ def up(
         ca_bundle=stack.ca_bundle,
         # the browser demo (make web) uploads from its own origin
         variables={"cors_allowed_origins": json.dumps(web_origins(port))},
+        source=source,
     )
     say(f"applied in {time.monotonic() - started:.0f} s (log: {state_dir / 'terraform-apply.log'})")
     wait_until_live(stack)
     return stack
 
 
-def target_variables(endpoint: str, runtime: str) -> dict[str, str]:
+def _shown(source: Source) -> str:
+    try:
+        return str(source.terraform_root.relative_to(ROOT))
+    except ValueError:
+        return str(source.terraform_root)
+
+
+def target_variables(
+    endpoint: str, runtime: str, build_dir: Path = ROOT / "build"
+) -> dict[str, str]:
     """The Terraform variables that point the configuration at an emulator's ``endpoint``, with
-    the packages ``make build`` made for this host (``runtime``)."""
+    the packages ``make build`` made for this host (``runtime``) in ``build_dir``."""
     return {
         "aws_endpoint_url": endpoint,
         "lambda_runtime": runtime,
         "lambda_architecture": HOST_ARCH,
-        "build_dir": str(ROOT / "build"),
+        "build_dir": str(build_dir),
     }
 
 
@@ -214,10 +249,12 @@ def apply_local_config(
     runtime: str,
     ca_bundle: Path | None = None,
     variables: dict[str, str] | None = None,
+    source: Source = THIS_CHECKOUT,
 ) -> None:
     """``terraform init`` + ``apply`` of the emulator root (``terraform/envs/local`` with
-    ``envs/local.tfvars``) to the emulator at ``endpoint``, state in ``state_dir``; writes its
-    outputs to ``state_dir/outputs.json`` with ``api_url`` where that emulator serves the API."""
+    ``envs/local.tfvars``, or those of ``source``) to the emulator at ``endpoint``, state in
+    ``state_dir``; writes its outputs to ``state_dir/outputs.json`` with ``api_url`` where that
+    emulator serves the API."""
     credentials = {
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
@@ -226,7 +263,7 @@ def apply_local_config(
     if ca_bundle is not None:
         credentials["AWS_CA_BUNDLE"] = str(ca_bundle)
     env = terraform.environment(state_dir, credentials)
-    terraform.init(env, terraform.LOCAL_ROOT)
+    terraform.init(env, source.terraform_root)
     tfstate = state_dir / "terraform.tfstate"
     # Rarely (2 starts in about 30, on a busy machine), the provider missed the answer to a
     # CreateFunction that the emulator carried out, and its SDK's retry got "Function already
@@ -240,14 +277,14 @@ def apply_local_config(
     try:
         terraform.apply(
             logged,
-            terraform.LOCAL_ROOT,
+            source.terraform_root,
             state=tfstate,
             variables={
-                **target_variables(endpoint, runtime),
+                **target_variables(endpoint, runtime, source.build_dir),
                 "region": REGION,
                 **(variables or {}),
             },
-            var_files=[LOCAL_TFVARS],
+            var_files=[source.tfvars],
             log=state_dir / "terraform-apply.log",
         )
     except terraform.TerraformError as error:
@@ -255,7 +292,7 @@ def apply_local_config(
             raise terraform.TerraformError(f"{error}\n(debug log: {debug_log})") from error
         raise
     debug_log.unlink(missing_ok=True)
-    raw = terraform.output_json(env, terraform.LOCAL_ROOT, tfstate)
+    raw = terraform.output_json(env, source.terraform_root, tfstate)
     outputs = served_locally(json.loads(raw), endpoint)
     (state_dir / "outputs.json").write_text(json.dumps(outputs, indent=2))
 

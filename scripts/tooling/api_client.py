@@ -61,9 +61,19 @@ class Response:
 
 
 class UploadClient:
-    def __init__(self, api_url: str, api_key: str, ca_bundle: str | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str,
+        ca_bundle: str | None = None,
+        *,
+        user_agent: str | None = None,
+    ) -> None:
+        """``user_agent``: sent with every request (the API's and the upload's), e.g. to tell
+        a workload's requests apart in the embedded stack's usage counts (``app/<id>``)."""
         self.api_url = api_url.rstrip("/")
         self.api_key = api_key
+        self.user_agent = user_agent
         self.ssl_context = ssl.create_default_context(cafile=ca_bundle)
         self._http = urllib3.PoolManager(
             ssl_context=self.ssl_context,
@@ -77,6 +87,8 @@ class UploadClient:
         self, method: str, path: str, body: Any = None, *, api_key: str | None = None, **kw: Any
     ) -> Response:
         headers = {"X-Api-Key": self.api_key if api_key is None else api_key}
+        if self.user_agent:
+            headers["User-Agent"] = self.user_agent
         if body is not None:
             headers["Content-Type"] = "application/json"
         headers |= kw.pop("headers", {})
@@ -164,6 +176,8 @@ class UploadClient:
         try:
             connection.putrequest("POST", url.path or "/")
             connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+            if self.user_agent:
+                connection.putheader("User-Agent", self.user_agent)
             connection.putheader("Content-Length", str(len(head) + len(data) + len(tail)))
             connection.endheaders()
             connection.send(head)

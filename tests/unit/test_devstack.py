@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -26,6 +27,8 @@ from devstack.retries import RetryLedger
 from devstack.sandbox import Result, Sandbox, exit_reason
 from devstack.server import DevstackApp, _read_body, changes_configuration
 from moto import mock_aws
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
@@ -600,25 +603,36 @@ def test_an_environment_that_died_while_idle_is_replaced_not_reused():
             sandbox.kill()
 
 
-def test_dynamodb_writes_to_one_item_see_each_other_as_on_dynamodb(monkeypatch):
+@pytest.fixture
+def per_item_writes(monkeypatch):
+    """moto_patches' patch 9 applied for one test (moto's own methods restored afterwards)."""
+    for name in moto_patches._DYNAMODB_WRITES:
+        monkeypatch.setattr(DynamoHandler, name, getattr(DynamoHandler, name))
+    monkeypatch.setattr(StreamShard, "add", StreamShard.add)
+    moto_patches._serialize_dynamodb_writes()
+
+
+def media_table(dynamodb, **extra) -> None:
+    dynamodb.create_table(
+        TableName="media",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        **extra,
+    )
+
+
+def test_dynamodb_writes_to_one_item_see_each_other_as_on_dynamodb(per_item_writes):
     # Each image's two workers record their half with ReturnValues=ALL_OLD; on DynamoDB one of
     # them always sees the other's half (writes to an item are serialized). moto's handler reads
     # the old item before its backend writes, so two server threads could both miss the other.
-    for name in moto_patches._DYNAMODB_WRITES:  # restored after the test
-        monkeypatch.setattr(DynamoHandler, name, getattr(DynamoHandler, name))
-    moto_patches._serialize_dynamodb_writes()
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads as often as possible: overlaps become likely
     items, seen = 1000, {}
     try:
         with mock_aws():
             dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-            dynamodb.create_table(
-                TableName="media",
-                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            media_table(dynamodb)
             for i in range(items):
                 dynamodb.put_item(TableName="media", Item={"id": {"S": str(i)}})
 
@@ -643,6 +657,216 @@ def test_dynamodb_writes_to_one_item_see_each_other_as_on_dynamodb(monkeypatch):
         sys.setswitchinterval(interval)
     missed = [i for i in range(items) if not seen[i, "r"] and not seen[i, "m"]]
     assert missed == []
+
+
+def _inside_the_backend(monkeypatch, meeting: threading.Barrier) -> None:
+    """moto's Table.get_item, which its put_item calls between reading the current item and
+    storing the new one, made to wait there until every writer of the test is inside too (or
+    until the barrier's bound passes: then it goes on alone)."""
+    get_item = Table.get_item
+
+    def slow_get_item(self, *args, **kwargs):
+        found = get_item(self, *args, **kwargs)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meeting.wait()
+        return found
+
+    monkeypatch.setattr(Table, "get_item", slow_get_item)
+
+
+def _race(*writers) -> list:
+    """Run the writers in threads at once; what each returned or raised."""
+    outcomes: list = [None] * len(writers)
+
+    def run(index, writer):
+        try:
+            outcomes[index] = writer()
+        except Exception as error:
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    return outcomes
+
+
+def test_two_conditional_writes_to_one_item_are_one_after_the_other(per_item_writes, monkeypatch):
+    # GIVEN moto's backend paused between reading an item and storing the new one, until both
+    # writers are there: unserialized, both would read "no item" and both conditions would pass
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        media_table(dynamodb)
+        _inside_the_backend(monkeypatch, threading.Barrier(2, timeout=2))
+
+        def create(writer: str):
+            def put():
+                client = boto3.client("dynamodb", region_name="us-east-1")
+                return client.put_item(
+                    TableName="media",
+                    Item={"id": {"S": "image-1"}, "writer": {"S": writer}},
+                    ConditionExpression="attribute_not_exists(id)",
+                )
+
+            return put
+
+        # WHEN two writers create the same item at once, each only if it does not exist
+        outcomes = _race(create("a"), create("b"))
+        stored = dynamodb.get_item(TableName="media", Key={"id": {"S": "image-1"}})["Item"]
+
+    # THEN exactly one succeeds, and the other's condition saw the first one's item
+    failed = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(failed) == 1, outcomes
+    assert "ConditionalCheckFailed" in str(failed[0])
+    winner = "ab"[outcomes.index(next(o for o in outcomes if not isinstance(o, Exception)))]
+    assert stored["writer"] == {"S": winner}
+
+
+def test_writes_to_different_items_overlap(per_item_writes, monkeypatch):
+    # GIVEN moto's backend paused inside each write until both writers are there: with one lock
+    # for all writes the second never gets in, and the barrier's generous bound breaks it
+    meeting = threading.Barrier(2, timeout=30)
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        media_table(dynamodb)
+        _inside_the_backend(monkeypatch, meeting)
+
+        def create(image_id: str):
+            def put():
+                client = boto3.client("dynamodb", region_name="us-east-1")
+                return client.put_item(
+                    TableName="media",
+                    Item={"id": {"S": image_id}},
+                    ConditionExpression="attribute_not_exists(id)",
+                )
+
+            return put
+
+        # WHEN two writers write two different items at once
+        outcomes = _race(create("image-1"), create("image-2"))
+
+    # THEN both were inside the backend together (the barrier was met, not broken) and both won
+    assert not meeting.broken
+    assert not any(isinstance(o, Exception) for o in outcomes), outcomes
+
+
+def test_writes_that_cannot_be_keyed_by_item_exclude_every_other_write():
+    locks = moto_patches.ItemLocks()
+    order: list[str] = []
+    inside = threading.Event()
+    release = threading.Event()
+
+    def keyed():
+        with locks.items([("media", (("id", "S:1"),))]):
+            inside.set()
+            assert release.wait(30)
+            order.append("keyed")
+
+    def exclusive():
+        assert inside.wait(30)
+        with locks.exclusive():
+            order.append("exclusive")
+
+    writer = threading.Thread(target=keyed)
+    partiql = threading.Thread(target=exclusive)
+    writer.start()
+    partiql.start()
+    assert inside.wait(30)
+    # the exclusive writer waits for the keyed one, and keeps a new keyed writer out
+    deadline = time.monotonic() + 30
+    while not locks._exclusive_waiting and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert locks._exclusive_waiting == 1
+    release.set()
+    writer.join(30)
+    partiql.join(30)
+    assert order == ["keyed", "exclusive"]
+    assert locks.live == 0  # no lock outlives its writers
+
+
+def test_item_locks_are_dropped_when_nobody_holds_or_waits_for_them():
+    locks = moto_patches.ItemLocks()
+    keys = [("t", (("id", f"S:{i}"),)) for i in range(100)]
+    with locks.items(keys):
+        assert locks.live == 100
+        with locks.items([("t", (("id", "S:other"),))]):
+            assert locks.live == 101
+    assert locks.live == 0
+
+
+def test_the_lock_key_of_an_item_comes_from_the_request_and_the_tables_key_schema():
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="pairs",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "n", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "n", "AttributeType": "N"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        backend = dynamodb_backends["123456789012"]["us-east-1"]
+        one = ("pairs", (("pk", "S:a"), ("n", "N:1")))
+        item = {"pk": {"S": "a"}, "n": {"N": "1.0"}, "other": {"S": "x"}}
+        assert moto_patches.write_keys(
+            backend, "put_item", {"TableName": "pairs", "Item": item}
+        ) == [one]
+        key = {"pk": {"S": "a"}, "n": {"N": "1"}}
+        assert moto_patches.write_keys(
+            backend, "update_item", {"TableName": "pairs", "Key": key}
+        ) == [one]
+        batch = {
+            "RequestItems": {
+                "pairs": [
+                    {"PutRequest": {"Item": item}},
+                    {"DeleteRequest": {"Key": {"pk": {"S": "b"}, "n": {"N": "2"}}}},
+                ]
+            }
+        }
+        assert moto_patches.write_keys(backend, "batch_write_item", batch) == [
+            one,
+            ("pairs", (("pk", "S:b"), ("n", "N:2"))),
+        ]
+        # what cannot be keyed: the exclusive mode
+        assert moto_patches.write_keys(backend, "execute_statement", {"Statement": "x"}) is None
+        assert moto_patches.write_keys(backend, "put_item", {"TableName": "nope"}) is None
+
+
+def test_stream_records_of_concurrent_writes_get_distinct_sequence_numbers(
+    per_item_writes, monkeypatch
+):
+    # moto numbers a stream record by the length of the record list when it appends it: two
+    # writes to different items appending at once got the same number
+    meeting = threading.Barrier(2, timeout=2)
+    record = StreamRecord.__init__
+
+    def slow_record(self, *args, **kwargs):  # between numbering and appending
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meeting.wait()
+        record(self, *args, **kwargs)
+
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        media_table(
+            dynamodb, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+        )
+        monkeypatch.setattr(StreamRecord, "__init__", slow_record)
+
+        def create(image_id: str):
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            return lambda: client.put_item(TableName="media", Item={"id": {"S": image_id}})
+
+        _race(create("image-1"), create("image-2"))
+        shard = dynamodb_backends["123456789012"]["us-east-1"].tables["media"].stream_shard
+        numbers = [r.record["dynamodb"]["SequenceNumber"] for r in shard.items]
+    assert len(numbers) == 2
+    assert len(set(numbers)) == 2
 
 
 def test_an_sqs_receive_does_not_rebuild_the_queue_attributes_per_message(monkeypatch):
