@@ -416,6 +416,7 @@ def run_workload(
             "not_notified": len(ids) - len(notified),
             "upload_errors": errors[:20],
             "duplicates": sum(1 for i in notified if len(drain.heard[i]) > 1),
+            "messages": sum(len(drain.heard[i]) for i in notified),
         },
         "usage": capacity.usage_delta(before.usage, after.usage),
         "journal": journal_since(running, before.journal),

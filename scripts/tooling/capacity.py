@@ -290,6 +290,8 @@ def model(measurement: Mapping[str, Any], prices: Prices) -> dict[str, Any]:
         "schedules": dict(production.get("schedules", {})),
         "logs": logs,
         "s3": s3,
+        # SNS messages per image, as the workload's drain of the app events queue heard them
+        "notifications_per_image": measurement["images"].get("messages", 0) / images,
     }
     report["ceilings"] = _ceilings(report, measurement, price)
     report["cost"] = _cost(report, measurement, price)
@@ -452,6 +454,7 @@ def _requests(
             "all": sum(r["all"] for r in table),
             "without_polling": sum(r["without_polling"] for r in table),
             "pipeline": sum(r["pipeline"] for r in table),
+            "api_calls": sum(r["pipeline"] for r in table if is_api_call(r)),
             "subscriber": sum(r["subscriber"] for r in table),
             "idle": sum(r["idle"] for r in table),
         },
@@ -465,6 +468,22 @@ def _requests(
         },
         "app_events_queue": deployment.get("app_events_queue"),
     }
+
+
+SNS_PUBLISHES = {("sns", "Publish"), ("sns", "PublishBatch")}
+
+
+def is_api_call(row: Mapping[str, Any]) -> bool:
+    """Whether a request row is a call of an AWS service API made for the image: by the
+    pipeline's functions, by Lambda's pollers (SQS receives and deletes that carried messages),
+    by EventBridge (its SendMessage to a queue), or the app's POST /uploads. Not: Lambda's
+    invocations of the functions (counted and priced as Lambda requests), the events EventBridge
+    matches (priced as events), a DynamoDB stream's reads by the Lambda trigger (free, and made
+    four times a second per shard whatever comes)."""
+    service, operation = row["service"], row["operation"]
+    if service == "dynamodbstreams":
+        return False
+    return not (service in ("lambda", "events") and "(" in operation)
 
 
 def _by_queue(rows: Iterable[Mapping[str, Any]], scheduled: set[str], images: int) -> dict:
@@ -913,10 +932,12 @@ def _messaging_limits(report: Mapping[str, Any], price: Any) -> list[Row]:
     """EventBridge's target invocations and SNS's Publish rate."""
     targets = report["requests"]["events"]["targets_per_image"]
     invocations = price("eventbridge.target_invocations")
-    publishes = sum(
+    # Messages, not requests: a PublishBatch request carries up to ten (the quota counts the
+    # messages; a batch of ten is billed as one request while it stays within 64 KB).
+    publishes = report.get("notifications_per_image") or sum(
         r["pipeline"]
         for r in report["requests"]["rows"]
-        if (r["service"], r["operation"]) == ("sns", "Publish")
+        if (r["service"], r["operation"]) in SNS_PUBLISHES
     )
     publish = price("sns.publish_quota")
     return [
@@ -934,7 +955,7 @@ def _messaging_limits(report: Mapping[str, Any], price: Any) -> list[Row]:
             publish.value,
             ceiling(publish.value, publishes),
             publish.source,
-            note=f"{publishes:.2f} per upload",
+            note=f"{publishes:.2f} messages per upload",
         ),
     ]
 
@@ -1112,8 +1133,8 @@ def _cost(report: Mapping[str, Any], measurement: Mapping[str, Any], price: Any)
     delivered = report["requests"]["events"]["sqs_targets_per_image"]
     if delivered:
         line("SQS", "SendMessage by EventBridge", delivered, "sqs.eventbridge_delivery", "requests")
-    publishes = sum(r["pipeline"] for (s, o), r in rows.items() if (s, o) == ("sns", "Publish"))
-    line("SNS", "Publish", publishes, "sns.publish", "requests")
+    publishes = sum(r["pipeline"] for (s, o), r in rows.items() if (s, o) in SNS_PUBLISHES)
+    line("SNS", "Publish and PublishBatch", publishes, "sns.publish", "requests")
     line(
         "EventBridge",
         "S3 events matched",
@@ -1323,6 +1344,14 @@ def format_report(report: Mapping[str, Any]) -> str:
         f"Total per image: {number(per['all'])} (all), {number(per['without_polling'])} (without"
         f" API polling), {number(per['pipeline'])} (also without the subscriber's"
         f" {number(per['subscriber'])}: the app draining its events queue, its own cost)."
+    )
+    out.append("")
+    out.append(
+        f"**AWS API calls per image: {number(per['api_calls'])}**: the pipeline's calls of AWS"
+        " service APIs (its functions', Lambda's pollers' receives and deletes, EventBridge's"
+        " SendMessage, the app's POST /uploads), without Lambda's invocations, the events"
+        ' EventBridge matches and the stream reads of the Lambda trigger (rows marked "not an'
+        ' HTTP request" or "free" above).'
     )
     dynamodb = report["dynamodb"]
     out += ["", "### DynamoDB per image", ""]
@@ -1556,6 +1585,7 @@ def headline(report: Mapping[str, Any]) -> dict[str, float | str | None]:
         "without_polling"
     ]
     figures["requests per image (pipeline)"] = report["requests"]["per_image"]["pipeline"]
+    figures["AWS API calls per image"] = report["requests"]["per_image"].get("api_calls")
     shared = [h for h in report["hot_keys"] if h["uploads_per_s"] is not None]
     if shared:
         hottest = min(shared, key=lambda h: h["uploads_per_s"])

@@ -722,3 +722,23 @@ def test_a_resource_address_names_its_type():
         "aws_lambda_function"
     )
     assert script.resource_type("aws_sqs_queue.q") == "aws_sqs_queue"
+
+
+def test_aws_api_calls_leave_out_invocations_matched_events_and_stream_reads(report):
+    rows = report["requests"]["rows"]
+    calls = {(r["service"], r["operation"]) for r in rows if capacity.is_api_call(r)}
+    assert ("s3", "PutObject") in calls
+    assert ("sqs", "SendMessage (EventBridge to its SQS targets)") in calls
+    assert ("execute-api", "POST /uploads") in calls
+    assert not {c for c in calls if c[0] in ("lambda", "events", "dynamodbstreams")}
+    per_image = report["requests"]["per_image"]
+    expected = sum(r["pipeline"] for r in rows if capacity.is_api_call(r))
+    assert per_image["api_calls"] == pytest.approx(expected)
+    assert per_image["api_calls"] < per_image["pipeline"]
+
+
+def test_sns_is_priced_by_request_and_its_quota_counted_in_messages():
+    batch = {"service": "sns", "operation": "PublishBatch", "pipeline": 0.1}
+    single = {"service": "sns", "operation": "Publish", "pipeline": 1.0}
+    assert {(r["service"], r["operation"]) for r in (batch, single)} == capacity.SNS_PUBLISHES
+    assert capacity.is_api_call(batch)

@@ -533,6 +533,7 @@ resource "aws_lambda_event_source_mapping" "notifier" {
   starting_position                  = "TRIM_HORIZON"
   batch_size                         = var.notifier.batch_size
   maximum_batching_window_in_seconds = var.notifier.batching_window
+  parallelization_factor             = var.notifier.parallelization_factor
   bisect_batch_on_function_error     = true
   maximum_retry_attempts             = var.notifier.maximum_retry_attempts
   maximum_record_age_in_seconds      = var.notifier.maximum_record_age

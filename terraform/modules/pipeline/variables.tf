@@ -244,16 +244,21 @@ variable "reconciler" {
 # ---------------------------------------------------------------------------------------------
 
 variable "notifier" {
-  description = "The stream-driven notifier: function sizing, batch size, retries, bisection and maximum record age."
+  description = "The stream-driven notifier: function sizing, batch size, batches of one stream shard in flight at once (parallelization_factor, 1-10: a busy partition's shard carries hundreds of records a second; an image's records stay in order whatever the factor), retries, bisection and maximum record age."
   type = object({
     memory_size            = optional(number, 256)
     timeout                = optional(number, 30)
     batch_size             = optional(number, 25)
     batching_window        = optional(number, 0)
+    parallelization_factor = optional(number, 10)
     maximum_retry_attempts = optional(number, 5)
     maximum_record_age     = optional(number, 3600)
   })
   default = {}
+  validation {
+    condition     = var.notifier.parallelization_factor >= 1 && var.notifier.parallelization_factor <= 10
+    error_message = "notifier.parallelization_factor must be between 1 and 10."
+  }
   validation {
     condition     = var.notifier.maximum_retry_attempts >= 0 && var.notifier.maximum_retry_attempts <= 10000
     error_message = "notifier.maximum_retry_attempts must be between 0 and 10000."
