@@ -337,6 +337,7 @@ def _lambda(
             else 0.0
         )
         records = sum(len(e.get("items") or []) for e in per_image)
+        fixed_s, per_record_s = duration_fit(per_image)
         functions[name] = {
             "scheduled": name in scheduled,
             "memory_mb": memory,
@@ -348,6 +349,8 @@ def _lambda(
             "gb_s_per_image": ms / 1000 * memory / 1024 / images,
             "mean_duration_s": mean_s,
             "records_per_invocation": records / len(per_image) if per_image else 0.0,
+            "fixed_s": fixed_s,
+            "per_record_s": per_record_s,
             "errors": sum(1 for e in per_image if e.get("error")),
             "cold_starts": sum(1 for e in entries if e.get("init_ms")),
             "scheduled_runs": len(runs),
@@ -355,6 +358,33 @@ def _lambda(
             "schedule": production.get("schedules", {}).get(name),
         }
     return functions
+
+
+def duration_fit(entries: Sequence[Mapping[str, Any]]) -> tuple[float, float]:
+    """A function's warm duration as ``fixed + per_record x records`` (seconds), fitted by least
+    squares over its invocations with records (cold starts left out), so that a batch size the
+    run did not reach can be priced. Both parts are kept at 0 or more; with one batch size only,
+    it is all per record (the larger estimate for a bigger batch)."""
+    points = [
+        (len(e.get("items") or []), (e.get("duration_ms") or 0) / 1000)
+        for e in entries
+        if e.get("items") and not e.get("init_ms")
+    ]
+    if not points:
+        return 0.0, 0.0
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if spread == 0:
+        return 0.0, mean_y / mean_x
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+    fixed = mean_y - slope * mean_x
+    if slope < 0:
+        return mean_y, 0.0
+    if fixed < 0:
+        return 0.0, mean_y / mean_x
+    return fixed, slope
 
 
 IDLE = "idle"  # empty receives of Lambda's pollers: they depend on time, not images
@@ -1022,9 +1052,11 @@ def _ramp(lam: Mapping[str, Any], rate: float | None, price: Any) -> list[dict[s
 
 def _stream(report: Mapping[str, Any], measurement: Mapping[str, Any]) -> list[dict[str, Any]]:
     """For each stream mapping: does its function keep up with a shard carrying 1,000 write
-    units per second (a partition's most)? Records per second it can take per shard
-    (parallelization factor x records per batch / batch duration, as measured) against the
-    records such a shard carries (1,000 x stream records per write unit of the table)."""
+    units per second (a partition's most)? Records per second it can take per shard against
+    the records such a shard carries (1,000 x stream records per write unit of the table).
+    Such a shard has records waiting at every read, so its batches are full (the production
+    batch size): their duration is the run's fit of duration against records (``duration_fit``).
+    The pace at the run's own, smaller batches is given too."""
     found = []
     lam = report["lambda"]
     for mapping in measurement["production"].get("mappings", []):
@@ -1037,9 +1069,14 @@ def _stream(report: Mapping[str, Any], measurement: Mapping[str, Any]) -> list[d
         records = f["records_per_invocation"] * stream_invocations / report["images"]
         factor = mapping.get("parallelization_factor") or 1
         batch = f["records_per_invocation"]
-        capacity = factor * batch / f["mean_duration_s"] if f["mean_duration_s"] else None
+        full = mapping.get("batch_size") or batch
+        full_s = f.get("fixed_s", 0.0) + f.get("per_record_s", 0.0) * full
+        if not full_s:  # no fit (no invocation with records): as measured
+            full, full_s = batch, f["mean_duration_s"]
+        capacity = factor * full / full_s if full_s else None
+        measured = factor * batch / f["mean_duration_s"] if f["mean_duration_s"] else None
         needed = 1000 * records / table_wu if table_wu else None
-        pace = batch / f["mean_duration_s"] if f["mean_duration_s"] else None
+        pace = full / full_s if full_s else None
         found.append(
             {
                 "function": mapping["function"],
@@ -1049,6 +1086,9 @@ def _stream(report: Mapping[str, Any], measurement: Mapping[str, Any]) -> list[d
                 "batch_size": mapping.get("batch_size"),
                 "records_per_batch": batch,
                 "mean_batch_s": f["mean_duration_s"],
+                "full_batch": full,
+                "full_batch_s": full_s,
+                "capacity_as_measured_records_per_s": measured,
                 "records_per_image": records,
                 "table_wu_per_image": table_wu,
                 "capacity_records_per_s": capacity,
@@ -1493,11 +1533,18 @@ def format_report(report: Mapping[str, Any]) -> str:
             f"- Stream of {stream['table']} -> {stream['function']}: a shard at 1,000 WU/s carries"
             f" {number(stream['needed_records_per_s'])} records/s; the function takes"
             f" {number(stream['capacity_records_per_s'])} (parallelization factor"
-            f" {stream['parallelization_factor']}, {number(stream['records_per_batch'])}"
-            f" records per batch in {number(stream['mean_batch_s'])} s): "
+            f" {stream['parallelization_factor']}, full batches of"
+            f" {number(stream['full_batch'])} records in {number(stream['full_batch_s'])} s, from"
+            f" the run's {number(stream['records_per_batch'])} records per batch in"
+            f" {number(stream['mean_batch_s'])} s): "
             + ("keeps up" if stream["keeps_up"] else "does NOT keep up")
-            + f", margin x{number(stream['margin'])}; a parallelization factor of"
-            f" {stream['factor_needed']} would (AWS allows 1 to 10)"
+            + f", margin x{number(stream['margin'])}"
+            + (
+                ""
+                if stream["keeps_up"]
+                else f"; a parallelization factor of {stream['factor_needed']} would"
+                " (AWS allows 1 to 10)"
+            )
         )
     cost = report["cost"]
     out += ["", "### Cost per million images (USD)", ""]

@@ -742,3 +742,21 @@ def test_sns_is_priced_by_request_and_its_quota_counted_in_messages():
     single = {"service": "sns", "operation": "Publish", "pipeline": 1.0}
     assert {(r["service"], r["operation"]) for r in (batch, single)} == capacity.SNS_PUBLISHES
     assert capacity.is_api_call(batch)
+
+
+def test_a_functions_duration_is_fitted_as_fixed_plus_per_record():
+    def invocation(records, seconds, init=None):
+        return {
+            "items": [str(i) for i in range(records)],
+            "duration_ms": seconds * 1000,
+            "init_ms": init,
+        }
+
+    fixed, per_record = capacity.duration_fit(
+        [invocation(1, 0.03), invocation(3, 0.05), invocation(5, 0.07), invocation(9, 9, 800)]
+    )
+    assert fixed == pytest.approx(0.02)
+    assert per_record == pytest.approx(0.01)
+    # one batch size only: all of it per record, the larger estimate for bigger batches
+    assert capacity.duration_fit([invocation(4, 0.08)] * 3) == (0.0, pytest.approx(0.02))
+    assert capacity.duration_fit([]) == (0.0, 0.0)
