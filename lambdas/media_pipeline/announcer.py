@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from media_pipeline import dynamo
+from media_pipeline.delivery import Delivery
 from media_pipeline.notifications import Notification, transition
 
 RECORD_TTL_SECONDS = 7 * 24 * 3600  # longer than a stream keeps records (24 h)
@@ -58,11 +59,21 @@ class Announced:
 class Announcer:
     """Publishes the notifications of stream records once. Takes its clients as arguments."""
 
-    def __init__(self, *, sns: Any, dynamodb: Any, topic_arn: str, table: str) -> None:
+    def __init__(
+        self,
+        *,
+        sns: Any,
+        dynamodb: Any,
+        topic_arn: str,
+        table: str,
+        links: Delivery | None = None,
+    ) -> None:
+        """``links``: where renditions are fetched (a READY image's ``picture``)."""
         self._sns = sns
         self._dynamodb = dynamodb
         self._topic_arn = topic_arn
         self._table = table
+        self._links = links
 
     def announce(self, changes: Sequence[Change]) -> Announced:
         """Publish what ``changes`` call for and was not published before, in stream order.
@@ -82,7 +93,7 @@ class Announcer:
         seen_keys: set[str] = set()
         for change in changes:
             try:
-                notification = transition(change.old, change.new)
+                notification = transition(change.old, change.new, self._links)
             except (KeyError, TypeError, ValueError) as error:  # an item the code cannot read
                 result.errors.append(f"{change.sequence}: {type(error).__name__}: {error}")
                 failed_at(change.sequence)

@@ -26,17 +26,38 @@ def _digest(value: Any, length: int) -> str:
 
 
 def rendition_fingerprint(spec: RenditionSpec, options: EncodeOptions) -> str:
-    """What one rendition's pixels and bytes depend on: its size and every encoding option
-    (the format is chosen per image from the options)."""
-    return _digest({"max_edge": spec.max_edge, "encode": options._asdict()}, 8)
+    """What one rendition's pixels and bytes depend on: its size and every encoding option of
+    its primary format (chosen per image from the options). The extra formats are left out:
+    adding or removing one keeps the primary renditions' keys (and their cached copies)."""
+    encode = {k: v for k, v in options._asdict().items() if k != "extra_formats"}
+    return _digest({"max_edge": spec.max_edge, "encode": encode}, 8)
+
+
+def alternate_fingerprint(spec: RenditionSpec, options: EncodeOptions, image_format: str) -> str:
+    """What a rendition in an extra format depends on: its size, the format and that format's
+    own settings (quality; libavif's speed, libwebp's method)."""
+    from media_pipeline.imaging.encode import settings_of  # noqa: PLC0415 - workers only
+
+    return _digest(
+        {"max_edge": spec.max_edge, "format": image_format, **settings_of(image_format, options)},
+        8,
+    )
 
 
 def rendition_fingerprints(
     specs: tuple[RenditionSpec, ...], options: EncodeOptions
 ) -> dict[str, str]:
-    return {spec.name: rendition_fingerprint(spec, options) for spec in specs}
+    """Each rendition's fingerprint by name, and each alternate's by ``name.FORMAT``."""
+    fingerprints = {spec.name: rendition_fingerprint(spec, options) for spec in specs}
+    for spec in specs:
+        for image_format in options.extra_formats:
+            key = f"{spec.name}.{image_format}"
+            fingerprints[key] = alternate_fingerprint(spec, options, image_format)
+    return fingerprints
 
 
 def settings_fingerprint(specs: tuple[RenditionSpec, ...], options: EncodeOptions) -> str:
-    """The fingerprint of the whole set: rendition names and their fingerprints."""
+    """The fingerprint of the whole set: rendition names and their fingerprints (the
+    alternates' too: a new extra format makes every image's settings outdated, and a
+    reprocess adds it)."""
     return _digest(rendition_fingerprints(specs, options), 12)

@@ -11,6 +11,7 @@ back (``model.decide``). The notifier announces the transition to DELETED once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,10 @@ from media_pipeline.media_store import MediaTable, Removal
 from media_pipeline.model import media_id
 
 DELETED_RETENTION_SECONDS = 7 * 24 * 3600  # how long a DELETED item answers 404 with its time
+
+# What else must let go of a deleted image's renditions (the CDN: delivery.Invalidator), given
+# the image id and the ETag of the version deleted.
+Forget = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,10 @@ def delete_image(
     *,
     renditions_bucket: str,
     retention_seconds: int = DELETED_RETENTION_SECONDS,
+    forget: Forget | None = None,
 ) -> Deleted:
-    """The app deletes an image: mark it DELETED, delete its original, remove its renditions.
+    """The app deletes an image: mark it DELETED, delete its original, remove its renditions
+    (and ``forget`` them: the CDN drops its copies).
 
     Idempotent: deleting a DELETED image again repeats the clean-up (a crash between the steps
     is finished by the retry) and reports ``already_deleted``.
@@ -61,6 +68,8 @@ def delete_image(
         # itself expires with the bucket's noncurrent-version lifecycle rule.
         s3.delete_object(Bucket=item["bucket"], Key=item["key"])
     removed = remove_renditions(s3, renditions_bucket, image_id)
+    if forget is not None:
+        forget(image_id, item.get("etag") or "")
     return Deleted(deletion.outcome.value, image_id, removed)
 
 
@@ -71,8 +80,10 @@ def object_deleted(
     *,
     renditions_bucket: str,
     retention_seconds: int = DELETED_RETENTION_SECONDS,
+    forget: Forget | None = None,
 ) -> Deleted:
-    """S3 says an original was deleted: mark its item DELETED and remove its renditions.
+    """S3 says an original was deleted: mark its item DELETED and remove its renditions (and
+    ``forget`` them: the CDN drops its copies).
 
     Nothing is done while the key still holds an object (a noncurrent version expired, or the
     key was written again since: that upload's own event takes the item over).
@@ -91,6 +102,8 @@ def object_deleted(
     if deletion.outcome in (Removal.NOT_FOUND, Removal.STALE):
         return Deleted(deletion.outcome.value, image_id)
     removed = remove_renditions(s3, renditions_bucket, image_id)
+    if forget is not None:
+        forget(image_id, deletion.item.get("etag") or "")
     return Deleted(deletion.outcome.value, image_id, removed)
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from media_pipeline.model import Half, Status, public_metadata
+from media_pipeline.delivery import Delivery, picture, rendition_keys
+from media_pipeline.model import PREVIEW_ATTRIBUTE, Half, Status, public_metadata
 from media_pipeline.values import to_plain
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 EVENT_TYPES = {
     Status.READY: "image.ready",
     Status.FAILED: "image.failed",
@@ -53,8 +54,11 @@ class Notification:
         return {"id": image["id"], "etag": image["etag"], "type": kind}
 
 
-def transition(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Notification | None:
-    """The notification due for a change of a media item from ``old`` to ``new``, if any."""
+def transition(
+    old: dict[str, Any] | None, new: dict[str, Any] | None, links: Delivery | None = None
+) -> Notification | None:
+    """The notification due for a change of a media item from ``old`` to ``new``, if any
+    (``links``: where its renditions are fetched, for the ``picture`` of a READY image)."""
     if not new:
         return None  # item removed (TTL of an abandoned request or a deleted image): nothing new
     status = new.get("status")
@@ -62,14 +66,16 @@ def transition(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Notifi
         return None
     if old and old.get("status") == status and old.get("etag") == new.get("etag"):
         if status == Status.READY and old.get(SETTINGS) != new.get(SETTINGS):
-            return build(to_plain(new), UPDATED)  # renditions brought up to date (reprocess)
+            return build(to_plain(new), UPDATED, links)  # renditions brought up to date
         return None  # a later write to an item already READY / FAILED (e.g. the other half)
     if old and old.get("status") == Status.DELETED == status:
         return None  # a delete repeated (S3's event after the API's delete)
-    return build(to_plain(new))
+    return build(to_plain(new), links=links)
 
 
-def build(item: dict[str, Any], event_type: str | None = None) -> Notification:
+def build(
+    item: dict[str, Any], event_type: str | None = None, links: Delivery | None = None
+) -> Notification:
     status = Status(item["status"])
     event_type = event_type or EVENT_TYPES[status]
     image = {name: item.get(name) for name in _IMAGE_FIELDS}
@@ -78,6 +84,13 @@ def build(item: dict[str, Any], event_type: str | None = None) -> Notification:
     image["metadata"] = public_metadata(item) if status is not Status.DELETED else None
     if ready:
         image["renditions_settings"] = item.get(SETTINGS)
+        if links is not None:
+            renditions = image["renditions"]
+            image["picture"] = picture(
+                renditions,
+                links.links(image["id"], rendition_keys(renditions)),
+                item.get(PREVIEW_ATTRIBUTE),
+            )
     failure = item.get("failure")
     occurred_at = {
         Status.READY: item.get("ready_at"),

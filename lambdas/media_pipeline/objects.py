@@ -177,23 +177,50 @@ def put_renditions(
     renditions: tuple[Rendition, ...],
     *,
     fingerprints: dict[str, str],
+    alternates: tuple[Rendition, ...] = (),
     existing: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Write the renditions and return the record stored on the media item (name -> details).
+    """Write the renditions (and their ``alternates``, the same renditions in extra formats)
+    and return the record stored on the media item: name -> details, with the alternates by
+    format under ``alternates``.
 
     The PUTs go out together (a worker's time is mostly waiting for S3, and Lambda bills the
-    wait). A rendition whose key is already recorded in ``existing`` (the item's renditions:
-    same version, same settings) is not written again and keeps its record.
+    wait). An object whose key is already recorded in ``existing`` (the item's renditions: same
+    version, same settings) is not written again and keeps its record.
     """
+    existing = existing or {}
     stored: dict[str, dict[str, Any]] = {}
     writes: list[tuple[Rendition, str]] = []
+
+    def kept(record: Any, key: str) -> bool:
+        return isinstance(record, dict) and record.get("key") == key
+
     for rendition in renditions:
         key = rendition_key(upload, rendition, fingerprints.get(rendition.name, ""))
-        kept = (existing or {}).get(rendition.name)
-        if kept and kept.get("key") == key and kept.get("bucket") == bucket:
-            stored[rendition.name] = kept
+        before = existing.get(rendition.name) or {}
+        if kept(before, key) and before.get("bucket") == bucket:
+            stored[rendition.name] = {k: v for k, v in before.items() if k != "alternates"}
         else:
             writes.append((rendition, key))
+            stored[rendition.name] = {
+                "bucket": bucket,
+                "key": key,
+                "width": rendition.width,
+                "height": rendition.height,
+                "format": rendition.format,
+                "content_type": rendition.content_type,
+                "bytes": rendition.size,
+            }
+    for alternate in alternates:
+        fingerprint = fingerprints.get(f"{alternate.name}.{alternate.format}", "")
+        key = rendition_key(upload, alternate, fingerprint)
+        before = ((existing.get(alternate.name) or {}).get("alternates") or {}).get(
+            alternate.format
+        )
+        if not kept(before, key):
+            writes.append((alternate, key))
+            before = {"key": key, "content_type": alternate.content_type, "bytes": alternate.size}
+        stored[alternate.name].setdefault("alternates", {})[alternate.format] = before
 
     def put(write: tuple[Rendition, str]) -> None:
         rendition, key = write
@@ -209,36 +236,39 @@ def put_renditions(
     if len(writes) > 1:
         from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - workers only
 
-        with ThreadPoolExecutor(max_workers=len(writes)) as pool:
+        with ThreadPoolExecutor(max_workers=min(len(writes), MAX_PARALLEL_PUTS)) as pool:
             list(pool.map(put, writes))  # the first failure is raised here
     else:
         for write in writes:
             put(write)
-    for rendition, key in writes:
-        stored[rendition.name] = {
-            "bucket": bucket,
-            "key": key,
-            "width": rendition.width,
-            "height": rendition.height,
-            "format": rendition.format,
-            "content_type": rendition.content_type,
-            "bytes": rendition.size,
-        }
-    return {rendition.name: stored[rendition.name] for rendition in renditions}
+    return stored
+
+
+MAX_PARALLEL_PUTS = 8
 
 
 def rendition_keys(renditions: Any) -> set[str]:
-    """The object keys a renditions record names (none for anything else)."""
+    """The object keys a renditions record names, alternates included (none for anything
+    else)."""
     if not isinstance(renditions, dict):
         return set()
-    return {r["key"] for r in renditions.values() if isinstance(r, dict) and "key" in r}
+    keys = set()
+    for record in renditions.values():
+        if not isinstance(record, dict):
+            continue
+        if "key" in record:
+            keys.add(record["key"])
+        for alternate in (record.get("alternates") or {}).values():
+            if isinstance(alternate, dict) and "key" in alternate:
+                keys.add(alternate["key"])
+    return keys
 
 
 def delete_renditions(
     s3: Any, bucket: str, renditions: dict[str, dict[str, Any]], keep: set[str]
 ) -> None:
     """Delete the objects of a renditions record, except keys still in use (``keep``)."""
-    keys = sorted({r["key"] for r in renditions.values()} - keep)
+    keys = sorted(rendition_keys(renditions) - keep)
     if keys:
         s3.delete_objects(
             Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}

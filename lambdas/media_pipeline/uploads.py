@@ -18,15 +18,17 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from media_pipeline import lifecycle
+from media_pipeline import delivery, lifecycle
 from media_pipeline.config.api import ApiSettings
 from media_pipeline.config.env import ConfigError
+from media_pipeline.delivery import PresignedS3
 from media_pipeline.listing import Listing, Position
 from media_pipeline.media_store import MediaTable
 from media_pipeline.model import (
     ID_LENGTH,
     LISTING_KEY,
     OWNER_ATTRIBUTE,
+    PREVIEW_ATTRIBUTE,
     Status,
     is_media_id,
     listing_key,
@@ -192,7 +194,17 @@ def sanitise_filename(name: str, content_type: str) -> str:
 class UploadApi:
     """Creates upload requests and describes images. Takes its clients as arguments."""
 
-    def __init__(self, settings: ApiSettings, s3: Any, dynamodb: Any) -> None:
+    def __init__(
+        self,
+        settings: ApiSettings,
+        s3: Any,
+        dynamodb: Any,
+        links: delivery.Delivery | None = None,
+        forget: lifecycle.Forget | None = None,
+    ) -> None:
+        """``links``: where rendition URLs point (``media_pipeline.delivery``: the CDN's; by
+        default S3 presigned GETs signed by ``s3``'s credentials). ``forget``: what else must
+        let go of a deleted image's renditions (the CDN's caches)."""
         # Keys are <prefix><id>/<sanitised name>: the prefix must leave room for the longest.
         longest_key = len(settings.upload_prefix.encode()) + ID_LENGTH + 1 + _KEPT_NAME_CHARS
         if longest_key > S3_MAX_KEY_BYTES:
@@ -202,6 +214,10 @@ class UploadApi:
             )
         self._settings = settings
         self._s3 = s3
+        self._forget = forget
+        self._delivery = links or PresignedS3(
+            s3, settings.renditions_bucket, settings.download_expiry_seconds
+        )
         self._table = MediaTable(dynamodb, settings.media_table)
         self._listing = Listing(dynamodb, settings.media_table)
 
@@ -289,7 +305,11 @@ class UploadApi:
         ready = status == Status.READY
         view["metadata"] = public_metadata(item) if ready else None
         view["failure"] = _public_failure(item.get("failure")) if status == Status.FAILED else None
-        view["renditions"] = self._renditions(item.get("renditions") or {}) if ready else {}
+        view["renditions"], view["picture"] = {}, None
+        if ready:
+            view["renditions"], view["picture"] = self._delivered(
+                image_id, item.get("renditions") or {}, item.get(PREVIEW_ATTRIBUTE)
+            )
         return view
 
     def delete(self, image_id: str) -> str:
@@ -303,6 +323,7 @@ class UploadApi:
             image_id,
             renditions_bucket=self._settings.renditions_bucket,
             retention_seconds=self._settings.deleted_ttl_seconds,
+            forget=self._forget,
         )
         if deleted.outcome == "not_found":
             raise ApiError(404, "not_found", f"no image with id {image_id[:64]!r}")
@@ -334,25 +355,34 @@ class UploadApi:
             "next_cursor": _encode_cursor(owner, end) if end else None,
         }
 
-    def _renditions(self, renditions: dict[str, Any]) -> dict[str, Any]:
-        expiry = self._settings.download_expiry_seconds
-        expires_at = iso(time.time() + expiry)
-        return {
+    def _delivered(
+        self, image_id: str, renditions: dict[str, Any], preview: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Each rendition with its URL (and its alternates with theirs), and the ``picture``
+        a page writes from them (``delivery``)."""
+        links = self._delivery.links(image_id, delivery.rendition_keys(renditions))
+        view = {
             name: {
-                "url": self._s3.generate_presigned_url(
-                    "get_object",
-                    Params={"Bucket": record["bucket"], "Key": record["key"]},
-                    ExpiresIn=expiry,
-                ),
-                "url_expires_at": expires_at,
+                "url": links.urls[record["key"]],
+                "url_expires_at": links.expires_at,
                 "width": record["width"],
                 "height": record["height"],
                 "format": record["format"],
                 "content_type": record.get("content_type"),
                 "bytes": record["bytes"],
+                "alternates": [
+                    {
+                        "format": image_format,
+                        "content_type": alternate.get("content_type"),
+                        "url": links.urls[alternate["key"]],
+                        "bytes": alternate.get("bytes"),
+                    }
+                    for image_format, alternate in sorted((record.get("alternates") or {}).items())
+                ],
             }
             for name, record in sorted(renditions.items())
         }
+        return view, delivery.picture(renditions, links, preview)
 
 
 def _summary(item: dict[str, Any]) -> dict[str, Any]:

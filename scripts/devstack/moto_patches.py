@@ -72,6 +72,15 @@ embedded stack (never in tests that use ``mock_aws``).
    lock that every request thread takes: ~5% of the server's CPU under a burst, and a queue of
    threads behind it. The answer depends on the host alone (a handful here: one per service
    and region, a bucket's virtual host), so it is remembered per host.
+12. CloudFront cache policies. moto serves distributions, origin access controls, public keys
+   and key groups, but not cache policies, which the renditions' distribution uses (a year at
+   the edge, nothing but the path in the cache key). Create, get (and its config), update,
+   list and delete are added, storing the policy's config as sent, with an id and an ETag.
+13. CloudFront answers with what it was given. moto drops an origin's Origin Access Control,
+   answers a cache behaviour that names a cache policy with legacy ``ForwardedValues`` too,
+   gives CloudFront's default certificate an ``SSLSupportMethod``, and keeps no comment of a
+   public key or a key group: each a perpetual Terraform diff, and the public key's would be
+   applied with ``UpdatePublicKey``, which moto lacks. Here they are kept and answered as sent.
 """
 
 from __future__ import annotations
@@ -114,6 +123,8 @@ def apply() -> None:
         _serialize_dynamodb_writes()
         _receive_in_linear_time()
         _dispatch_by_known_host()
+        _serve_cache_policies()
+        _keep_cloudfront_configuration()
         _applied = True
 
 
@@ -641,3 +652,153 @@ def _dispatch_by_known_host() -> None:
         return known[host]
 
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
+def _serve_cache_policies() -> None:
+    from moto.cloudfront import urls
+    from moto.cloudfront.exceptions import CloudFrontException
+    from moto.cloudfront.models import CloudFrontBackend
+    from moto.cloudfront.responses import CloudFrontResponse
+    from moto.core.responses import ActionResult, EmptyResult
+    from moto.moto_api._internal import mock_random
+
+    class NoSuchCachePolicy(CloudFrontException):
+        code = 404
+
+        def __init__(self) -> None:
+            super().__init__("NoSuchCachePolicy", "The cache policy does not exist.")
+
+    def policies(backend: CloudFrontBackend) -> dict[str, dict[str, Any]]:
+        return backend.__dict__.setdefault("_cache_policies", {})
+
+    def stored(backend: CloudFrontBackend, policy_id: str) -> dict[str, Any]:
+        policy = policies(backend).get(policy_id)
+        if policy is None:
+            raise NoSuchCachePolicy
+        return policy
+
+    def answer(policy: dict[str, Any], location: bool = False) -> ActionResult:
+        result: dict[str, Any] = {
+            "CachePolicy": {
+                "Id": policy["Id"],
+                "LastModifiedTime": policy["LastModifiedTime"],
+                "CachePolicyConfig": policy["CachePolicyConfig"],
+            },
+            "ETag": policy["ETag"],
+        }
+        if location:
+            result["Location"] = (
+                f"https://cloudfront.amazonaws.com/2020-05-31/cache-policy/{policy['Id']}"
+            )
+        return ActionResult(result)
+
+    def create_cache_policy(self: CloudFrontResponse) -> ActionResult:
+        policy = {
+            "Id": str(mock_random.uuid4()),
+            "LastModifiedTime": datetime.now(UTC),
+            "CachePolicyConfig": self._get_param("CachePolicyConfig", {}),
+            "ETag": mock_random.get_random_hex(14).upper(),
+        }
+        policies(self.backend)[policy["Id"]] = policy
+        return answer(policy, location=True)
+
+    def get_cache_policy(self: CloudFrontResponse) -> ActionResult:
+        return answer(stored(self.backend, self._get_param("Id")))
+
+    def get_cache_policy_config(self: CloudFrontResponse) -> ActionResult:
+        policy = stored(self.backend, self._get_param("Id"))
+        return ActionResult(
+            {"CachePolicyConfig": policy["CachePolicyConfig"], "ETag": policy["ETag"]}
+        )
+
+    def update_cache_policy(self: CloudFrontResponse) -> ActionResult:
+        policy = stored(self.backend, self._get_param("Id"))
+        policy["CachePolicyConfig"] = self._get_param("CachePolicyConfig", {})
+        policy["LastModifiedTime"] = datetime.now(UTC)
+        policy["ETag"] = mock_random.get_random_hex(14).upper()
+        return answer(policy)
+
+    def delete_cache_policy(self: CloudFrontResponse) -> ActionResult:
+        stored(self.backend, self._get_param("Id"))
+        del policies(self.backend)[self._get_param("Id")]
+        return EmptyResult()
+
+    def list_cache_policies(self: CloudFrontResponse) -> ActionResult:
+        items = [
+            {"Type": "custom", "CachePolicy": answer(p).result["CachePolicy"]}  # type: ignore[attr-defined]
+            for p in policies(self.backend).values()
+        ]
+        return ActionResult(
+            {"CachePolicyList": {"MaxItems": 100, "Quantity": len(items), "Items": items or None}}
+        )
+
+    for handler in (
+        create_cache_policy,
+        get_cache_policy,
+        get_cache_policy_config,
+        update_cache_policy,
+        delete_cache_policy,
+        list_cache_policies,
+    ):
+        setattr(CloudFrontResponse, handler.__name__, handler)
+    urls.url_paths.update(
+        {
+            "{0}/2020-05-31/cache-policy$": CloudFrontResponse.dispatch,
+            "{0}/2020-05-31/cache-policy/(?P<policy_id>[^/]+)$": CloudFrontResponse.dispatch,
+            "{0}/2020-05-31/cache-policy/(?P<policy_id>[^/]+)/config$": CloudFrontResponse.dispatch,
+        }
+    )
+
+
+def _keep_cloudfront_configuration() -> None:
+    from moto.cloudfront import models
+    from moto.cloudfront.responses import CloudFrontResponse
+    from moto.core.responses import ActionResult
+
+    origin_init = models.Origin.__init__
+
+    def origin_with_access_control(self: models.Origin, origin: dict[str, Any]) -> None:
+        origin_init(self, origin)
+        self.origin_access_control_id = origin.get("OriginAccessControlId") or ""
+
+    behaviour_init = models.DefaultCacheBehaviour.__init__
+
+    def behaviour_as_sent(self: models.DefaultCacheBehaviour, config: dict[str, Any]) -> None:
+        behaviour_init(self, config)
+        if config.get("CachePolicyId") and "ForwardedValues" not in config:
+            self.forwarded_values = None  # a cache policy replaces them
+
+    certificate_init = models.ViewerCertificate.__init__
+
+    def certificate_as_sent(self: models.ViewerCertificate, config: dict[str, Any]) -> None:
+        certificate_init(self, config)
+        self.ssl_support_method = config.get("SSLSupportMethod")  # none with the default one
+
+    create_public_key = CloudFrontResponse.create_public_key
+
+    def public_key_with_comment(self: CloudFrontResponse) -> ActionResult:
+        result = create_public_key(self)
+        key = result.result["PublicKey"]  # type: ignore[attr-defined]
+        key.comment = (self._get_param("PublicKeyConfig") or {}).get("Comment") or ""
+        return result
+
+    create_key_group = CloudFrontResponse.create_key_group
+
+    def key_group_with_comment(self: CloudFrontResponse) -> ActionResult:
+        result = create_key_group(self)
+        group = result.result["KeyGroup"]  # type: ignore[attr-defined]
+        group.comment = self._get_param("KeyGroupConfig.Comment") or ""
+        return result
+
+    def key_group_config(self: models.KeyGroup) -> dict[str, Any]:
+        config = {"Items": self.items, "Name": self.name}
+        if getattr(self, "comment", ""):
+            config["Comment"] = self.comment
+        return config
+
+    models.Origin.__init__ = origin_with_access_control  # type: ignore[method-assign]
+    models.DefaultCacheBehaviour.__init__ = behaviour_as_sent  # type: ignore[method-assign]
+    models.ViewerCertificate.__init__ = certificate_as_sent  # type: ignore[method-assign]
+    models.KeyGroup.key_group_config = property(key_group_config)  # type: ignore[method-assign,assignment]
+    CloudFrontResponse.create_public_key = public_key_with_comment  # type: ignore[method-assign]
+    CloudFrontResponse.create_key_group = key_group_with_comment  # type: ignore[method-assign]

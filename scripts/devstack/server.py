@@ -50,6 +50,10 @@ The control surface (JSON in and out):
     invocations, DynamoDB capacity units by table, index and caller, per partition key value,
     and what each table and index stores. ``make capacity`` takes it before and after a
     workload.
+``GET  /_edge/<distribution domain>/<key>``
+    a CloudFront distribution of the emulator, served as CloudFront serves it: signed URLs
+    checked against its trusted key groups, objects from its S3 origin, conditional requests
+    (edge.py). The API signs rendition URLs for this address on a local stack.
 ``POST /_devstack/shutdown``
     stop the stack.
 """
@@ -73,7 +77,7 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from tooling.pythons import host_runtime
 
-from devstack import moto_patches, tls, usage
+from devstack import edge, moto_patches, tls, usage
 from devstack.faults import (
     FaultInjector,
     OperationCount,
@@ -115,6 +119,11 @@ class DevstackApp:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_devstack/"):
             return self._control(environ, start_response, path.removeprefix("/_devstack/"))
+        if path.startswith(edge.PREFIX):  # a CloudFront distribution's URL (devstack/edge.py)
+            self._operations.record(
+                environ, "cloudfront", operation="edge", caller=usage.caller_of(environ)
+            )
+            return edge.serve(environ, start_response)
         fault = self._faults.match(environ)
         if fault is not None and fault.action == "error":
             _read_body(environ)  # a client still sending its body must not see the connection drop

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tooling import terraform
+from tooling import cdn_keys, terraform
 from tooling.pythons import HOST_ARCH, host_runtime
 
 from devstack.processes import alive
@@ -114,6 +114,19 @@ class Stack:
         context = ssl.create_default_context(cafile=str(self.ca_bundle))
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310
             return json.loads(response.read() or b"null")
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the stack's emulator, with its credentials and CA."""
+        import boto3  # noqa: PLC0415 - only where a client is made
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # noqa: S106 - the emulator's fixed credentials
+            verify=str(self.ca_bundle),
+        )
 
     def healthy(self) -> bool:
         try:
@@ -214,12 +227,56 @@ def up(
         runtime=host_runtime(),
         ca_bundle=stack.ca_bundle,
         # the browser demo (make web) uploads from its own origin
-        variables={"cors_allowed_origins": json.dumps(web_origins(port))},
+        variables={
+            "cors_allowed_origins": json.dumps(web_origins(port)),
+            **cdn_variables(stack, source),
+        },
         source=source,
     )
     say(f"applied in {time.monotonic() - started:.0f} s (log: {state_dir / 'terraform-apply.log'})")
     wait_until_live(stack)
     return stack
+
+
+CDN_KEY_ID = "local"
+
+
+def cdn_variables(stack: Stack, source: Source) -> dict[str, str]:
+    """The CDN of a local stack: URLs signed with a key pair of its own (made once, kept in
+    ``<state>/cdn/``; its private half put in the emulator's SSM, as scripts/cdn_keys.py does on
+    AWS) and served by the stack's edge (``<endpoint>/_edge``, devstack/edge.py). Nothing for a
+    tree whose Terraform has no CDN (an older ref measured by ``make capacity``)."""
+    if not _declares(source, "cdn_edge_url"):
+        return {}
+    keys = stack.state_dir / "cdn"
+    private = keys / f"{CDN_KEY_ID}.pem"
+    if not private.is_file():
+        keys.mkdir(parents=True, exist_ok=True)
+        private_pem, _ = cdn_keys.generate()
+        private.write_bytes(private_pem)
+        private.chmod(0o600)
+    private_pem = private.read_bytes()
+    name = _variable_value(source, "name") or "media-pipeline"
+    cdn_keys.store(
+        stack.client("ssm"), cdn_keys.parameter_name(name, CDN_KEY_ID), private_pem, overwrite=True
+    )
+    cdn = {
+        "public_keys": {CDN_KEY_ID: cdn_keys.public_of(private_pem).decode()},
+        "signing_key": CDN_KEY_ID,
+    }
+    return {"cdn": json.dumps(cdn), "cdn_edge_url": f"{stack.endpoint}/_edge"}
+
+
+def _declares(source: Source, variable: str) -> bool:
+    """Whether the source's emulator root declares this variable."""
+    pattern = re.compile(rf'^variable "{re.escape(variable)}"', re.M)
+    return any(pattern.search(f.read_text()) for f in source.terraform_root.glob("*.tf"))
+
+
+def _variable_value(source: Source, variable: str) -> str | None:
+    """A string variable's value in the source's local tfvars (None if it sets none)."""
+    match = re.search(rf'^{re.escape(variable)}\s*=\s*"([^"]*)"', source.tfvars.read_text(), re.M)
+    return match.group(1) if match else None
 
 
 def _shown(source: Source) -> str:

@@ -30,6 +30,7 @@ LOCAL_ROOT = ENVS_DIR / "local"
 # emulator, and so does emulator_override() (tests/unit/test_localstack_compose.py checks both).
 EMULATED_SERVICES = (
     "apigateway",
+    "cloudfront",
     "cloudwatch",
     "dynamodb",
     "events",

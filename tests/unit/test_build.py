@@ -205,6 +205,7 @@ def test_the_terraform_deploys_exactly_the_listed_functions_with_their_layers():
     layers_of = {
         "local.image_layers": ("pillow", "powertools"),
         "local.powertools_layers": ("powertools",),
+        "local.signing_layers": ("powertools", "signing"),
     }
     deployed = terraform_functions()
     assert sorted(deployed) == sorted(build.FUNCTIONS)

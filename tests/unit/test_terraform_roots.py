@@ -20,6 +20,7 @@ EMULATOR_SETTINGS = (
     r"\baws_endpoint_url\b",
     r"\bdisposable\b",
     r"\bbundle_layers\b",
+    r"\bcdn_edge_url\b",
 )
 
 
@@ -44,15 +45,17 @@ def test_the_production_root_carries_no_emulator_setting():
         text = re.sub(r"#.*", "", path.read_text())  # comments may say what is not here
         found = [setting for setting in EMULATOR_SETTINGS if re.search(setting, text)]
         assert not found, f"{path.name}: {found}"
-    assert not (module_arguments(terraform.AWS_ROOT).keys() & {"disposable", "bundle_layers"})
+    emulator_only = {"disposable", "bundle_layers", "cdn_edge_url"}
+    assert not (module_arguments(terraform.AWS_ROOT).keys() & emulator_only)
 
 
 def test_the_emulator_settings_are_variables_of_the_module_that_only_envs_local_sets():
     emulator = variables(MODULE / "emulators.tf")
-    assert emulator == {"disposable", "bundle_layers"}
+    assert emulator == {"disposable", "bundle_layers", "cdn_edge_url"}
     local = module_arguments(terraform.LOCAL_ROOT)
     assert local["disposable"] == "true"
     assert local["bundle_layers"] == "var.bundle_layers"
+    assert local["cdn_edge_url"] == "var.cdn_edge_url"
 
 
 @pytest.mark.parametrize("name", sorted(ROOTS))

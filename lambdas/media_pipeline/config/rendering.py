@@ -50,9 +50,11 @@ def renditions_from_env(env: Mapping[str, str] = os.environ) -> tuple[RenditionS
 
 
 def encode_options_from_env(env: Mapping[str, str] = os.environ) -> EncodeOptions:
-    """JPEG_QUALITY, WEBP_QUALITY, AVIF_QUALITY, OPAQUE_FORMAT (JPEG, WEBP or AVIF) and
-    ALPHA_FORMAT (WEBP, PNG or AVIF) (thumbnail worker; also scripts/render.py)."""
+    """JPEG_QUALITY, WEBP_QUALITY, AVIF_QUALITY, OPAQUE_FORMAT (JPEG, WEBP or AVIF),
+    ALPHA_FORMAT (WEBP, PNG or AVIF) and EXTRA_FORMATS (e.g. ``AVIF,WEBP``; empty: none)
+    (thumbnail worker; also scripts/render.py)."""
     default = EncodeOptions()
+    extra = env.get("EXTRA_FORMATS", "")
     try:
         return EncodeOptions(
             jpeg_quality=integer(env, "JPEG_QUALITY", default.jpeg_quality),
@@ -60,6 +62,7 @@ def encode_options_from_env(env: Mapping[str, str] = os.environ) -> EncodeOption
             avif_quality=integer(env, "AVIF_QUALITY", default.avif_quality),
             opaque_format=env.get("OPAQUE_FORMAT", "").strip().upper() or default.opaque_format,
             alpha_format=env.get("ALPHA_FORMAT", "").strip().upper() or default.alpha_format,
+            extra_formats=tuple(f.strip().upper() for f in extra.split(",") if f.strip()),
         )
     except ValueError as error:
         raise ConfigError(f"environment: {error}") from None

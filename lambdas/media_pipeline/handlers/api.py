@@ -10,6 +10,7 @@ bad input never produces a 5xx. The contract is docs/openapi.yaml.
 from __future__ import annotations
 
 import json
+import os
 import re
 from http import HTTPStatus
 
@@ -21,6 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from media_pipeline import delivery
 from media_pipeline.aws import TRACED_MODULES, client
 from media_pipeline.config.api import ApiSettings
 from media_pipeline.uploads import ApiError, UploadApi
@@ -31,7 +33,11 @@ tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 # Presigned URLs with SigV4 (required by KMS-encrypted objects and every newer region).
 s3 = client("s3", Config(signature_version="s3v4"))
-api = UploadApi(settings, s3=s3, dynamodb=client("dynamodb"))
+# Rendition URLs: the CDN's (signed with the key in SSM, read when first needed), or presigned.
+links = delivery.from_env(os.environ, s3=s3, ssm=lambda: client("ssm"))
+# A deleted image's renditions are dropped from the CDN's caches too.
+forget = delivery.invalidator_from_env(os.environ, cloudfront=lambda: client("cloudfront"))
+api = UploadApi(settings, s3=s3, dynamodb=client("dynamodb"), links=links, forget=forget)
 cors = (
     CORSConfig(
         allow_origin=settings.cors_origins[0],

@@ -7,11 +7,14 @@ which works on the whole batch: one read of that table, PublishBatch, one write)
 fails is reported (partial batch response): the stream resumes from it.
 """
 
+import os
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from media_pipeline import delivery
 from media_pipeline.announcer import Announcer, Change
 from media_pipeline.aws import TRACED_MODULES, client
 from media_pipeline.config.notifier import NotifierSettings
@@ -26,6 +29,10 @@ announcer = Announcer(
     dynamodb=client("dynamodb"),
     topic_arn=settings.topic_arn,
     table=settings.idempotency_table,
+    # A READY image's picture: its renditions' CDN URLs (signed with the key in SSM), if any.
+    links=delivery.from_env(os.environ, s3=None, ssm=lambda: client("ssm"))
+    if os.environ.get("CDN_URL")
+    else None,
 )
 
 

@@ -7,9 +7,12 @@ originals come here too: the item is marked DELETED and its renditions removed. 
 failures: one bad record never fails the others.
 """
 
+import os
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from media_pipeline import delivery
 from media_pipeline.aws import TRACED_MODULES, client
 from media_pipeline.config.workers import ThumbnailSettings
 from media_pipeline.pipeline.halves import RenditionsWork
@@ -34,6 +37,8 @@ worker = SqsWorker(
     tracer=tracer,
     renditions_bucket=settings.renditions_bucket,
     deleted_ttl_seconds=settings.deleted_ttl_seconds,
+    # a deleted original's renditions are dropped from the CDN's caches too
+    forget=delivery.invalidator_from_env(os.environ, cloudfront=lambda: client("cloudfront")),
 )
 
 

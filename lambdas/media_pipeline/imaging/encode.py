@@ -30,10 +30,37 @@ _TYPES = {
 }
 
 
+def settings_of(image_format: str, options: EncodeOptions) -> dict[str, int]:
+    """The settings the bytes of ``image_format`` depend on (for fingerprints)."""
+    return {
+        "JPEG": {"quality": options.jpeg_quality},
+        "WEBP": {"quality": options.webp_quality, "method": WEBP_METHOD},
+        "PNG": {"compress_level": PNG_COMPRESS_LEVEL},
+        "AVIF": {"quality": options.avif_quality, "speed": AVIF_SPEED},
+    }[image_format]
+
+
 def encode(name: str, image: Image.Image, options: EncodeOptions) -> Rendition:
     """Encode one rendition of mode RGB, L (opaque) or RGBA (transparency in use)."""
-    buffer = io.BytesIO()
     image_format = options.alpha_format if image.mode == "RGBA" else options.opaque_format
+    return encode_as(name, image, image_format, options)
+
+
+def encode_all(name: str, image: Image.Image, options: EncodeOptions) -> tuple[Rendition, ...]:
+    """The rendition in every format the options ask for: its primary format first
+    (:func:`encode`), then each extra format (``EncodeOptions.formats``). One image, one thread:
+    Pillow's ``save()`` keeps state on the image."""
+    return tuple(
+        encode_as(name, image, image_format, options)
+        for image_format in options.formats(alpha=image.mode == "RGBA")
+    )
+
+
+def encode_as(
+    name: str, image: Image.Image, image_format: str, options: EncodeOptions
+) -> Rendition:
+    """Encode one rendition in ``image_format``."""
+    buffer = io.BytesIO()
     if image_format == "WEBP":
         image.save(buffer, "WEBP", quality=options.webp_quality, method=WEBP_METHOD)
     elif image_format == "PNG":

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from media_pipeline.imaging import decode, metadata, normalise, preview, resize, streamed
-from media_pipeline.imaging.encode import encode
+from media_pipeline.imaging.encode import encode_all
 from media_pipeline.imaging.model import (
     DEFAULT_RENDITIONS,
     EncodeOptions,
@@ -74,7 +74,7 @@ def render(
                 # keeps state on the image, so one image must not be saved by two threads).
                 # _chain yields such a shared image for consecutive specs, so comparing with the
                 # previous one is enough (an id() would not do: a freed rendition's id is reused).
-                jobs: dict[int, Job[Rendition]] = {}
+                jobs: dict[int, Job[tuple[Rendition, ...]]] = {}
                 previous: Image.Image | None = None
                 extra: dict[str, str | None] = {}
                 for index, image in _chain(decoded, chain):
@@ -84,14 +84,18 @@ def render(
                         continue
                     if image is not previous:
                         big = image.width * image.height >= ENCODE_IN_BACKGROUND
-                        job = (encoders() if big else INLINE).submit(encode, "", image, options)
+                        job = (encoders() if big else INLINE).submit(encode_all, "", image, options)
                         previous = image
                     jobs[index] = job
-                renditions = tuple(
-                    jobs[index].result()._replace(name=spec.name)
+                encoded = [
+                    [r._replace(name=spec.name) for r in jobs[index].result()]
                     for index, spec in enumerate(specs)
+                ]
+                return Rendered(
+                    decoded.info._replace(**extra),
+                    tuple(formats[0] for formats in encoded),
+                    tuple(r for formats in encoded for r in formats[1:]),
                 )
-                return Rendered(decoded.info._replace(**extra), renditions)
         except Rejection as rejection:
             return rejection.outcome()
 

@@ -72,12 +72,15 @@ DEFAULT_RENDITIONS: tuple[RenditionSpec, ...] = (
 
 ALPHA_FORMATS = ("WEBP", "PNG", "AVIF")
 OPAQUE_FORMATS = ("JPEG", "WEBP", "AVIF")
+EXTRA_FORMATS = ("AVIF", "WEBP")
+"""Formats a rendition can also be made in, for the browsers that take them (``<picture>``):
+both keep transparency, so they serve opaque and transparent renditions alike."""
 
 
 @_checked
 class EncodeOptions(NamedTuple):
     """How renditions are encoded: ``opaque_format`` (JPEG) when opaque, ``alpha_format``
-    (WebP) when transparent."""
+    (WebP) when transparent, and each also in the ``extra_formats`` it is not already in."""
 
     jpeg_quality: int = 82
     webp_quality: int = 80
@@ -87,6 +90,9 @@ class EncodeOptions(NamedTuple):
     opaque_format: str = "JPEG"
     """``"JPEG"``, ``"WEBP"`` or ``"AVIF"``: the format of opaque renditions."""
     avif_quality: int = 60
+    extra_formats: tuple[str, ...] = ()
+    """Of ``EXTRA_FORMATS``, in order of preference: each rendition is also encoded in these
+    (an *alternate*), for browsers that take them; the format above is every browser's."""
 
     def _check(self) -> None:
         for name in ("jpeg_quality", "webp_quality", "avif_quality"):
@@ -97,6 +103,18 @@ class EncodeOptions(NamedTuple):
                 raise ValueError(
                     f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}"
                 )
+        unknown = [f for f in self.extra_formats if f not in EXTRA_FORMATS]
+        if unknown or len(set(self.extra_formats)) != len(self.extra_formats):
+            raise ValueError(
+                f"extra_formats must be distinct formats of {', '.join(EXTRA_FORMATS)},"
+                f" not {self.extra_formats!r}"
+            )
+
+    def formats(self, alpha: bool) -> tuple[str, ...]:
+        """The formats a rendition is encoded in: its primary format first, then the extra
+        formats it is not already in."""
+        primary = self.alpha_format if alpha else self.opaque_format
+        return (primary, *(f for f in self.extra_formats if f != primary))
 
 
 class Rendition(NamedTuple):
@@ -173,10 +191,13 @@ class ImageInfo(NamedTuple):
 
 
 class Rendered(NamedTuple):
-    """Success: the metadata and the renditions, in the order of the specs asked for."""
+    """Success: the metadata and the renditions, in the order of the specs asked for; and the
+    alternates, the same renditions in the options' extra formats (each named as its rendition,
+    in the specs' order, then by format)."""
 
     info: ImageInfo
     renditions: tuple[Rendition, ...] = ()
+    alternates: tuple[Rendition, ...] = ()
 
 
 class Rejected(NamedTuple):

@@ -68,6 +68,7 @@ class RenditionsWork:
             upload,
             result.renditions,
             fingerprints=self._fingerprints,
+            alternates=result.alternates,
             existing=existing,
         )
 
@@ -87,8 +88,9 @@ class RenditionsWork:
     def retire(
         self, previous: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]]
     ) -> None:
-        keep = {r["key"] for r in current.values()}
-        _objects().delete_renditions(self._s3, self._bucket, previous, keep=keep)
+        objects = _objects()
+        keep = objects.rendition_keys(current)
+        objects.delete_renditions(self._s3, self._bucket, previous, keep=keep)
 
 
 class MetadataWork:

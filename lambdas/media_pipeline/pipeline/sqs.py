@@ -91,9 +91,11 @@ class SqsWorker:
         sqs: Any = None,
         renditions_bucket: str | None = None,
         deleted_ttl_seconds: int = lifecycle.DELETED_RETENTION_SECONDS,
+        forget: lifecycle.Forget | None = None,
     ) -> None:
         self._work = work
         self._renditions_bucket = renditions_bucket  # where deletions remove renditions
+        self._forget = forget  # what else lets go of a deleted image (the CDN's caches)
         self._deleted_ttl_seconds = deleted_ttl_seconds
         self._settings = settings
         self._s3 = s3
@@ -238,6 +240,7 @@ class SqsWorker:
                 event,
                 renditions_bucket=self._renditions_bucket,
                 retention_seconds=self._deleted_ttl_seconds,
+                forget=self._forget,
             ).to_dict()
             self._logger.info("object deleted", **result)
         if result["outcome"] == "deleted":

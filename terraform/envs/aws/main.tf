@@ -42,4 +42,6 @@ module "pipeline" {
   uploads_versioning         = var.uploads_versioning
   deleted_retention_days     = var.deleted_retention_days
   legacy_indexes             = var.legacy_indexes
+  extra_formats              = var.extra_formats
+  cdn                        = var.cdn
 }

@@ -43,9 +43,13 @@ module "pipeline" {
   uploads_versioning         = var.uploads_versioning
   deleted_retention_days     = var.deleted_retention_days
   legacy_indexes             = var.legacy_indexes
+  extra_formats              = var.extra_formats
+  cdn                        = var.cdn
 
   # A throwaway stack: buckets are emptied and tables deleted on destroy (no deletion protection).
   disposable = true
   # LocalStack community does not apply layers: each function's layers go inside its zip.
   bundle_layers = var.bundle_layers
+  # The embedded stack serves the CDN's URLs itself (scripts/devstack/edge.py).
+  cdn_edge_url = var.cdn_edge_url
 }

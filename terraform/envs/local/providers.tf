@@ -9,6 +9,7 @@ provider "aws" {
 
   endpoints {
     apigateway = var.aws_endpoint_url
+    cloudfront = var.aws_endpoint_url
     cloudwatch = var.aws_endpoint_url
     dynamodb   = var.aws_endpoint_url
     events     = var.aws_endpoint_url
@@ -34,6 +35,12 @@ variable "aws_endpoint_url" {
     condition     = can(regex("^https?://", var.aws_endpoint_url))
     error_message = "aws_endpoint_url must be an http(s) URL."
   }
+}
+
+variable "cdn_edge_url" {
+  description = "Where the emulator serves CloudFront distributions (the embedded stack's edge, <endpoint>/_edge); null where it serves none (LocalStack community: set cdn.enabled = false)."
+  type        = string
+  default     = null
 }
 
 variable "bundle_layers" {

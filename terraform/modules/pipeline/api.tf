@@ -32,7 +32,7 @@ module "api" {
   handler      = "media_pipeline.handlers.api.lambda_handler"
   runtime      = var.lambda_runtime
   architecture = var.lambda_architecture
-  layers       = local.powertools_layers
+  layers       = local.signing_layers
   memory_size  = var.api.memory_size
   timeout      = var.api.timeout
   environment = merge(local.powertools_env, {
@@ -46,7 +46,7 @@ module "api" {
     UPLOAD_EXPIRY_SECONDS   = tostring(var.api.upload_expiry_seconds)
     DOWNLOAD_EXPIRY_SECONDS = tostring(var.api.download_expiry_seconds)
     CORS_ORIGINS            = join(",", var.cors_allowed_origins)
-  })
+  }, local.cdn_env, local.cdn_invalidation_env)
   log_retention_days = var.log_retention_days
   tracing_mode       = var.tracing_mode
   kms_key_arn        = var.kms_key_arn
@@ -68,8 +68,8 @@ module "api" {
       resources = ["${module.uploads_bucket.arn}/${var.upload_prefix}*"]
     },
     {
-      sid       = "SignRenditionDownloadsAndDeleteRenditions"
-      actions   = ["s3:GetObject", "s3:DeleteObject"]
+      sid       = "DeleteRenditions"
+      actions   = ["s3:DeleteObject"]
       resources = ["${module.renditions_bucket.arn}/*"]
     },
     {
@@ -77,7 +77,12 @@ module "api" {
       actions   = ["s3:ListBucket"]
       resources = [module.renditions_bucket.arn]
     },
-  ], local.kms_statements)
+    ], local.cdn_enabled ? [] : [{
+      # Without a CDN, rendition URLs are presigned GETs of this role.
+      sid       = "SignRenditionDownloads"
+      actions   = ["s3:GetObject"]
+      resources = ["${module.renditions_bucket.arn}/*"]
+  }], local.cdn_signing_statements, local.cdn_invalidation_statements, local.kms_statements)
 }
 
 resource "aws_api_gateway_rest_api" "api" {

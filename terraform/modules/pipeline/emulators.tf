@@ -13,3 +13,9 @@ variable "bundle_layers" {
   type        = bool
   default     = false
 }
+
+variable "cdn_edge_url" {
+  description = "Where an emulator serves CloudFront distributions: rendition URLs become <cdn_edge_url>/<distribution domain>/<key> (the embedded stack's edge). terraform/envs/local sets it; on AWS the distribution's own domain is used."
+  type        = string
+  default     = null
+}

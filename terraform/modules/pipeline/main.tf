@@ -23,6 +23,7 @@ locals {
   # which scripts/build.py bundles into each function for bundle_layers.
   powertools_layers = var.bundle_layers ? [] : [coalesce(var.powertools_layer_arn, try(aws_lambda_layer_version.powertools[0].arn, null))]
   image_layers      = var.bundle_layers ? [] : concat([aws_lambda_layer_version.pillow[0].arn], local.powertools_layers)
+  signing_layers    = var.bundle_layers ? [] : concat(local.powertools_layers, [aws_lambda_layer_version.signing[0].arn])
 
   powertools_env = {
     POWERTOOLS_METRICS_NAMESPACE = var.name
@@ -77,6 +78,16 @@ resource "aws_lambda_layer_version" "pillow" {
   compatible_architectures = [var.lambda_architecture]
 }
 
+resource "aws_lambda_layer_version" "signing" {
+  count                    = var.bundle_layers ? 0 : 1
+  layer_name               = "${var.name}-signing"
+  description              = "cryptography, to sign CDN URLs (layers/signing/requirements.txt)"
+  filename                 = "${local.package_dir}/signing.zip"
+  source_code_hash         = filebase64sha256("${local.package_dir}/signing.zip")
+  compatible_runtimes      = [var.lambda_runtime]
+  compatible_architectures = [var.lambda_architecture]
+}
+
 resource "aws_lambda_layer_version" "powertools" {
   count                    = var.powertools_layer_arn == null && !var.bundle_layers ? 1 : 0
   layer_name               = "${var.name}-powertools"
@@ -111,6 +122,11 @@ module "renditions_bucket" {
   name          = "${var.name}-renditions-${local.bucket_suffix}"
   kms_key_arn   = var.kms_key_arn
   force_destroy = var.disposable
+  # Only the CDN reads it (Origin Access Control); without one, presigned GETs of the API's role.
+  cloudfront_reader = {
+    enabled          = local.cdn_enabled
+    distribution_arn = local.cdn_enabled ? aws_cloudfront_distribution.renditions[0].arn : null
+  }
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -209,8 +225,9 @@ module "thumbnail" {
       AVIF_QUALITY            = tostring(var.avif_quality)
       OPAQUE_FORMAT           = var.rendition_formats.opaque
       ALPHA_FORMAT            = var.rendition_formats.alpha
-    })
-    policy_statements = concat(local.worker_statements, [
+      EXTRA_FORMATS           = join(",", var.extra_formats)
+    }, local.cdn_invalidation_env)
+    policy_statements = concat(local.worker_statements, local.cdn_invalidation_statements, [
       {
         sid       = "WriteRenditions"
         actions   = ["s3:PutObject", "s3:DeleteObject"]
@@ -486,14 +503,14 @@ module "notifier" {
   handler      = "media_pipeline.handlers.notifier.lambda_handler"
   runtime      = var.lambda_runtime
   architecture = var.lambda_architecture
-  layers       = local.powertools_layers
+  layers       = local.signing_layers
   memory_size  = var.notifier.memory_size
   timeout      = var.notifier.timeout
   environment = merge(local.powertools_env, {
     POWERTOOLS_SERVICE_NAME = "notifier"
     EVENTS_TOPIC_ARN        = aws_sns_topic.media_events.arn
     IDEMPOTENCY_TABLE       = aws_dynamodb_table.idempotency.name
-  })
+  }, local.cdn_env)
   log_retention_days = var.log_retention_days
   tracing_mode       = var.tracing_mode
   kms_key_arn        = var.kms_key_arn
@@ -524,7 +541,7 @@ module "notifier" {
       actions   = ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"]
       resources = [aws_dynamodb_table.idempotency.arn]
     },
-  ], local.kms_statements)
+  ], local.cdn_signing_statements, local.kms_statements)
 }
 
 resource "aws_lambda_event_source_mapping" "notifier" {

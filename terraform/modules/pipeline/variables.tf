@@ -150,6 +150,17 @@ variable "rendition_formats" {
   }
 }
 
+variable "extra_formats" {
+  description = "Formats every rendition is also made in, for the browsers that take them (a <picture>'s sources), in order of preference: AVIF, WEBP, both or none. Each costs its encode time and one PUT per rendition (docs/operations.md, \"Capacity\"); make reprocess adds a new one to older images."
+  type        = list(string)
+  default     = []
+  nullable    = false
+  validation {
+    condition     = alltrue([for f in var.extra_formats : contains(["AVIF", "WEBP"], f)]) && length(distinct(var.extra_formats)) == length(var.extra_formats)
+    error_message = "extra_formats: distinct values of AVIF and WEBP."
+  }
+}
+
 variable "avif_quality" {
   description = "AVIF quality of renditions when a rendition format is AVIF (1-100)."
   type        = number
@@ -450,4 +461,54 @@ variable "legacy_indexes" {
   type        = bool
   default     = false
   nullable    = false
+}
+
+# ---------------------------------------------------------------------------------------------
+# Serving renditions (cdn.tf; docs/deploy.md, "The CDN")
+# ---------------------------------------------------------------------------------------------
+
+variable "cdn" {
+  description = <<-EOT
+    CloudFront in front of the renditions bucket. enabled: on by default (off: S3 presigned GETs).
+    private: signed URLs (default) or public, unsigned ones. public_keys: key id -> PEM public key
+    (scripts/cdn_keys.py makes a pair and keeps the private key in SSM); at most two, for a
+    rotation. signing_key: the id the API and the notifier sign with. url_window_seconds: URLs
+    handed out within one window are the same (browsers cache them) and work for one to two.
+    domain_name and certificate_arn (ACM, us-east-1): a custom domain. price_class, logging_bucket
+    (a log bucket's domain name), web_acl_id: as CloudFront has them.
+  EOT
+  type = object({
+    enabled            = optional(bool, true)
+    private            = optional(bool, true)
+    public_keys        = optional(map(string), {})
+    signing_key        = optional(string)
+    url_window_seconds = optional(number, 86400)
+    domain_name        = optional(string)
+    certificate_arn    = optional(string)
+    price_class        = optional(string, "PriceClass_100")
+    logging_bucket     = optional(string)
+    web_acl_id         = optional(string)
+  })
+  default  = {}
+  nullable = false
+  validation {
+    condition     = !(var.cdn.enabled && var.cdn.private) || try(contains(keys(var.cdn.public_keys), var.cdn.signing_key), false)
+    error_message = "A private CDN (the default) signs URLs: give cdn.public_keys (make a pair with scripts/cdn_keys.py) and cdn.signing_key, one of their ids; or set cdn.private = false (public URLs) or cdn.enabled = false (S3 presigned GETs). docs/deploy.md, \"The CDN\"."
+  }
+  validation {
+    condition     = length(var.cdn.public_keys) <= 2 && alltrue([for id in keys(var.cdn.public_keys) : can(regex("^[A-Za-z0-9_-]{1,64}$", id))])
+    error_message = "cdn.public_keys: at most two keys (the current one and, during a rotation, the next), with ids of letters, digits, - and _."
+  }
+  validation {
+    condition     = var.cdn.url_window_seconds >= 60 && var.cdn.url_window_seconds <= 604800
+    error_message = "cdn.url_window_seconds must be between 60 and 604800 (7 days)."
+  }
+  validation {
+    condition     = (var.cdn.domain_name == null) == (var.cdn.certificate_arn == null)
+    error_message = "cdn.domain_name and cdn.certificate_arn go together (an ACM certificate in us-east-1 for that domain)."
+  }
+  validation {
+    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.cdn.price_class)
+    error_message = "cdn.price_class must be PriceClass_100, PriceClass_200 or PriceClass_All."
+  }
 }

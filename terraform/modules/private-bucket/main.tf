@@ -106,9 +106,36 @@ data "aws_iam_policy_document" "tls_only" {
   }
 }
 
+# Origin Access Control: the distribution reads objects, signed as CloudFront's service
+# principal for that distribution alone; nobody else gains anything.
+data "aws_iam_policy_document" "cloudfront_read" {
+  count = var.cloudfront_reader.enabled ? 1 : 0
+  statement {
+    sid       = "AllowCloudFrontDistributionRead"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.this.arn}/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "AWS:SourceArn"
+      values   = [var.cloudfront_reader.distribution_arn]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "this" {
+  source_policy_documents = concat(
+    [data.aws_iam_policy_document.tls_only.json],
+    data.aws_iam_policy_document.cloudfront_read[*].json,
+  )
+}
+
 resource "aws_s3_bucket_policy" "this" {
   bucket = aws_s3_bucket.this.id
-  policy = data.aws_iam_policy_document.tls_only.json
+  policy = data.aws_iam_policy_document.this.json
   # S3 rejects a bucket policy while public access blocks are still being applied.
   depends_on = [aws_s3_bucket_public_access_block.this]
 }

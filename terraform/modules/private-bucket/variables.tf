@@ -53,6 +53,19 @@ variable "force_destroy" {
   default     = false
 }
 
+variable "cloudfront_reader" {
+  description = "A CloudFront distribution that may read the bucket's objects through Origin Access Control: its service principal may GetObject on the condition of this distribution ARN as SourceArn. enabled is known before apply (a count depends on it), the ARN may not be."
+  type = object({
+    enabled          = bool
+    distribution_arn = optional(string)
+  })
+  default = { enabled = false }
+  validation {
+    condition     = !var.cloudfront_reader.enabled || var.cloudfront_reader.distribution_arn != null
+    error_message = "cloudfront_reader.distribution_arn is needed when enabled."
+  }
+}
+
 variable "tags" {
   description = "Tags for the bucket."
   type        = map(string)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -10,13 +11,14 @@ import sys
 from concurrent.futures import Executor, Future
 from pathlib import Path
 
+import pytest
 from media_pipeline.imaging import engine, resize
-from media_pipeline.imaging.model import RenditionSpec
+from media_pipeline.imaging.model import EncodeOptions, RenditionSpec
 from PIL import Image
 
 SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "landscape-exif-rotated.jpg"
 LAMBDAS = Path(__file__).resolve().parents[3] / "lambdas"
-ENCODE = engine.encode
+ENCODE_ALL = engine.encode_all
 SPECS = (RenditionSpec("large", 1024), RenditionSpec("medium", 512), RenditionSpec("small", 128))
 
 
@@ -52,7 +54,7 @@ def test_each_rendition_is_encoded_from_its_own_image_however_fast_encoding_is(m
 def test_specs_of_the_same_size_share_one_encode(monkeypatch):
     calls = []
     monkeypatch.setattr(engine, "encoders", EncodeAtOnce)
-    monkeypatch.setattr(engine, "encode", lambda *a: calls.append(a[1].size) or ENCODE(*a))
+    monkeypatch.setattr(engine, "encode_all", lambda *a: calls.append(a[1].size) or ENCODE_ALL(*a))
     specs = (*SPECS, RenditionSpec("huge", 4096), RenditionSpec("also-small", 128))
     outcome = engine.render(SAMPLE.read_bytes(), specs)
     widths = {r.name: r.width for r in outcome.renditions}
@@ -79,6 +81,7 @@ def test_one_thread_makes_the_same_bytes_as_two(photo_12mp_jpeg, corpus_bytes):
 IMPORTS_PROBE = """
 import json, sys
 from pathlib import Path
+import pytest
 from PIL import Image
 from media_pipeline import imaging
 loaded = {}
@@ -126,3 +129,37 @@ def test_the_thumbnail_half_does_not_hash_what_the_metadata_half_hashes():
     assert unhashed.info.sha256 == ""
     assert hashed.info.sha256 == hashlib.sha256(data).hexdigest()
     assert unhashed.renditions == hashed.renditions
+
+
+def test_extra_formats_make_alternates_of_every_rendition(corpus_bytes):
+    options = EncodeOptions(extra_formats=("AVIF", "WEBP"))
+    outcome = engine.render(SAMPLE.read_bytes(), SPECS, options=options)
+    assert [r.format for r in outcome.renditions] == ["JPEG"] * len(SPECS)
+    assert [(r.name, r.format) for r in outcome.alternates] == [
+        (spec.name, image_format) for spec in SPECS for image_format in ("AVIF", "WEBP")
+    ]
+    sizes = {r.name: (r.width, r.height) for r in outcome.renditions}
+    for alternate in outcome.alternates:
+        assert (alternate.width, alternate.height) == sizes[alternate.name]
+        with Image.open(io.BytesIO(alternate.data)) as image:
+            assert image.format == alternate.format
+            assert image.size == sizes[alternate.name]
+    # a transparent image's primary format is WebP already: only AVIF is added, with alpha
+    transparent = engine.render(corpus_bytes("pillow/transparent.png"), SPECS, options=options)
+    assert {r.format for r in transparent.renditions} == {"WEBP"}
+    assert {r.format for r in transparent.alternates} == {"AVIF"}
+    with Image.open(io.BytesIO(transparent.alternates[0].data)) as image:
+        assert image.mode == "RGBA"
+    # and none without extra formats
+    assert engine.render(SAMPLE.read_bytes(), SPECS).alternates == ()
+
+
+def test_extra_formats_are_checked():
+    with pytest.raises(ValueError, match="extra_formats"):
+        EncodeOptions(extra_formats=("JPEG",))
+    with pytest.raises(ValueError, match="extra_formats"):
+        EncodeOptions(extra_formats=("WEBP", "WEBP"))
+    assert EncodeOptions(extra_formats=("AVIF",)).formats(alpha=True) == ("WEBP", "AVIF")
+    assert EncodeOptions(opaque_format="AVIF", extra_formats=("AVIF", "WEBP")).formats(
+        alpha=False
+    ) == ("AVIF", "WEBP")
