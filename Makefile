@@ -57,7 +57,7 @@ CAPACITY_N := $(if $(filter file,$(origin N)),100,$(N))
 
 .PHONY: help install lock build up down status demo test test-unit test-integration test-e2e \
         lint fmt plan deploy plan-check clean bench load web browser bundle localstack-up \
-        localstack-down test-localstack reconcile redrive reprocess migrate capacity
+        localstack-down test-localstack reconcile redrive reprocess migrate capacity cdn-key
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -111,6 +111,9 @@ redrive: ## Move the workers' DLQ messages back to their jobs queues (docs/opera
 
 reprocess: ## Bring existing images up to the deployed renditions settings (ARGS="--dry-run", "--wait 300"; docs/operations.md)
 	$(PY) scripts/reprocess.py $(ARGS)
+
+cdn-key: install ## Make a key pair for the CDN's signed URLs: private key to SSM, tfvars lines printed (ENV=prod KEY=<id>; docs/deploy.md)
+	$(PY) scripts/cdn_keys.py --tfvars $(ENV_TFVARS) --key-id $(KEY) $(ARGS)
 
 migrate: ## Give a media table's older items the keys of the current indexes (ARGS="--dry-run", "--outputs F"; docs/deploy.md)
 	$(PY) scripts/migrate.py $(ARGS)

@@ -88,7 +88,8 @@ def session(url: str | None = None) -> Any:
 
 # What Terraform changes on LocalStack: the community edition does not apply Lambda layers, so
 # each function is deployed with its layers inside its zip (make bundle).
-VARIABLES = {"bundle_layers": "true"}
+# Community LocalStack has no CloudFront: its stacks hand out S3 presigned GETs (docs/local.md).
+VARIABLES = {"bundle_layers": "true", "cdn": '{"enabled": false}'}
 
 
 class ComposeUnavailable(LocalStackError):

@@ -62,7 +62,7 @@ def tfvars(key_id: str, public_pem: bytes, signing: bool = True) -> str:
     lines = [
         "cdn = {",
         "  public_keys = {",
-        f"    {key_id} = <<-EOT",
+        f'    "{key_id}" = <<-EOT',
         *(f"      {line}" for line in public_pem.decode().strip().splitlines()),
         "    EOT",
         "  }",
