@@ -81,6 +81,10 @@ embedded stack (never in tests that use ``mock_aws``).
    gives CloudFront's default certificate an ``SSLSupportMethod``, and keeps no comment of a
    public key or a key group: each a perpetual Terraform diff, and the public key's would be
    applied with ``UpdatePublicKey``, which moto lacks. Here they are kept and answered as sent.
+14. CloudFront invalidations are idempotent by caller reference. CloudFront answers a second
+   ``CreateInvalidation`` with a ``CallerReference`` it has seen (and the same paths) with the
+   invalidation it made the first time; moto makes another. A repeated delete of an image
+   version invalidates once (``media_pipeline.delivery.Invalidator``), as on AWS.
 """
 
 from __future__ import annotations
@@ -125,6 +129,7 @@ def apply() -> None:
         _dispatch_by_known_host()
         _serve_cache_policies()
         _keep_cloudfront_configuration()
+        _invalidate_once_per_caller_reference()
         _applied = True
 
 
@@ -802,3 +807,25 @@ def _keep_cloudfront_configuration() -> None:
     models.KeyGroup.key_group_config = property(key_group_config)  # type: ignore[method-assign,assignment]
     CloudFrontResponse.create_public_key = public_key_with_comment  # type: ignore[method-assign]
     CloudFrontResponse.create_key_group = key_group_with_comment  # type: ignore[method-assign]
+
+
+def _invalidate_once_per_caller_reference() -> None:
+    from moto.cloudfront import models
+    from moto.cloudfront.exceptions import CloudFrontException
+
+    create = models.CloudFrontBackend.create_invalidation
+
+    def create_once(
+        self: models.CloudFrontBackend, dist_id: str, paths: list[str], caller_ref: str
+    ) -> models.Invalidation:
+        for made in self.invalidations.get(dist_id) or []:
+            if made.caller_ref == caller_ref:
+                if sorted(made.paths) != sorted(paths):
+                    raise CloudFrontException(
+                        "InvalidationBatchAlreadyExists",
+                        f"An invalidation with caller reference {caller_ref} exists already",
+                    )
+                return made
+        return create(self, dist_id, paths, caller_ref)
+
+    models.CloudFrontBackend.create_invalidation = create_once  # type: ignore[method-assign]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from devstack import moto_patches, stack
 from devstack.faults import Fault, FaultInjector, request_service
 from devstack.functions import FunctionPool, FunctionSpec
@@ -1108,3 +1109,56 @@ def test_the_ledger_keeps_the_latest_calls_and_no_answer_too_large():
     big, ledger = _Counting(), RetryLedger(max_answer_bytes=0)
     serve(ledger, big, lambda_create(b"{}", "d"))
     assert serve(ledger, big, lambda_create(b"{}", "d", 2)) == ("200 OK", b"2")  # not kept
+
+
+# CloudFront's documented error for a reused caller reference is not in botocore's error shapes
+@pytest.mark.filterwarnings("ignore:Exception.CloudFrontException. with code Invalidation")
+def test_a_repeated_invalidation_is_the_first_one_as_on_cloudfront(monkeypatch):
+    """moto_patches' patch 14: CloudFront dedupes CreateInvalidation by CallerReference."""
+    from moto.cloudfront.models import CloudFrontBackend  # noqa: PLC0415
+
+    monkeypatch.setattr(
+        CloudFrontBackend, "create_invalidation", CloudFrontBackend.create_invalidation
+    )
+    moto_patches._invalidate_once_per_caller_reference()
+    with mock_aws():
+        cloudfront = boto3.client("cloudfront", region_name="us-east-1")
+        distribution = cloudfront.create_distribution(
+            DistributionConfig={
+                "CallerReference": "d",
+                "Origins": {
+                    "Quantity": 1,
+                    "Items": [
+                        {
+                            "Id": "o",
+                            "DomainName": "b.s3.us-east-1.amazonaws.com",
+                            "S3OriginConfig": {"OriginAccessIdentity": ""},
+                        }
+                    ],
+                },
+                "DefaultCacheBehavior": {
+                    "TargetOriginId": "o",
+                    "ViewerProtocolPolicy": "https-only",
+                },
+                "Comment": "",
+                "Enabled": True,
+            }
+        )["Distribution"]["Id"]
+
+        def invalidate(paths, reference):
+            return cloudfront.create_invalidation(
+                DistributionId=distribution,
+                InvalidationBatch={
+                    "Paths": {"Quantity": len(paths), "Items": paths},
+                    "CallerReference": reference,
+                },
+            )["Invalidation"]["Id"]
+
+        first = invalidate(["/a/*"], "deleted-a-1")
+        assert invalidate(["/a/*"], "deleted-a-1") == first
+        assert invalidate(["/a/*"], "deleted-a-2") != first
+        with pytest.raises(ClientError) as refused:
+            invalidate(["/b/*"], "deleted-a-1")
+        assert refused.value.response["Error"]["Code"] == "InvalidationBatchAlreadyExists"
+        listed = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]
+        assert listed["Quantity"] == 2
