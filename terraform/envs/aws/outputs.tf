@@ -17,7 +17,7 @@ output "upload_prefix" {
 }
 
 output "renditions_bucket" {
-  description = "Bucket holding the renditions (private; read through presigned GETs)."
+  description = "Bucket holding the renditions (private; read through the CDN, or presigned GETs without one)."
   value       = module.pipeline.renditions_bucket
 }
 
@@ -75,4 +75,9 @@ output "api_key" {
   description = "The default API key (send it as X-Api-Key)."
   value       = module.pipeline.api_key
   sensitive   = true
+}
+
+output "cdn" {
+  description = "The renditions' CDN (url, distribution_id, domain_name, signed, signing_key_parameter); null without one."
+  value       = module.pipeline.cdn
 }

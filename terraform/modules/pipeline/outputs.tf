@@ -14,7 +14,7 @@ output "upload_prefix" {
 }
 
 output "renditions_bucket" {
-  description = "Bucket holding the renditions (private; read through presigned GETs)."
+  description = "Bucket holding the renditions (private; read through the CDN, or presigned GETs without one)."
   value       = module.renditions_bucket.name
 }
 
@@ -80,4 +80,15 @@ output "api_key" {
   description = "The default API key (send it as X-Api-Key)."
   value       = aws_api_gateway_api_key.default.value
   sensitive   = true
+}
+
+output "cdn" {
+  description = "The renditions' CDN: its URL (rendition URLs start with it), the distribution's id and domain, whether URLs are signed, and the SSM parameter of the signing key; null without a CDN."
+  value = !local.cdn_enabled ? null : {
+    url                   = local.cdn_url
+    distribution_id       = aws_cloudfront_distribution.renditions[0].id
+    domain_name           = aws_cloudfront_distribution.renditions[0].domain_name
+    signed                = local.cdn_private
+    signing_key_parameter = local.cdn_key_parameter
+  }
 }
