@@ -1,4 +1,5 @@
-// The browser side of the upload API: request -> presigned POST to S3 -> poll -> renditions.
+// The browser side of the upload API: request -> presigned POST to S3 -> poll -> the picture
+// and each rendition.
 // No build step, no dependencies. The configuration (api_url, api_key) comes from the server
 // that serves this page (make web: scripts/web.py), which reads the stack's outputs.
 
@@ -46,7 +47,7 @@ function card(file) {
   const item = document.createElement("li");
   item.className = "image";
   item.innerHTML = `<h2></h2><div><span class="status"></span> <span class="detail"></span></div>
-    <div class="renditions"></div>`;
+    <div class="picture"></div><div class="renditions"></div>`;
   item.querySelector("h2").textContent = file.name;
   list.prepend(item);
   return {
@@ -61,7 +62,45 @@ function card(file) {
   };
 }
 
+// The image as an app shows it, from the API's `picture`: a <picture> whose <source>s offer the
+// extra formats (AVIF, WebP) and whose <img> falls back to the format every browser takes, the
+// browser picking the width from srcset and sizes; the placeholder (a tiny blurred image) and
+// dominant colour fill the box, at the image's aspect ratio, until the rendition has loaded.
+function showPicture(view, picture) {
+  const box = view.item.querySelector(".picture");
+  box.replaceChildren();
+  if (!picture) return;
+  const element = document.createElement("picture");
+  for (const source of picture.sources) {
+    const el = document.createElement("source");
+    el.type = source.type;
+    el.srcset = source.srcset;
+    el.sizes = picture.img.sizes;
+    element.append(el);
+  }
+  const img = document.createElement("img");
+  img.alt = "the uploaded image";
+  img.width = picture.img.width;
+  img.height = picture.img.height;
+  img.sizes = picture.img.sizes;
+  img.srcset = picture.img.srcset;
+  img.decoding = "async";
+  if (picture.placeholder) {
+    img.style.backgroundImage = `url("${picture.placeholder}")`;
+    img.dataset.placeholder = "shown";
+  }
+  if (picture.dominant_color) img.style.backgroundColor = picture.dominant_color;
+  img.addEventListener("load", () => {
+    img.style.backgroundImage = "";
+    if (img.dataset.placeholder) img.dataset.placeholder = "replaced";
+  });
+  img.src = picture.img.src; // last: the srcset and sizes are known when the fetch starts
+  element.append(img);
+  box.append(element);
+}
+
 function showRenditions(view, image) {
+  showPicture(view, image.picture);
   const box = view.item.querySelector(".renditions");
   box.replaceChildren();
   for (const [name, r] of Object.entries(image.renditions)) {

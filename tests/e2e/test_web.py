@@ -1,5 +1,6 @@
 """The browser demo (web/, served by scripts/web.py) in headless Chromium on the local stack:
-pick images, watch them upload with presigned POSTs, see the renditions the pipeline made.
+pick images, watch them upload with presigned POSTs, see the renditions the pipeline made and the
+image as an app shows it (a ``<picture>`` of the CDN's URLs).
 
 Needs Debian's chromium and playwright-core from npm, both installed by `make browser`
 (which `.ci/run` runs); skipped with one line if they are not there.
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from devstack import stack
@@ -87,5 +89,21 @@ def test_the_page_uploads_picked_images_and_shows_their_renditions(web_page):
                 rendition["width"],
                 rendition["height"],
             )
+    # AND the picture: Chromium took WebP from the CDN (the photo's alternate, the stack's extra
+    # format; the transparent PNG's own rendition format), at a width it chose from the srcset,
+    # after showing the placeholder
+    photo, transparent = shown["landscape-exif-rotated.jpg"], shown["transparent.png"]
+    assert [source["type"] for source in photo["picture"]["sources"]] == ["image/webp"]
+    assert transparent["picture"]["sources"] == []  # already WebP: no alternate in it
+    for picture, srcset in (
+        (photo["picture"], photo["picture"]["sources"][0]["srcset"]),
+        (transparent["picture"], transparent["picture"]["img_srcset"]),
+    ):
+        offered = [entry.rsplit(" ", 1)[0] for entry in srcset.split(", ")]
+        assert picture["current_src"] in offered, picture
+        assert urlsplit(picture["current_src"]).path.endswith(".webp"), picture
+        assert picture["natural_width"] > 0, picture
+        assert picture["placeholder"] == "replaced", picture
     assert shown["broken.jpg"]["status"] == "FAILED"
+    assert shown["broken.jpg"]["picture"] is None
     assert shown["broken.jpg"]["detail"].startswith("corrupt:")

@@ -37,7 +37,8 @@ try {
       const cards = [...document.querySelectorAll("#images .image")];
       const done = cards.filter((c) => ["READY", "FAILED", "ERROR"].includes(c.dataset.status));
       const ready = done.filter((c) => c.dataset.status === "READY");
-      // READY cards count once their rendition images have loaded (or failed to)
+      // READY cards count once their images (the picture's, each rendition's) have loaded
+      // (or failed to)
       const loaded = ready.every((c) => [...c.querySelectorAll("img")].every((i) => i.complete));
       return cards.length === n && done.length === n && loaded;
     },
@@ -50,7 +51,19 @@ try {
       image_id: c.dataset.imageId || null,
       status: c.dataset.status,
       detail: c.querySelector(".detail").textContent,
-      renditions: [...c.querySelectorAll("img")].map((i) => ({
+      picture: (() => {
+        const img = c.querySelector(".picture img");
+        if (!img) return null;
+        return {
+          current_src: img.currentSrc,
+          img_srcset: img.srcset,
+          natural_width: img.naturalWidth,
+          natural_height: img.naturalHeight,
+          placeholder: img.dataset.placeholder || null,
+          sources: [...c.querySelectorAll(".picture source")].map((s) => ({ type: s.type, srcset: s.srcset })),
+        };
+      })(),
+      renditions: [...c.querySelectorAll(".renditions img")].map((i) => ({
         name: i.dataset.rendition,
         natural_width: i.naturalWidth,
         natural_height: i.naturalHeight,
