@@ -86,6 +86,7 @@ import numpy as np
 import pyvips
 from media_pipeline import imaging
 from media_pipeline.imaging import decode, metadata, normalise, resize
+from media_pipeline.imaging.encode import AVIF_SPEED
 from media_pipeline.imaging.engine import rendition_images
 from media_pipeline.pipeline.halves import MetadataWork, RenditionsWork
 from PIL import Image, ImageFilter
@@ -436,6 +437,81 @@ def cpu_ms_per_half(data: bytes, turns: int = 5) -> dict[str, float]:
             half.produce(data)
             times[name].append((time.process_time() - begin) * 1000)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+EXTRA_CHOICES: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "WEBP": ("WEBP",),
+    "AVIF,WEBP": ("AVIF", "WEBP"),
+}
+
+
+def extra_formats_cost(data: bytes, turns: int = 3) -> dict[str, dict[str, float]]:
+    """What the ``extra_formats`` variable costs and saves, per image: CPU ms of the renditions
+    half (``RenditionsWork.produce``, warm, median of interleaved turns) for each choice, and
+    the bytes of all three renditions in each format (what a browser taking that format
+    downloads, as served by the CDN)."""
+    works = {
+        choice: RenditionsWork(
+            None,
+            "",
+            imaging.DEFAULT_RENDITIONS,
+            imaging.Limits(),
+            imaging.EncodeOptions(extra_formats=formats),
+        )
+        for choice, formats in EXTRA_CHOICES.items()
+    }
+    for work in works.values():
+        work.produce(data)
+    times: dict[str, list[float]] = {choice: [] for choice in works}
+    for _ in range(turns):
+        for choice, work in works.items():
+            gc.collect()
+            begin = time.process_time()
+            work.produce(data)
+            times[choice].append((time.process_time() - begin) * 1000)
+    outcome = imaging.render(
+        data, sha256=False, options=imaging.EncodeOptions(extra_formats=("AVIF", "WEBP"))
+    )
+    assert isinstance(outcome, imaging.Rendered), outcome
+    sizes: dict[str, float] = {"primary": sum(r.size for r in outcome.renditions)}
+    for rendition in outcome.alternates:
+        sizes[rendition.format] = sizes.get(rendition.format, 0) + rendition.size
+    return {
+        "cpu_ms": {choice: statistics.median(values) for choice, values in times.items()},
+        "bytes": sizes,
+    }
+
+
+def print_extra_formats(results: list[tuple[str, dict[str, dict[str, float]]]]) -> None:
+    print(
+        "\nExtra formats (terraform variable extra_formats): CPU of the renditions half per image,"
+        " and bytes of the three renditions per format"
+    )
+    head = (
+        f"  {'input':<32} {'CPU ms none':>11} {'+WEBP':>7} {'x':>5} {'+AVIF,WEBP':>10} {'x':>5}"
+        f" | {'primary B':>10} {'WEBP/pri':>8} {'AVIF/pri':>8}"
+    )
+    print(head)
+    ratios = []
+    for name, result in results:
+        cpu, sizes = result["cpu_ms"], result["bytes"]
+        primary = sizes["primary"]
+        webp_x, both_x = cpu["WEBP"] / cpu["none"], cpu["AVIF,WEBP"] / cpu["none"]
+        ratios.append(both_x)
+        print(
+            f"  {name:<32} {cpu['none']:11.1f} {cpu['WEBP']:7.1f} {webp_x:4.2f}x"
+            f" {cpu['AVIF,WEBP']:10.1f} {both_x:4.2f}x"
+            f" | {primary:10.0f} {sizes.get('WEBP', float('nan')) / primary:8.2f}"
+            f" {sizes.get('AVIF', float('nan')) / primary:8.2f}"
+        )
+    print(
+        "  x: against no extra format, measured in the same turns. primary: the renditions in"
+        " the format every browser takes (JPEG; WebP for transparent images, which then get no"
+        " WebP alternate: its column is blank). Lambda bills the renditions half's duration, so"
+        f" AVIF+WebP multiplies its cost by {statistics.median(ratios):.2f}x (median) here;"
+        f" AVIF is encoded at libavif speed {AVIF_SPEED} (imaging/encode.py)."
+    )
 
 
 @dataclass
@@ -871,6 +947,8 @@ def main() -> int:
     rows = [measure(n, d, rss=rss, budget=0.3 if args.quick else 4.0) for n, d in chosen]
     print_table(rows, rss)
     print_targets(rows, rss)
+
+    print_extra_formats([(n, extra_formats_cost(d, 1 if args.quick else 3)) for n, d in chosen])
 
     if not args.no_process:
         rounds = 3 if args.quick else 5
