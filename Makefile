@@ -122,7 +122,7 @@ status: ## Show what the local Lambda runtime is running
 	$(PY) -m devstack status
 
 demo: build ## Run the product on the local stack: upload the sample images, show what happened (KEEP=1 leaves it up)
-	$(PY) scripts/demo.py $(if $(KEEP),--keep)
+	$(PY) scripts/demo.py $(if $(KEEP),--keep) $(if $(FORMATS),--extra-formats $(FORMATS))
 
 web: ## Serve the browser upload demo (web/) for the running local stack (make up first)
 	$(PY) scripts/web.py
@@ -164,8 +164,8 @@ bench: build ## Image engine vs the tutorial way vs libvips, and handler cold in
 load: build ## Burst of N uploads (N=200) of real photos: every image READY or FAILED, announced once? (not a test)
 	$(PY) scripts/load.py --n $(N) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
-capacity: build ## Capacity and cost per image from a real run: N=100 uploads; REF=<git ref> measures a ref, BASE=<ref> compares it with the working tree (not a test)
-	$(PY) scripts/capacity.py --n $(CAPACITY_N) $(if $(REF),--ref $(REF)) $(if $(BASE),--base $(BASE)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(KEEP),--keep)
+capacity: build ## Capacity and cost per image from a real run: N=100 uploads; REF=<git ref> measures a ref, BASE=<ref> compares it with the working tree; FORMATS=AVIF,WEBP adds extra formats (not a test)
+	$(PY) scripts/capacity.py --n $(CAPACITY_N) $(if $(REF),--ref $(REF)) $(if $(BASE),--base $(BASE)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(KEEP),--keep) $(if $(FORMATS),--extra-formats $(FORMATS))
 
 browser: node_modules/.package-lock.json ## What the browser test needs: Debian's chromium (installed if root) and playwright-core
 	@if [ ! -x /usr/bin/chromium ]; then \

@@ -13,7 +13,8 @@ For each tree measured (a ref: ``git worktree add --detach .local/capacity/<sha>
 2. Starts an embedded stack from THIS checkout's devstack (the measuring machinery is the same
    for every ref), state in ``.local/capacity/<name>/stack``, on port --port (default the
    stack's port + 50), and applies the tree's own emulator root (``terraform/envs/local`` with
-   ``terraform/envs/local.tfvars``) with the tree's packages.
+   ``terraform/envs/local.tfvars``, but ``extra_formats`` as --extra-formats says: none by
+   default, as the module's default) with the tree's packages.
 3. Reads what is deployed from the emulator's APIs and the Terraform outputs (tables, indexes,
    functions, mappings, the API key's id), then runs the workload: N uploads (--n) of a fixed
    mix of real photos (scripts/load.py's planner: JPEG, PNG, WebP and HEIF from
@@ -598,6 +599,8 @@ def measure(target: Target, args: argparse.Namespace) -> dict[str, Any]:
         watch_pid=None if args.keep else os.getpid(),
         quiet=False,
         source=source,
+        # the product's defaults, not the demo's: no extra formats unless asked
+        variables={"extra_formats": json.dumps(args.extra_formats)},
     )
     started = time.monotonic()
     try:
@@ -617,7 +620,9 @@ def measure(target: Target, args: argparse.Namespace) -> dict[str, Any]:
         except (terraform.TerraformError, OSError, subprocess.CalledProcessError) as error:
             print(f"    the plan failed ({error}); using the local stack's settings", flush=True)
             production = local_settings(measured["deployment"])
-    measured.update(label=target.label, sha=target.sha, production=production)
+    measured.update(
+        label=target.label, sha=target.sha, production=production, extra_formats=args.extra_formats
+    )
     return measured
 
 
@@ -664,6 +669,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--port", type=int, default=stack.DEFAULT_PORT + 50, help="the stack's port"
+    )
+    parser.add_argument(
+        "--extra-formats",
+        type=lambda text: [f.strip().upper() for f in text.split(",") if f.strip()],
+        default=[],
+        help="the renditions' extra formats (e.g. AVIF,WEBP; default none, the module's"
+        " default; the demo stack's WEBP is not applied)",
     )
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
     parser.add_argument("--no-plan", action="store_true", help="price the local settings, no plan")

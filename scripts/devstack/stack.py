@@ -202,10 +202,13 @@ def up(
     watch_pid: int | None = None,
     quiet: bool = False,
     source: Source = THIS_CHECKOUT,
+    variables: dict[str, str] | None = None,
 ) -> Stack:
     """Start (or reuse) the stack, apply Terraform to it, and wait until it is live.
 
-    ``source``: the Terraform and packages to deploy (this checkout's unless told)."""
+    ``source``: the Terraform and packages to deploy (this checkout's unless told);
+    ``variables``: values (HCL) that override its local tfvars, each only if the source's
+    emulator root declares it (an older tree may not)."""
     say = (lambda *_: None) if quiet else (lambda msg: print(f"==> {msg}", flush=True))
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -230,6 +233,7 @@ def up(
         variables={
             "cors_allowed_origins": json.dumps(web_origins(port)),
             **cdn_variables(stack, source),
+            **{k: v for k, v in (variables or {}).items() if _declares(source, k)},
         },
         source=source,
     )

@@ -279,6 +279,7 @@ def model(measurement: Mapping[str, Any], prices: Prices) -> dict[str, Any]:
     logs = _logs(measurement.get("logs", {}), lam, images, price)
     report: dict[str, Any] = {
         "label": measurement.get("label"),
+        "extra_formats": list(measurement.get("extra_formats") or []),
         "images": images,
         "outcomes": measurement["images"],
         "window_s": measurement.get("window_s"),
@@ -295,6 +296,7 @@ def model(measurement: Mapping[str, Any], prices: Prices) -> dict[str, Any]:
     }
     report["ceilings"] = _ceilings(report, measurement, price)
     report["cost"] = _cost(report, measurement, price)
+    report["serving"] = serving(report["s3"], price)
     report["prices"] = {
         "file": str(PRICES.relative_to(ROOT)),
         "researched": prices.researched,
@@ -1222,6 +1224,40 @@ def _cost(report: Mapping[str, Any], measurement: Mapping[str, Any], price: Any)
     }
 
 
+SERVING_MISS_RATIO = 0.05
+"""Share of CDN views that go to the origin (S3 GET): an assumption, not a measurement (objects
+are immutable and cached a year, so misses are each edge's first view and evictions)."""
+
+
+def serving(s3: Mapping[str, Any], price: Any) -> dict[str, Any] | None:
+    """What a million views of a rendition cost, at the mean rendition size of the run: through
+    the CDN (HTTPS requests, transfer out, origin GETs at ``SERVING_MISS_RATIO``) and as S3
+    presigned GETs (GET requests, S3's transfer out). Free tiers left out. None when the run
+    wrote no rendition."""
+    bucket = s3["buckets"].get(s3.get("renditions_bucket") or "", {})
+    objects, stored = bucket.get("put", 0.0), bucket.get("bytes_stored", 0.0)
+    if not objects or not stored:
+        return None
+    views = 1_000_000
+    gb = views * stored / objects / GIB
+    cdn = {
+        "requests": views * price("cloudfront.https_request").rate,
+        "transfer": gb * price("cloudfront.transfer_out").rate,
+        "origin_gets": views * SERVING_MISS_RATIO * price("s3.get_class").rate,
+    }
+    direct = {
+        "requests": views * price("s3.get_class").rate,
+        "transfer": gb * price("s3.transfer_out").rate,
+    }
+    return {
+        "mean_rendition_bytes": stored / objects,
+        "gb_per_million_views": gb,
+        "miss_ratio": SERVING_MISS_RATIO,
+        "cdn": {**cdn, "total": sum(cdn.values())},
+        "s3_presigned": {**direct, "total": sum(direct.values())},
+    }
+
+
 def _fixed_monthly(report: Mapping[str, Any], price: Any) -> list[dict[str, Any]]:
     """Scheduled functions: a cost per month at their production schedule, not per image
     (Lambda only: the requests each run makes are listed, not priced). A scheduled function
@@ -1347,6 +1383,7 @@ def format_report(report: Mapping[str, Any]) -> str:
     out.append(
         f"{outcomes['uploaded']} uploads, {report['images']} notified ({outcomes.get('ready', 0)}"
         f" READY, {outcomes.get('failed', 0)} FAILED) in {number(report.get('window_s'))} s."
+        f" Extra formats: {', '.join(report.get('extra_formats') or []) or 'none'}."
         f" Production settings: {report['production_source']}."
         f" Prices: {report['prices']['file']}, researched {report['prices']['researched']}"
         f" ({report['prices']['region']})."
@@ -1593,9 +1630,45 @@ def format_report(report: Mapping[str, Any]) -> str:
             f" {number(fixed['billed_ms_per_run'])} ms per run (measured"
             f" {fixed['runs_measured']}), {number(fixed['usd_per_month'])} USD a month."
         )
-    if report["notes"]:
-        out += ["", "Notes:"] + [f"- {n}" for n in report["notes"]]
+    out += _serving_text(report.get("serving"))
+    out += ["", "Notes:", *(f"- {n}" for n in report["notes"])] if report["notes"] else []
     return "\n".join(out)
+
+
+def _serving_text(views: Mapping[str, Any] | None) -> list[str]:
+    if not views:
+        return []
+    out: list[str] = []
+    out += ["", "### Serving: per million views of a rendition (USD)", ""]
+    out.append(
+        table(
+            ["way", "requests", "transfer out", "origin GETs", "total"],
+            [
+                (
+                    "CDN (CloudFront)",
+                    *(views["cdn"][k] for k in ("requests", "transfer")),
+                    views["cdn"]["origin_gets"],
+                    views["cdn"]["total"],
+                ),
+                (
+                    "S3 presigned GETs",
+                    *(views["s3_presigned"][k] for k in ("requests", "transfer")),
+                    "-",
+                    views["s3_presigned"]["total"],
+                ),
+            ],
+        )
+    )
+    out.append("")
+    out.append(
+        f"At the run's mean rendition, {number(views['mean_rendition_bytes'])} bytes"
+        f" ({number(views['gb_per_million_views'])} GB per million views); origin GETs at an"
+        f" assumed {views['miss_ratio'] * 100:.0f}% miss ratio; free tiers (CloudFront: 1 TB"
+        " and 10 million requests a month; S3: 100 GB a month) left out. What the CDN saves"
+        " is mostly repeat views: its URLs are the same for a window, so browsers cache"
+        " them, where each GET /images hands out new presigned URLs (docs/operations.md)."
+    )
+    return out
 
 
 def _inline(values: Mapping[str, Mapping[str, float]]) -> str:

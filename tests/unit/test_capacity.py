@@ -627,6 +627,22 @@ def test_every_cost_line_is_priced_from_the_prices_file(report):
     assert fixed["runs_per_month"] == 30 * 24 * 12
 
 
+def test_a_million_views_are_priced_through_the_cdn_and_as_presigned_gets(report):
+    # the run wrote 6 renditions of 60,000 bytes in all: 10,000 bytes each, 9.31 GB a million
+    views = report["serving"]
+    gb = 1_000_000 * 10_000 / 2**30
+    assert views["mean_rendition_bytes"] == pytest.approx(10_000)
+    assert views["cdn"]["requests"] == pytest.approx(1.00)  # $0.0100 per 10,000 HTTPS
+    assert views["cdn"]["transfer"] == pytest.approx(gb * 0.085)
+    assert views["cdn"]["origin_gets"] == pytest.approx(50_000 * 0.0004 / 1000)
+    assert views["s3_presigned"]["requests"] == pytest.approx(0.40)
+    assert views["s3_presigned"]["transfer"] == pytest.approx(gb * 0.09)
+    assert views["cdn"]["total"] == pytest.approx(
+        sum(views["cdn"][k] for k in views["cdn"] if k != "total")
+    )
+    assert "### Serving: per million views" in capacity.format_report(report)
+
+
 def test_the_report_prints_as_markdown_and_compares_with_another(report):
     text = capacity.format_report(report)
     assert "### Ceilings (uploads per second)" in text
