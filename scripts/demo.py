@@ -118,7 +118,11 @@ def run_demo(running: stack.Stack, timeout: float, started: float) -> int:
         return 1
     print("\nEvery image ended as expected.")
     ready = [u.id for u in uploads.values() if results[u.id].body["type"] == "image.ready"]
-    problems = demo_reprocess(pipeline, running, ready) + demo_delete(pipeline, running, ready)
+    problems = (
+        demo_cdn(pipeline, running, ready)
+        + demo_reprocess(pipeline, running, ready)
+        + demo_delete(pipeline, running, ready)
+    )
     if problems:
         print("\nFAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
@@ -129,6 +133,42 @@ def run_demo(running: stack.Stack, timeout: float, started: float) -> int:
             f"\n  make web    # then open {stack.web_origins(running.port)[0]}/    (browser demo)"
         )
     return 0
+
+
+def demo_cdn(pipeline: Pipeline, running: stack.Stack, ready: list[str]) -> list[str]:
+    """Show an image as a browser gets it: GET /images/{id}'s picture, every URL of it fetched
+    from the CDN (the stack's edge), and the same URL refused once tampered with."""
+    cdn = pipeline.outputs.get("cdn")
+    if not cdn or "api_url" not in pipeline.outputs:
+        return []
+    client = UploadClient(
+        pipeline.outputs["api_url"], pipeline.outputs["api_key"], str(running.ca_bundle)
+    )
+    image = client.image(ready[0])
+    picture = image.get("picture") or {}
+    print(
+        f"\n==> the CDN: GET /images/{ready[0][:10]}... hands out {cdn['url']}/... URLs"
+        f" ({'signed until ' + str(picture.get('expires_at')) if cdn['signed'] else 'public'})"
+    )
+    entries = [(s["type"], s["srcset"]) for s in picture.get("sources", [])]
+    entries.append(
+        (picture.get("img", {}).get("type") or "img", picture.get("img", {}).get("srcset", ""))
+    )
+    rows, problems = [], []
+    for content_type, srcset in entries:
+        for entry in filter(None, srcset.split(", ")):
+            url, width = entry.rsplit(" ", 1)
+            status, body, served = client.fetch(url)
+            rows.append((content_type, width, str(status), served, str(len(body))))
+            if status != 200 or served != content_type:
+                problems.append(f"CDN: {url} answered {status} {served}")
+    tampered = picture["img"]["src"].replace("Signature=", "Signature=A", 1) if picture else ""
+    status = client.fetch(tampered)[0] if tampered else 0
+    rows.append(("the largest, signature tampered with", "-", str(status), "-", "-"))
+    if status != 403:
+        problems.append(f"CDN: a tampered URL answered {status}, not 403")
+    print_table(("<picture> source", "width", "status", "Content-Type", "bytes"), rows)
+    return problems
 
 
 NEW_SMALL = "large:1024,medium:512,small:160"  # the small rendition redefined, the others kept
