@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
+from media_pipeline import routes
 from media_pipeline.config.api import ApiSettings
 from media_pipeline.model import Status
 from media_pipeline.uploads import (
@@ -76,3 +78,28 @@ def test_every_error_code_the_code_can_answer_is_documented():
     codes = set(re.findall(r'(?:ApiError|_error)\(\s*\d+,\s*"(\w+)"', source))
     assert codes
     assert codes == set(SCHEMAS["Error"]["properties"]["code"]["enum"])
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/uploads", ("/uploads", {})),
+        ("/images", ("/images", {})),
+        ("/images/abc", ("/images/{id}", {"id": "abc"})),
+        ("/images/%0A", ("/images/{id}", {"id": "\n"})),
+        ("/images/x%0A", ("/images/{id}", {"id": "x\n"})),
+        ("/images/\n", ("/images/{id}", {"id": "\n"})),
+        ("/images/%2F", ("/images/{id}", {"id": "/"})),
+        ("/images/", None),
+        ("/images//", None),
+        ("/images/a/b", None),
+        ("/images/abc/", None),
+        ("/images\n", None),
+        ("/uploads/", None),
+        ("/uploads\n", None),
+        ("/images/x\n", ("/images/{id}", {"id": "x\n"})),
+    ],
+)
+def test_a_path_is_on_a_route_exactly_or_not_at_all(path, expected):
+    # `$` also matches before a final newline; a parameter is one whole, non-empty segment.
+    assert routes.route(path) == expected
