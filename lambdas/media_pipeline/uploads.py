@@ -375,7 +375,11 @@ def _encode_cursor(owner: str, position: Position) -> str:
 
 
 def _decode_cursor(cursor: str, owner: str) -> Position:
-    """The listing position a cursor names; only one handed to this owner is accepted."""
+    """The listing position a cursor names; only one handed to this owner is accepted. An empty
+    cursor is none: a client that turned a null ``next_cursor`` into ``""`` would otherwise
+    start over from the first page, forever."""
+    if not cursor:
+        raise _invalid("cursor", "must not be empty (omit cursor for the first page)")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         plain = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))

@@ -61,6 +61,11 @@ def test_the_request_schema_is_what_the_handler_accepts():
     assert request["properties"]["size"]["maximum"] == ApiSettings.max_upload_bytes
 
 
+def test_the_cursor_is_documented_non_empty():
+    (cursor,) = (p for p in SPEC["paths"]["/images"]["get"]["parameters"] if p["name"] == "cursor")
+    assert cursor["schema"]["minLength"] == 1
+
+
 def test_the_documented_filename_pattern_refuses_exactly_the_control_characters_the_code_does():
     pattern = re.compile(SCHEMAS["UploadRequest"]["properties"]["filename"]["pattern"])
     for code_point in [*range(0x200), 0x2028, 0xFEFF, 0x1F600]:
