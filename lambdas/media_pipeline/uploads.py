@@ -168,9 +168,13 @@ def _size(size: Any, max_bytes: int) -> int:
         raise _invalid("size", "must be an integer number of bytes")
     if size < 1:
         raise _invalid("size", "must be at least 1 byte")
-    if size > max_bytes:
+    if size > max_bytes:  # the deployment's limit: not in the schema, so the error says it
         raise ApiError(
-            413, "too_large", f"size: {size} bytes is over the limit of {max_bytes}", "size"
+            413,
+            "too_large",
+            f"size: {size} bytes is over the limit of {max_bytes}",
+            "size",
+            max_bytes=max_bytes,
         )
     return size
 

@@ -272,6 +272,16 @@ def test_bad_upload_requests_get_a_precise_json_error_and_create_nothing(
     assert aws.dynamodb.scan(TableName=MEDIA_TABLE)["Count"] == 0
 
 
+@pytest.mark.parametrize("size", [MAX_BYTES + 1, 2**63, 10**400])
+def test_a_size_over_the_deployments_limit_is_a_413_that_names_the_limit(api, lambda_context, size):
+    # The limit is a deployment setting, not in the OpenAPI schema: the answer tells it.
+    raw = json.dumps(valid(size=size))
+    status, _, body = request(api, lambda_context, "POST", "/uploads", raw=raw)
+
+    assert (status, body["code"], body["field"]) == (413, "too_large", "size")
+    assert body["max_bytes"] == MAX_BYTES
+
+
 @pytest.mark.parametrize("raw", ["", "{", "not json", "\x00", "[" * 100_000])
 def test_a_body_that_is_not_json_is_a_400(api, lambda_context, raw):
     status, _, body = request(api, lambda_context, "POST", "/uploads", raw=raw)

@@ -18,6 +18,8 @@ from media_pipeline.uploads import (
     LIST_PARAMETERS,
     MAX_FILENAME_CHARS,
     REQUEST_FIELDS,
+    ApiError,
+    parse_upload_request,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +60,27 @@ def test_the_request_schema_is_what_the_handler_accepts():
     assert request["additionalProperties"] is False
     assert request["properties"]["content_type"]["enum"] == list(ALLOWED_TYPES)
     assert request["properties"]["filename"]["maxLength"] == MAX_FILENAME_CHARS
-    assert request["properties"]["size"]["maximum"] == ApiSettings.max_upload_bytes
+
+
+def test_the_size_limit_is_the_deployments_so_the_schema_has_none_and_a_413_says_it():
+    # max_upload_bytes is a Terraform variable (1 KiB to 1 GiB): a schema maximum would be
+    # wrong for every deployment but the default one.
+    size = SCHEMAS["UploadRequest"]["properties"]["size"]
+    assert "maximum" not in size
+    assert "413" in size["description"]
+    assert "max_bytes" in SCHEMAS["Error"]["properties"]
+    responses = SPEC["paths"]["/uploads"]["post"]["responses"]
+    assert "max_bytes" in responses["413"]["description"]
+    too_large = parse_error({"filename": "a.png", "content_type": "image/png", "size": 11}, 10)
+    assert (too_large.status, too_large.body()["max_bytes"]) == (413, 10)
+
+
+def parse_error(body: dict, max_bytes: int = ApiSettings.max_upload_bytes) -> ApiError | None:
+    try:
+        parse_upload_request(body, max_bytes)
+    except ApiError as error:
+        return error
+    return None
 
 
 def test_the_cursor_is_documented_non_empty():
