@@ -26,20 +26,64 @@ SPEC = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
 SCHEMAS = SPEC["components"]["schemas"]
 
 
-def test_the_document_lists_the_routes_terraform_creates():
-    terraform = (ROOT / "terraform" / "modules" / "pipeline" / "api.tf").read_text()
-    path_parts = re.findall(r'path_part\s*=\s*"([^"]+)"', terraform)
-    assert path_parts == ["uploads", "images", "{id}"]
-    assert set(SPEC["paths"]) == {"/uploads", "/images", "/images/{id}"}
-    assert set(SPEC["paths"]["/uploads"]) == {"post"}
-    assert set(SPEC["paths"]["/images"]) == {"get"}
-    assert set(SPEC["paths"]["/images/{id}"]) == {"get", "delete"}
-    routes = re.search(r"api_routes = \{(.*?)\}", terraform, re.S).group(1)
-    assert set(re.findall(r"(\w+)\s*=\s*aws_api_gateway_resource", routes)) == {
-        "uploads",
-        "images",
-        "image",
+TERRAFORM = (ROOT / "terraform" / "modules" / "pipeline" / "api.tf").read_text()
+METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def terraform_blocks(kind: str) -> dict[str, str]:
+    """The bodies of the module's ``resource "<kind>" "<name>"`` blocks, by name."""
+    found = re.findall(rf'^resource "{kind}" "(\w+)" {{\n(.*?)^}}', TERRAFORM, re.M | re.S)
+    return dict(found)
+
+
+def terraform_paths() -> dict[str, str]:
+    """Each API Gateway resource of the module, by name: its whole path, parent by parent."""
+    blocks = terraform_blocks("aws_api_gateway_resource")
+
+    def path(name: str) -> str:
+        body = blocks[name]
+        part = re.search(r'path_part\s*=\s*"([^"]+)"', body).group(1)
+        parent = re.search(r"parent_id\s*=\s*(\S+)", body).group(1)
+        if parent == "aws_api_gateway_rest_api.api.root_resource_id":
+            return f"/{part}"
+        parent_name = re.fullmatch(r"aws_api_gateway_resource\.(\w+)\.id", parent).group(1)
+        return f"{path(parent_name)}/{part}"
+
+    return {name: path(name) for name in blocks}
+
+
+def test_the_document_the_handler_and_terraform_have_the_same_routes_and_methods():
+    # The one list of routes the handler serves (the 405s come from it too) ...
+    documented = {
+        path: tuple(method.upper() for method in operations if method in METHODS)
+        for path, operations in SPEC["paths"].items()
     }
+    assert documented == routes.ROUTES
+    # ... each path parameter is the route's, and declared by each of its operations ...
+    for path, operations in SPEC["paths"].items():
+        for method in routes.ROUTES[path]:
+            declared = {p["name"] for p in operations[method.lower()].get("parameters", [])}
+            assert set(re.findall(r"{(\w+)}", path)) <= declared, (method, path)
+    # ... and API Gateway has exactly those resources, each going to the function with ANY
+    # (the function answers the 405s) behind the API key, and a keyless OPTIONS for CORS.
+    paths = terraform_paths()
+    assert set(paths.values()) == set(routes.ROUTES)
+    api_routes = re.search(r"api_routes = \{(.*?)\}", TERRAFORM, re.S).group(1)
+    assert dict(re.findall(r"(\w+)\s*=\s*aws_api_gateway_resource\.(\w+)\.id", api_routes)) == {
+        name: name for name in paths
+    }
+    methods = terraform_blocks("aws_api_gateway_method")
+    assert set(methods) == {"route", "preflight"}
+    for name, (http_method, key_required) in {
+        "route": ("ANY", "true"),
+        "preflight": ("OPTIONS", "false"),
+    }.items():
+        assert "for_each = local.api_routes" in methods[name]
+        assert f'http_method      = "{http_method}"' in methods[name]
+        assert f"api_key_required = {key_required}" in methods[name]
+    # A new deployment whenever a resource changes: the trigger names every one.
+    trigger = terraform_blocks("aws_api_gateway_deployment")["api"]
+    assert set(re.findall(r"aws_api_gateway_resource\.(\w+)", trigger)) == set(paths)
 
 
 def test_the_list_parameters_are_what_the_handler_accepts():
