@@ -12,9 +12,11 @@ A path matches a route exactly, or not at all:
 * nothing may follow: no trailing slash, no final newline (the patterns end in ``\\Z``; ``$``
   would also match before a final ``\\n``, so that ``/images/x\\n`` looked up image ``x``).
 
-API Gateway itself is more lenient (it answers ``/images/`` with the ``/images`` resource, and
-its ``path`` may or may not be percent-decoded), so the handler routes on these patterns and takes
-parameter values from API Gateway's decoded ``pathParameters``, whatever the path looked like.
+API Gateway itself is more lenient: it routes the percent-decoded path and answers a trailing
+slash with the resource without it (``/images/`` is ``/images``; ``/images/<id>%2F`` is
+``/images/{id}`` with that id), and its ``path`` may or may not be percent-decoded. So the handler
+routes on these patterns, and takes a parameter from API Gateway's decoded ``pathParameters`` only
+when it is the segment the path holds (as sent or decoded).
 """
 
 from __future__ import annotations

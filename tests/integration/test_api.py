@@ -391,6 +391,25 @@ def test_an_id_with_a_trailing_newline_is_not_the_image_without_it(api, lambda_c
     assert (status, body["status"]) == (200, "AWAITING_UPLOAD")  # the DELETEs missed it
 
 
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize("tail", ["%2F", "%2F%2F", "/"])
+def test_an_id_api_gateway_normalised_into_an_images_own_does_not_reach_it(
+    api, lambda_context, method, tail
+):
+    # API Gateway routes the decoded path and forgives a trailing slash: /images/<id>%2F comes
+    # with pathParameters {id: <id>}, but the id asked for was "<id>/".
+    _, _, created = request(api, lambda_context, "POST", "/uploads", valid())
+    image_id = created["image_id"]
+
+    status, _, body = request(
+        api, lambda_context, method, f"/images/{image_id}{tail}", path_parameters={"id": image_id}
+    )
+    assert (status, body["code"]) == (404, "not_found")
+    assert body["message"].startswith("no route ")
+    status, _, body = request(api, lambda_context, "GET", f"/images/{image_id}")
+    assert (status, body["status"]) == (200, "AWAITING_UPLOAD")
+
+
 def test_the_handler_serves_exactly_its_routes_and_methods(api, lambda_context):
     # Every method on every route: the route's own methods reach their handler (here: an
     # unknown image, a bad body, an empty list), every other method is a 405 naming them.

@@ -71,10 +71,18 @@ def _owner() -> str:
 
 
 def _path_parameter(name: str, matched: str) -> str:
-    """A path parameter as API Gateway decoded it (``pathParameters``), whether the event's
-    ``path`` came percent-encoded or not; without one (a direct invocation), the matched path
+    """A path parameter as API Gateway decoded it (``pathParameters``), if it is the segment the
+    path holds, as sent or decoded (the event's ``path`` may be either). API Gateway routes the
+    decoded path and forgives a trailing slash: ``/images/<id>%2F`` comes with ``id`` = ``<id>``,
+    and must not reach that image. Without ``pathParameters`` (a direct invocation): the
     segment, percent-decoded."""
-    return (app.current_event.path_parameters or {}).get(name) or unquote(matched)
+    given = (app.current_event.path_parameters or {}).get(name)
+    if given is None:
+        return unquote(matched)
+    if given not in (matched, unquote(matched)):
+        path = app.current_event.path
+        raise ApiError(404, "not_found", f"no route {path[:100]!a}")
+    return given
 
 
 def _error(error: ApiError, **headers: str) -> Response:
