@@ -54,10 +54,14 @@ N ?= 200
 # make capacity: N uploads (100 unless N is given), of the working tree, of REF=<git ref>, or of
 # BASE=<git ref> and the working tree side by side (scripts/capacity.py).
 CAPACITY_N := $(if $(filter file,$(origin N)),100,$(N))
+# make fuzz: requests schemathesis generates per API operation, and its seed (any run can be
+# replayed with the seed it prints).
+FUZZ_EXAMPLES ?= 300
+SEED ?= 1
 
 .PHONY: help install lock build up down status demo test test-unit test-integration test-e2e \
         lint fmt plan deploy plan-check clean bench load web browser bundle localstack-up \
-        localstack-down test-localstack reconcile redrive reprocess migrate capacity cdn-key
+        localstack-down test-localstack reconcile redrive reprocess migrate capacity cdn-key fuzz
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -166,6 +170,15 @@ load: build ## Burst of N uploads (N=200) of real photos: every image READY or F
 
 capacity: build ## Capacity and cost per image from a real run: N=100 uploads; REF=<git ref> measures a ref, BASE=<ref> compares it with the working tree; FORMATS=AVIF,WEBP adds extra formats (not a test)
 	$(PY) scripts/capacity.py --n $(CAPACITY_N) $(if $(REF),--ref $(REF)) $(if $(BASE),--base $(BASE)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(KEEP),--keep) $(if $(FORMATS),--extra-formats $(FORMATS))
+
+fuzz: install ## Fuzz the running stack's upload API (make up) from docs/openapi.yaml: schemathesis, every check (FUZZ_EXAMPLES=300, SEED=1; not a test)
+	@test -f .local/outputs.json || { echo "no local stack is up: make up" >&2; exit 1; }
+	@mkdir -p .local/fuzz
+	$(VENV)/bin/schemathesis run docs/openapi.yaml --checks all \
+	  --url "$$($(PY) -c 'import json; print(json.load(open(".local/outputs.json"))["api_url"]["value"])')" \
+	  --header "X-Api-Key: $$($(PY) -c 'import json; print(json.load(open(".local/outputs.json"))["api_key"]["value"])')" \
+	  --tls-verify .local/tls/ca.pem --max-examples $(FUZZ_EXAMPLES) --seed $(SEED) --workers 2 \
+	  --report junit --report-dir .local/fuzz
 
 browser: node_modules/.package-lock.json ## What the browser test needs: Debian's chromium (installed if root) and playwright-core
 	@if [ ! -x /usr/bin/chromium ]; then \

@@ -170,9 +170,13 @@ def _size(size: Any, max_bytes: int) -> int:
         raise _invalid("size", "must be an integer number of bytes")
     if size < 1:
         raise _invalid("size", "must be at least 1 byte")
-    if size > max_bytes:
+    if size > max_bytes:  # the deployment's limit: not in the schema, so the error says it
         raise ApiError(
-            413, "too_large", f"size: {size} bytes is over the limit of {max_bytes}", "size"
+            413,
+            "too_large",
+            f"size: {size} bytes is over the limit of {max_bytes}",
+            "size",
+            max_bytes=max_bytes,
         )
     return size
 
@@ -405,7 +409,11 @@ def _encode_cursor(owner: str, position: Position) -> str:
 
 
 def _decode_cursor(cursor: str, owner: str) -> Position:
-    """The listing position a cursor names; only one handed to this owner is accepted."""
+    """The listing position a cursor names; only one handed to this owner is accepted. An empty
+    cursor is none: a client that turned a null ``next_cursor`` into ``""`` would otherwise
+    start over from the first page, forever."""
+    if not cursor:
+        raise _invalid("cursor", "must not be empty (omit cursor for the first page)")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         plain = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))

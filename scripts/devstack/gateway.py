@@ -14,6 +14,13 @@ is ``403 {"message": "Missing Authentication Token"}``. The function gets the RE
 event and is run by the local Lambda runtime; a failed invocation or a malformed proxy response
 is ``502 {"message": "Internal server error"}``.
 
+Paths as API Gateway treats them: the path is matched percent-decoded, so an encoded slash
+(``%2F``) separates segments like any other and a ``{param}`` is one whole, non-empty segment
+(``/images/%2F`` and ``/images//`` are no route; ``/images/%0A`` is ``{id}`` = ``"\n"``); a
+trailing slash is answered by the resource without it (``/images/`` by ``/images``). The event's
+``path`` is the path as sent, still percent-encoded (as REST APIs deliver it), and its
+``pathParameters`` are decoded.
+
 Not emulated: usage plan throttles and quotas, Cognito authorizers (a method using one is
 refused with 401), request validators, non-proxy integrations (answered 500).
 """
@@ -78,13 +85,12 @@ class RestApi:
     keys: dict[str, set[str]] = field(default_factory=dict)  # stage -> enabled key values
 
     def route(self, path: str) -> tuple[Resource, dict[str, str]] | None:
+        """The resource a path is on, most specific first, and its parameters. ``path`` is
+        percent-decoded: a decoded ``/`` separates segments, so no ``{param}`` ever holds one."""
         for resource in self.resources:
             match = resource.pattern.fullmatch(path)
             if match:
-                return resource, {
-                    name: unquote(value)
-                    for name, value in zip(resource.params, match.groups(), strict=True)
-                }
+                return resource, dict(zip(resource.params, match.groups(), strict=True))
         return None
 
 
@@ -103,7 +109,7 @@ def compile_path(path: str) -> tuple[re.Pattern[str], tuple[str, ...], tuple[int
             parts.append(re.escape(segment))
             literal += 1
     regex = "/" + "/".join(parts) + "/?" if parts else "/?"
-    return re.compile(regex), tuple(params), (literal, -greedy)
+    return re.compile(regex, re.DOTALL), tuple(params), (literal, -greedy)
 
 
 class LocalGateway:
@@ -208,7 +214,7 @@ class LocalGateway:
             api = self._apis.get(api_id)
         if api is None or stage not in api.stages:
             return _reply(start_response, 403, {"message": "Forbidden"})
-        routed = api.route(path)
+        routed = api.route(unquote(path))
         http_method = environ.get("REQUEST_METHOD", "GET").upper()
         method = None
         if routed is not None:
@@ -232,7 +238,7 @@ class LocalGateway:
             body,
             headers=headers,
             resource=resource.path,
-            path=unquote(path),
+            path=path,
             path_params=path_params,
             stage=stage,
             api_id=api_id,
@@ -245,8 +251,8 @@ class LocalGateway:
 
 
 def _raw_path(environ: dict[str, Any]) -> str:
-    """The request path still percent-encoded (so that an encoded ``/`` stays in its segment
-    and parameters are decoded once, as UTF-8)."""
+    """The request path still percent-encoded, as sent (the event's ``path``; routing decodes it
+    once, as UTF-8)."""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw:
         return urlsplit(raw).path

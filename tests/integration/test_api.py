@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from media_pipeline.config.env import ConfigError
 from media_pipeline.model import is_media_id, media_id
+from media_pipeline.routes import ROUTES
 
 from tests.integration.conftest import MAX_BYTES, MEDIA_TABLE, ORIGIN, UPLOADS
 from tests.support import s3_event, sqs_record
@@ -22,11 +23,26 @@ PHOTO = (SAMPLES / "landscape-exif-rotated.jpg").read_bytes()
 
 
 def request(
-    api, lambda_context, method, path, body=None, *, headers=None, raw=None, query=None, key="k1"
+    api,
+    lambda_context,
+    method,
+    path,
+    body=None,
+    *,
+    headers=None,
+    raw=None,
+    query=None,
+    key="k1",
+    resource=None,
+    path_parameters=None,
 ):
     """Invoke the handler with an API Gateway REST (v1) Lambda proxy event (``key``: the id of
-    the API key it came with)."""
-    resource = "/images/{id}" if path.startswith("/images/") else path
+    the API key it came with; ``resource`` and ``path_parameters``: what API Gateway matched,
+    by default the route the path looks like and its last segment)."""
+    if resource is None:
+        resource = "/images/{id}" if path.startswith("/images/") else path
+    if path_parameters is None and resource != path:
+        path_parameters = {"id": path.rsplit("/", 1)[-1]}
     event = {
         "resource": resource,
         "path": path,
@@ -35,7 +51,7 @@ def request(
         "multiValueHeaders": {},
         "queryStringParameters": query,
         "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-        "pathParameters": {"id": path.rsplit("/", 1)[-1]} if resource != path else None,
+        "pathParameters": path_parameters,
         "stageVariables": None,
         "requestContext": {
             "resourcePath": resource,
@@ -256,6 +272,16 @@ def test_bad_upload_requests_get_a_precise_json_error_and_create_nothing(
     assert aws.dynamodb.scan(TableName=MEDIA_TABLE)["Count"] == 0
 
 
+@pytest.mark.parametrize("size", [MAX_BYTES + 1, 2**63, 10**400])
+def test_a_size_over_the_deployments_limit_is_a_413_that_names_the_limit(api, lambda_context, size):
+    # The limit is a deployment setting, not in the OpenAPI schema: the answer tells it.
+    raw = json.dumps(valid(size=size))
+    status, _, body = request(api, lambda_context, "POST", "/uploads", raw=raw)
+
+    assert (status, body["code"], body["field"]) == (413, "too_large", "size")
+    assert body["max_bytes"] == MAX_BYTES
+
+
 @pytest.mark.parametrize("raw", ["", "{", "not json", "\x00", "[" * 100_000])
 def test_a_body_that_is_not_json_is_a_400(api, lambda_context, raw):
     status, _, body = request(api, lambda_context, "POST", "/uploads", raw=raw)
@@ -300,6 +326,104 @@ def test_a_wrong_method_on_a_known_route_is_a_405_with_allow(
 def test_an_unknown_route_is_a_json_404(api, lambda_context):
     status, _, body = request(api, lambda_context, "GET", "/nothing/here")
     assert (status, body["code"]) == (404, "not_found")
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "POST"])
+@pytest.mark.parametrize(
+    ("path", "resource"),
+    [
+        ("/images/", "/images"),  # API Gateway answers a trailing slash with the resource
+        ("/images//", "/images"),
+        ("/uploads/", "/uploads"),
+        ("/images/abc/", "/images/{id}"),
+        ("/images/a/b", "/images/{id}"),
+        ("/images\n", "/images"),
+        ("/uploads\n", "/uploads"),
+    ],
+)
+def test_a_path_that_is_not_exactly_a_route_is_a_404_whatever_api_gateway_matched(
+    api, lambda_context, method, path, resource
+):
+    # An empty or slash id never falls through to GET /images, and no method is "not allowed"
+    # on a path that is no route.
+    status, _, body = request(
+        api, lambda_context, method, path, {}, resource=resource, path_parameters={}
+    )
+    assert (status, body["code"]) == (404, "not_found")
+    assert body["message"].startswith("no route ")
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize("path_as", ["sent", "decoded"])
+@pytest.mark.parametrize(
+    ("segment", "image_id"),
+    [("%0A", "\n"), ("x%0A", "x\n"), ("%2F", "/"), ("a%2Fb", "a/b"), ("%20", " "), ("%25", "%")],
+)
+def test_an_image_id_is_the_one_api_gateway_decoded_whatever_the_path_looks_like(
+    api, lambda_context, method, path_as, segment, image_id
+):
+    # API Gateway hands the function pathParameters percent-decoded; its ``path`` may be the
+    # path as sent or decoded. Either way the id is looked up exactly: never a route's fall
+    # through, never a 405, never an id with its last character dropped.
+    path = "/images/" + (segment if path_as == "sent" else image_id)
+    if "/" in path.removeprefix("/images/"):
+        path = f"/images/{segment}"  # a decoded slash would be two segments: no such path
+    status, _, body = request(api, lambda_context, method, path, path_parameters={"id": image_id})
+    assert (status, body["code"]) == (404, "not_found")
+    assert body["message"] == f"no image with id {image_id!r}"
+
+
+def test_an_id_with_a_trailing_newline_is_not_the_image_without_it(api, lambda_context):
+    _, _, created = request(api, lambda_context, "POST", "/uploads", valid())
+    image_id = created["image_id"]
+
+    for path, decoded in (
+        (f"/images/{image_id}%0A", f"{image_id}\n"),
+        (f"/images/{image_id}\n",) * 2,
+    ):
+        for method in ("GET", "DELETE"):
+            status, _, body = request(
+                api, lambda_context, method, path, path_parameters={"id": decoded}
+            )
+            assert (status, body["code"]) == (404, "not_found"), (method, path)
+
+    status, _, body = request(api, lambda_context, "GET", f"/images/{image_id}")
+    assert (status, body["status"]) == (200, "AWAITING_UPLOAD")  # the DELETEs missed it
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize("tail", ["%2F", "%2F%2F", "/"])
+def test_an_id_api_gateway_normalised_into_an_images_own_does_not_reach_it(
+    api, lambda_context, method, tail
+):
+    # API Gateway routes the decoded path and forgives a trailing slash: /images/<id>%2F comes
+    # with pathParameters {id: <id>}, but the id asked for was "<id>/".
+    _, _, created = request(api, lambda_context, "POST", "/uploads", valid())
+    image_id = created["image_id"]
+
+    status, _, body = request(
+        api, lambda_context, method, f"/images/{image_id}{tail}", path_parameters={"id": image_id}
+    )
+    assert (status, body["code"]) == (404, "not_found")
+    assert body["message"].startswith("no route ")
+    status, _, body = request(api, lambda_context, "GET", f"/images/{image_id}")
+    assert (status, body["status"]) == (200, "AWAITING_UPLOAD")
+
+
+def test_the_handler_serves_exactly_its_routes_and_methods(api, lambda_context):
+    # Every method on every route: the route's own methods reach their handler (here: an
+    # unknown image, a bad body, an empty list), every other method is a 405 naming them.
+    for template, methods in ROUTES.items():
+        path = template.replace("{id}", "a" * 26)
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"):
+            status, headers, body = request(api, lambda_context, method, path, raw="{")
+            if method in methods:
+                assert status in (200, 400, 404), (method, template, body)
+                assert (body or {}).get("code") != "method_not_allowed"
+                assert not (body or {}).get("message", "").startswith("no route")
+            else:
+                assert (status, body["code"]) == (405, "method_not_allowed"), (method, template)
+                assert headers["allow"] == ", ".join((*methods, "OPTIONS"))
 
 
 @pytest.mark.parametrize(

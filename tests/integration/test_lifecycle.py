@@ -383,6 +383,16 @@ def test_bad_list_parameters_are_a_400_naming_the_parameter(stack, lambda_contex
     assert (status, body["code"], body["field"]) == (400, "invalid_field", field)
 
 
+def test_an_empty_cursor_is_refused_not_taken_for_the_first_page(stack, lambda_context):
+    # A client that turns a null next_cursor into "" must stop, not start over forever.
+    create(stack, lambda_context, "a.png", "k1")
+    status, _, body = request(
+        stack["api"], lambda_context, "GET", "/images", query={"limit": "1", "cursor": ""}
+    )
+    assert (status, body["field"]) == (400, "cursor")
+    assert "omit cursor for the first page" in body["message"]
+
+
 def test_a_cursor_of_another_key_is_refused(stack, lambda_context):
     for n in range(3):
         create(stack, lambda_context, f"{n}.png", "k1")

@@ -1,10 +1,13 @@
 """Upload API: API Gateway (REST, Lambda proxy) -> presigned POSTs in, image status out.
 
-    POST /uploads       {filename, content_type, size} -> 201 {image_id, upload, expires_at, ...}
-    GET  /images/{id}   status, metadata, failure, renditions with presigned GET URLs
+    POST   /uploads       {filename, content_type, size} -> 201 {image_id, upload, expires_at, ...}
+    GET    /images        the app's images, newest first, a page at a time
+    GET    /images/{id}   status, metadata, failure, renditions with their URLs (CDN or presigned)
+    DELETE /images/{id}   the image, its original and its renditions
 
 Errors are JSON ``{code, message, field?}`` with a precise status (400, 404, 405, 413, 415);
-bad input never produces a 5xx. The contract is docs/openapi.yaml.
+bad input never produces a 5xx. The contract is docs/openapi.yaml; the routes are
+``media_pipeline.routes``, matched exactly (see there).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import os
 import re
 from http import HTTPStatus
+from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
@@ -22,7 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from media_pipeline import delivery
+from media_pipeline import delivery, routes
 from media_pipeline.aws import TRACED_MODULES, client
 from media_pipeline.config.api import ApiSettings
 from media_pipeline.uploads import ApiError, UploadApi
@@ -49,14 +53,19 @@ cors = (
     if settings.cors_origins
     else None
 )
-app = APIGatewayRestResolver(cors=cors)
 
-# The routes and their methods, for 405 (with Allow) instead of 404 on a known path.
-ROUTES = {
-    re.compile(r"^/uploads/?$"): ("POST",),
-    re.compile(r"^/images/?$"): ("GET",),
-    re.compile(r"^/images/[^/]+/?$"): ("GET", "DELETE"),
-}
+
+class ExactRoutes(APIGatewayRestResolver):
+    """Powertools' REST resolver with routes written as API Gateway writes resources
+    (``/images/{id}``) and matched exactly (``routes.pattern``): Powertools' own patterns end
+    in ``/*$``, so ``/images/%0A`` and ``/images//`` were the list and ``/images/x%0A`` was x."""
+
+    @staticmethod
+    def _compile_regex(rule: str, base_regex: str = "") -> re.Pattern[str]:
+        return routes.pattern(rule)
+
+
+app = ExactRoutes(cors=cors)
 ANONYMOUS = "-"  # the owner of uploads requested without an API key (none on a deployment)
 
 
@@ -64,6 +73,21 @@ def _owner() -> str:
     """Who is asking: the API key's id (API Gateway puts it in the request context)."""
     context = app.current_event.raw_event.get("requestContext") or {}
     return (context.get("identity") or {}).get("apiKeyId") or ANONYMOUS
+
+
+def _path_parameter(name: str, matched: str) -> str:
+    """A path parameter as API Gateway decoded it (``pathParameters``), if it is the segment the
+    path holds, as sent or decoded (the event's ``path`` may be either). API Gateway routes the
+    decoded path and forgives a trailing slash: ``/images/<id>%2F`` comes with ``id`` = ``<id>``,
+    and must not reach that image. Without ``pathParameters`` (a direct invocation): the
+    segment, percent-decoded."""
+    given = (app.current_event.path_parameters or {}).get(name)
+    if given is None:
+        return unquote(matched)
+    if given not in (matched, unquote(matched)):
+        path = app.current_event.path
+        raise ApiError(404, "not_found", f"no route {path[:100]!a}")
+    return given
 
 
 def _error(error: ApiError, **headers: str) -> Response:
@@ -95,9 +119,10 @@ def create_upload() -> Response:
     )
 
 
-@app.get("/images/<image_id>")
+@app.get("/images/{id}")
 @tracer.capture_method
-def get_image(image_id: str) -> dict:
+def get_image(id: str) -> dict:
+    image_id = _path_parameter("id", id)
     logger.append_keys(image_id=image_id)
     view = api.describe(image_id)
     metrics.add_metric(name="ImagesDescribed", unit=MetricUnit.Count, value=1)
@@ -112,9 +137,10 @@ def list_images() -> dict:
     return page
 
 
-@app.delete("/images/<image_id>")
+@app.delete("/images/{id}")
 @tracer.capture_method
-def delete_image(image_id: str) -> Response:
+def delete_image(id: str) -> Response:
+    image_id = _path_parameter("id", id)
     logger.append_keys(image_id=image_id)
     outcome = api.delete(image_id)
     logger.info("image deleted", outcome=outcome)
@@ -132,18 +158,20 @@ def api_error(error: ApiError) -> Response:
 def not_found(_: NotFoundError) -> Response:
     path = app.current_event.path
     method = app.current_event.http_method
-    for pattern, methods in ROUTES.items():
-        if pattern.match(path) and method not in methods:
-            allowed = ", ".join((*methods, "OPTIONS") if cors else methods)
-            return _error(
-                ApiError(
-                    405,
-                    "method_not_allowed",
-                    f"{method} is not allowed on {path} (allowed: {allowed})",
-                ),
-                Allow=allowed,
-            )
-    return _error(ApiError(404, "not_found", f"no route {path}"))
+    found = routes.route(path)
+    if found is not None:
+        template = found[0]
+        methods = routes.ROUTES[template]
+        allowed = ", ".join((*methods, "OPTIONS") if cors else methods)
+        return _error(
+            ApiError(
+                405,
+                "method_not_allowed",
+                f"{method} is not allowed on {template} (allowed: {allowed})",
+            ),
+            Allow=allowed,
+        )
+    return _error(ApiError(404, "not_found", f"no route {path[:100]!a}"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -10,8 +10,9 @@
 # 405 rather than API Gateway's 403; OPTIONS (CORS preflight) needs no key, everything else an
 # API key (usage plan with throttle and quota) and, optionally, a Cognito user pool token.
 # The contract is docs/openapi.yaml; the explicit resources below are what the emulators
-# support (moto's OpenAPI import is partial), and tests/unit/test_api_contract.py keeps the
-# two in step.
+# support (moto's OpenAPI import is partial). tests/unit/test_api_contract.py checks that the
+# document, these resources and the routes the function serves (lambdas/media_pipeline/
+# routes.py) are the same paths and methods.
 # ---------------------------------------------------------------------------------------------
 
 locals {
