@@ -54,11 +54,16 @@ class Listing:
         end). At most EXAMINED_PER_PAGE images are looked at, so a filter that matches few may
         return a short (even empty) page with a position to go on from."""
         keys = listing_keys(owner)
+        # Each shard is read a page of this many entries at a time, as the merge needs them: a
+        # page of `limit` images takes at most limit + 1 entries (the one after tells whether
+        # there is more) from any one shard. Without a Limit every shard's query would read
+        # up to 1 MB of index entries, for a page of 20.
+        batch = min(limit, EXAMINED_PER_PAGE) + 1
         with ThreadPoolExecutor(max_workers=len(keys)) as pool:
-            first_pages = list(pool.map(lambda key: self._query(key, after, None), keys))
+            first_pages = list(pool.map(lambda key: self._query(key, after, None, batch), keys))
         merged = heapq.merge(
             *(
-                self._positions(key, after, first)
+                self._positions(key, after, first, batch)
                 for key, first in zip(keys, first_pages, strict=True)
             ),
             reverse=True,
@@ -90,7 +95,7 @@ class Listing:
         return found, (last if pending is not None else None)
 
     def _positions(
-        self, key: str, after: Position | None, first: dict[str, Any]
+        self, key: str, after: Position | None, first: dict[str, Any], batch: int
     ) -> Iterator[Position]:
         """One shard's positions after ``after``, newest first. Entries with one ``created_at``
         come back from the index in no given order: each such group is completed (across
@@ -107,11 +112,11 @@ class Listing:
                     group = []
                 group.append(position)
             start = page.get("LastEvaluatedKey")
-            page = self._query(key, after, start) if start else None
+            page = self._query(key, after, start, batch) if start else None
         yield from sorted(group, reverse=True)
 
     def _query(
-        self, key: str, after: Position | None, start: dict[str, Any] | None
+        self, key: str, after: Position | None, start: dict[str, Any] | None, batch: int
     ) -> dict[str, Any]:
         condition = Key(LISTING_KEY).eq(key)
         if after is not None:
@@ -121,6 +126,7 @@ class Listing:
             TableName=self._table,
             IndexName=LISTING_INDEX,
             ScanIndexForward=False,
+            Limit=batch,
             **dynamo.key_condition(condition),
             **kwargs,
         )

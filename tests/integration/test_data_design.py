@@ -94,6 +94,23 @@ def test_a_filter_that_matches_few_returns_short_pages_that_go_on(aws):
     assert sorted(found) == sorted(failed)
 
 
+def test_a_page_reads_each_shard_a_page_at_a_time_not_whole(aws):
+    # GIVEN an app with 600 images over its 16 listing shards
+    for n in range(600):
+        put_listed(aws, new_media_id(), f"2026-12-05T10:{n // 60:02d}:{n % 60:02d}.000Z")
+    queries = count_calls(aws.dynamodb, "Query")
+    listing = Listing(aws.dynamodb, MEDIA_TABLE)
+
+    # WHEN the first page of 20 is read
+    items, after = listing.page(OWNER, limit=20)
+
+    # THEN each shard was asked for 21 entries at most (a page, and one to know there is more),
+    # not for everything it holds (a Query without Limit reads up to 1 MB), once each
+    assert (len(items), after is not None) == (20, True)
+    assert {q["Limit"] for q in queries} == {21}
+    assert len(queries) == LISTING_SHARDS
+
+
 def test_deleted_images_are_left_out_unless_asked_for(aws):
     listing = Listing(aws.dynamodb, MEDIA_TABLE)
     kept, gone = new_media_id(), new_media_id()
