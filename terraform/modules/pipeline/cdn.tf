@@ -100,6 +100,7 @@ resource "aws_cloudfront_distribution" "renditions" {
   # checkov:skip=CKV_AWS_374: no geo restriction by default: a deployment adds one if it must.
   # checkov:skip=CKV_AWS_305: no default root object: objects are served by their keys, never a root page.
   # checkov:skip=CKV2_AWS_47: no WAF (CKV_AWS_68), so no Log4j rule group to attach.
+  # checkov:skip=CKV2_AWS_32: a response headers policy is attached: AWS's managed SecurityHeadersPolicy, by its id (local.security_headers_policy_id); the check looks for a policy resource of this configuration.
   count           = local.cdn_enabled ? 1 : 0
   enabled         = true
   comment         = "${var.name}: renditions"
