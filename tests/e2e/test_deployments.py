@@ -61,7 +61,12 @@ def plans(local_stack: stack.Stack, tmp_path_factory: pytest.TempPathFactory):
     packages = {k: v for k, v in host.items() if k != "aws_endpoint_url"}
     work = tmp_path_factory.mktemp("plans")
     aws = terraform.staged_root(terraform.AWS_ROOT, work / "aws", endpoint=local_stack.endpoint)
-    local = {**host, "region": stack.REGION}
+    # the local stack's own CDN key pair and edge, as `make up` applies them
+    local = {
+        **host,
+        "region": stack.REGION,
+        **stack.cdn_variables(local_stack, stack.THIS_CHECKOUT),
+    }
     return {
         "local": in_module(
             terraform.planned_resources(
@@ -80,7 +85,9 @@ def plans(local_stack: stack.Stack, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_the_production_plan_is_the_local_stack_plus_only_the_monitoring_extras(plans):
-    local, prod = set(plans["local"]), set(plans["prod"])
+    # by base address: the CDN's public keys are keyed by their ids, which differ
+    local = {base_address(a) for a in plans["local"]}
+    prod = {base_address(a) for a in plans["prod"]}
     # The example also lets a browser app upload (cors_allowed_origins): the bucket's CORS rule;
     # and keeps deleted or overwritten originals restorable (uploads_versioning).
     extras = declared(MONITORING) | {
@@ -90,11 +97,11 @@ def test_the_production_plan_is_the_local_stack_plus_only_the_monitoring_extras(
 
     # Production adds resources only from monitoring.tf ...
     assert prod - local
-    assert {base_address(a) for a in prod - local} <= extras, sorted(prod - local)
+    assert prod - local <= extras, sorted(prod - local)
     # ... and lacks only the Powertools layer, which it takes from AWS's published ARN.
-    assert local - prod == {"aws_lambda_layer_version.powertools[0]"}
+    assert local - prod == {"aws_lambda_layer_version.powertools"}
     # The local stacks carry none of the extras (what CI applies is the pipeline itself).
-    assert not {base_address(a) for a in local} & extras
+    assert not local & extras
 
 
 def test_the_production_example_alarms_on_what_needs_a_person(plans):
@@ -157,3 +164,26 @@ def test_only_the_local_stack_is_disposable(plans):
         assert len(buckets) == 2
         assert {t["deletion_protection_enabled"] for t in tables} == {not disposable}, name
         assert {b["force_destroy"] for b in buckets} == {disposable}, name
+
+
+def test_the_production_example_serves_renditions_through_a_signed_private_cdn(plans):
+    prod = plans["prod"]
+    (distribution,) = [v for a, v in prod.items() if a.startswith("aws_cloudfront_distribution.")]
+    (behaviour,) = distribution["default_cache_behavior"]
+    assert behaviour["viewer_protocol_policy"] == "https-only"
+    assert behaviour["allowed_methods"] == ["GET", "HEAD"]
+    assert behaviour["compress"] is False
+    (origin,) = distribution["origin"]
+    assert not origin.get("s3_origin_config")  # Origin Access Control, not the legacy OAI
+    assert "aws_cloudfront_origin_access_control.renditions[0]" in prod
+    # signed URLs only: the key group (its id, in the behaviour, is known after apply) of the
+    # example's one public key
+    assert "aws_cloudfront_key_group.signing[0]" in prod
+    keys = [v for a, v in prod.items() if a.startswith("aws_cloudfront_public_key.")]
+    assert [k["name"] for k in keys] == ["media-pipeline-example-2026-12"]
+    assert keys[0]["encoded_key"].startswith("-----BEGIN PUBLIC KEY-----")
+    (policy,) = [v for a, v in prod.items() if a.startswith("aws_cloudfront_cache_policy.")]
+    (config,) = policy["parameters_in_cache_key_and_forwarded_to_origin"]
+    assert config["enable_accept_encoding_gzip"] is False
+    # the private key is in SSM only (make cdn-key): nothing planned holds one
+    assert not any("PRIVATE KEY" in str(v) for v in prod.values())
