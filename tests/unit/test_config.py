@@ -83,3 +83,30 @@ def test_rendition_formats_come_from_the_environment():
     assert ThumbnailSettings.from_env(env).encode.opaque_format == "JPEG"
     with pytest.raises(ConfigError, match="opaque_format"):
         ThumbnailSettings.from_env({**env, "OPAQUE_FORMAT": "GIF"})
+
+
+def test_renditions_may_be_cropped_to_an_aspect_ratio() -> None:
+    specs = parse_renditions("large:1024, square:256:1x1, card:640:16X9, avatar:96:1x1:upscale")
+    assert specs == (
+        RenditionSpec("large", 1024),
+        RenditionSpec("card", 640, (16, 9)),
+        RenditionSpec("square", 256, (1, 1)),
+        RenditionSpec("avatar", 96, (1, 1), upscale=True),
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("card:640:16", "WxH"),
+        ("card:640:16x0", "aspect must be two whole numbers"),
+        ("card:640:axb", "WxH"),
+        ("card:640:16x9:bigger", "can only be 'upscale'"),
+        ("card:640:16x9:upscale:more", "name:pixels"),
+        ("card:640:upscale", "WxH"),
+        ("card::16x9", "name:pixels"),
+    ],
+)
+def test_malformed_cropped_renditions_are_refused(raw: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_renditions(raw)

@@ -21,17 +21,51 @@ from media_pipeline.imaging import (
 
 
 def parse_renditions(raw: str) -> tuple[RenditionSpec, ...]:
-    """Parse ``"large:1024,medium:512,small:128"`` into rendition specs, largest first."""
+    """Parse ``RENDITIONS`` into rendition specs, largest first. Entries, comma-separated:
+
+    * ``name:pixels`` -- the whole picture, longest edge ``pixels`` (``large:1024``);
+    * ``name:pixels:WxH`` -- a cropped rendition of aspect ratio W:H, longest edge ``pixels``
+      (``square:256:1x1``, ``card:640:16x9``, ``story:1080:9x16``), placed around the picture's
+      point of interest (``imaging.crops``);
+    * ``name:pixels:WxH:upscale`` -- the same, enlarged when the picture is smaller than that, so
+      it always comes out at exactly its size.
+
+    ``large:1024,medium:512,small:128`` (the entries before cropped renditions existed) reads as
+    it always did.
+    """
     specs: list[RenditionSpec] = []
     for part in raw.split(","):
-        name, sep, edge = part.strip().partition(":")
-        if not sep or not name or not edge.strip().isdigit() or int(edge) < 1:
-            raise ConfigError(f"RENDITIONS entry {part.strip()!r} is not of the form name:pixels")
-        specs.append(RenditionSpec(name.strip(), int(edge)))
+        entry = part.strip()
+        fields = [field.strip() for field in entry.split(":")]
+        name, edge = ([*fields, "", ""])[:2]
+        if not name or not edge.isdigit() or int(edge) < 1 or len(fields) > 4:
+            raise ConfigError(
+                f"RENDITIONS entry {entry!r} is not of the form name:pixels or name:pixels:WxH"
+                " (optionally :upscale)"
+            )
+        aspect = None
+        if len(fields) >= 3:
+            aspect = _aspect(entry, fields[2])
+        upscale = len(fields) == 4
+        if upscale and fields[3] != "upscale":
+            raise ConfigError(f"RENDITIONS entry {entry!r}: the fourth field can only be 'upscale'")
+        try:
+            specs.append(RenditionSpec(name, int(edge), aspect, upscale))
+        except ValueError as error:
+            raise ConfigError(f"RENDITIONS entry {entry!r}: {error}") from None
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ConfigError(f"RENDITIONS has duplicate names: {raw!r}")
     return tuple(sorted(specs, key=lambda s: s.max_edge, reverse=True))
+
+
+def _aspect(entry: str, raw: str) -> tuple[int, int]:
+    width, sep, height = raw.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise ConfigError(
+            f"RENDITIONS entry {entry!r}: the aspect ratio must be WxH (e.g. 16x9), not {raw!r}"
+        )
+    return int(width), int(height)
 
 
 def limits_from_env(env: Mapping[str, str] = os.environ) -> Limits:

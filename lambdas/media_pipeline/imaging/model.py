@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
+
+if TYPE_CHECKING:
+    from media_pipeline.imaging.features import Features
 
 _T = TypeVar("_T", bound=tuple[Any, ...])
 
@@ -51,16 +54,39 @@ class Limits(NamedTuple):
 
 @_checked
 class RenditionSpec(NamedTuple):
-    """One rendition to make: its longest edge is ``max_edge`` pixels (never upscaled)."""
+    """One rendition to make: its longest edge is ``max_edge`` pixels (never upscaled).
+
+    With an ``aspect`` it is a *cropped* rendition (``imaging.crops``): the largest window of
+    that width:height ratio in the upright picture, placed around its point of interest, then
+    resized so that its longest edge is ``max_edge`` (never upscaled unless ``upscale``)."""
 
     name: str
     max_edge: int
+    aspect: tuple[int, int] | None = None
+    """``(width, height)`` of a cropped rendition, e.g. ``(16, 9)``; None: the whole picture."""
+    upscale: bool = False
+    """A cropped rendition whose window is smaller than its size is enlarged to it (so it always
+    comes out at exactly its size); only with an ``aspect``."""
 
     def _check(self) -> None:
         if self.max_edge < 1:
             raise ValueError(
                 f"rendition {self.name!r}: max_edge must be at least 1, not {self.max_edge}"
             )
+        if self.aspect is not None and (
+            len(self.aspect) != 2
+            or not all(isinstance(n, int) and 1 <= n <= MAX_ASPECT_TERM for n in self.aspect)
+        ):
+            raise ValueError(
+                f"rendition {self.name!r}: aspect must be two whole numbers 1-{MAX_ASPECT_TERM},"
+                f" not {self.aspect!r}"
+            )
+        if self.upscale and self.aspect is None:
+            raise ValueError(f"rendition {self.name!r}: upscale is only for cropped renditions")
+
+
+MAX_ASPECT_TERM = 10_000
+"""Largest term of a cropped rendition's aspect ratio (``16x9``, ``1x1``, ``1920x1080``)."""
 
 
 DEFAULT_RENDITIONS: tuple[RenditionSpec, ...] = (
@@ -198,6 +224,10 @@ class Rendered(NamedTuple):
     info: ImageInfo
     renditions: tuple[Rendition, ...] = ()
     alternates: tuple[Rendition, ...] = ()
+    features: Features | None = None
+    """What ``render()`` found in the picture for crops, placeholders and duplicates (focal
+    point, crop windows, ThumbHash, perceptual hash: ``imaging.features``); None from
+    ``describe()`` and from ``render(features=False)``."""
 
 
 class Rejected(NamedTuple):
