@@ -60,7 +60,7 @@ FUZZ_EXAMPLES ?= 300
 SEED ?= 1
 
 .PHONY: help install lock build up down status demo test test-unit test-integration test-e2e \
-        lint fmt plan deploy plan-check clean bench load web browser bundle localstack-up \
+        lint fmt plan deploy plan-check clean bench quality load web browser bundle localstack-up \
         localstack-down test-localstack reconcile redrive reprocess migrate capacity cdn-key fuzz
 
 help: ## Show this help
@@ -164,6 +164,9 @@ test-e2e: build browser ## End-to-end tests on the local stack (started for the 
 
 bench: build ## Image engine vs the tutorial way vs libvips, and handler cold init (not a test)
 	$(PY) scripts/bench.py
+
+quality: install ## Duplicates (recall on transformed copies, false positives, index bands) and crops' points of interest, measured on the corpus (not a test)
+	$(PY) scripts/quality.py
 
 load: build ## Burst of N uploads (N=200) of real photos: every image READY or FAILED, announced once? (not a test)
 	$(PY) scripts/load.py --n $(N) $(if $(TIMEOUT),--timeout $(TIMEOUT))

@@ -17,14 +17,19 @@ No AWS, no environment, no logging set-up. Stages of :func:`render`:
    metadata. Each rendition is encoded on a worker thread while the next one is resampled.
 
 :func:`render` also makes the placeholder and dominant colour (``preview``) from one more, 64 px
-step at the end of its chain. :func:`describe` is the metadata record (``metadata``) from the
-header and a hash alone: limits, identification, frame table, EXIF, ICC, no pixel decoded. Input
-that cannot be rendered is a :class:`Rejected` outcome (corrupt, unsupported, too_large), never an
-exception.
+step at the end of its chain, and from the same small picture what ``Rendered.features`` holds
+(issue 20): the point of interest (``crops``), a ThumbHash (``thumbhash``) and a perceptual hash
+for near-duplicates (``duplicates``). Specs with an aspect ratio are cropped renditions
+(``crops``), cut from the smallest full-picture rendition large enough, around the focal point.
+
+:func:`describe` is the metadata record (``metadata``) from the header and a hash alone:
+limits, identification, frame table, EXIF, ICC, no pixel decoded. Input that cannot be rendered
+is a :class:`Rejected` outcome (corrupt, unsupported, too_large), never an exception.
 ``engine.rendition_images`` returns the renditions before encoding (for tests).
 """
 
 from media_pipeline.imaging.engine import describe, render
+from media_pipeline.imaging.features import CropBox, Features, Focus
 from media_pipeline.imaging.model import (
     DEFAULT_RENDITIONS,
     EncodeOptions,
@@ -39,7 +44,10 @@ from media_pipeline.imaging.model import (
 
 __all__ = [
     "DEFAULT_RENDITIONS",
+    "CropBox",
     "EncodeOptions",
+    "Features",
+    "Focus",
     "ImageInfo",
     "Limits",
     "Outcome",

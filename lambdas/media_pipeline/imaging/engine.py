@@ -6,14 +6,25 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from media_pipeline.imaging import decode, metadata, normalise, preview, resize, streamed
+from media_pipeline.imaging import (
+    crops,
+    decode,
+    duplicates,
+    metadata,
+    normalise,
+    preview,
+    resize,
+    streamed,
+    thumbhash,
+)
 from media_pipeline.imaging.encode import encode_all
+from media_pipeline.imaging.features import CropBox, Features, Focus
 from media_pipeline.imaging.model import (
     DEFAULT_RENDITIONS,
     EncodeOptions,
@@ -54,6 +65,9 @@ def render(
     limits: Limits = Limits(),  # noqa: B008 - frozen, immutable default
     options: EncodeOptions = EncodeOptions(),  # noqa: B008
     sha256: bool = True,
+    focus: Focus | None = None,
+    crop_box: CropBox | None = None,
+    features: bool = True,
 ) -> Outcome:
     """Decode ``data`` once and make one rendition per spec (upright, sRGB, 8-bit, no metadata;
     JPEG when opaque, ``options.alpha_format`` when transparent), plus the metadata record with
@@ -61,27 +75,30 @@ def render(
     ``sha256=False`` leaves the record's hash empty (the thumbnail worker, which stores no
     record: a 20 MB PNG takes ~30 ms to hash).
 
+    Specs with an ``aspect`` are cropped renditions (``crops``), placed around ``focus`` if
+    given, else the centre of ``crop_box`` if given, else the point of interest found in the
+    pixels; ``crop_box`` also bounds them. ``Rendered.features`` says which focal point was used
+    and what each crop shows, with the ThumbHash and the perceptual hash (``features``).
+    ``features=False`` skips the ThumbHash, the perceptual hash and the search for a point of
+    interest (crops are then centred unless a focus or box is given; ``Rendered.features`` is
+    None): the engine as it was before them, for comparisons.
+
     Returns :class:`Rejected` (corrupt, unsupported, too_large) for any input that cannot make
     renditions; never raises for bad input.
     """
-    # One more, smaller step at the end of the chain: the source of the preview (not encoded).
-    chain = (*specs, RenditionSpec("preview", preview.SOURCE_EDGE))
     with decode.pillow_guard(limits):
         try:
-            with _decoded(data, limits, draft_edge=_largest(chain), sha256=sha256) as decoded:
+            draft_edge = functools.partial(_draft_edge, specs, crop_box)
+            with _decoded(data, limits, draft_edge=draft_edge, sha256=sha256) as decoded:
                 # Each rendition is encoded on a worker while the next one is resampled. Specs
                 # that come out the same size share one image, encoded once (Pillow's save()
                 # keeps state on the image, so one image must not be saved by two threads).
-                # _chain yields such a shared image for consecutive specs, so comparing with the
+                # _Made yields such a shared image for consecutive specs, so comparing with the
                 # previous one is enough (an id() would not do: a freed rendition's id is reused).
                 jobs: dict[int, Job[tuple[Rendition, ...]]] = {}
                 previous: Image.Image | None = None
-                extra: dict[str, str | None] = {}
-                for index, image in _chain(decoded, chain):
-                    if index == len(specs):
-                        # a copy when a rendition being encoded shares the image
-                        extra = preview.preview(image.copy() if image is previous else image)
-                        continue
+                made = _Made(decoded, specs, focus, crop_box, analyse=features)
+                for index, image in made.images():
                     if image is not previous:
                         big = image.width * image.height >= ENCODE_IN_BACKGROUND
                         job = (encoders() if big else INLINE).submit(encode_all, "", image, options)
@@ -92,9 +109,10 @@ def render(
                     for index, spec in enumerate(specs)
                 ]
                 return Rendered(
-                    decoded.info._replace(**extra),
+                    decoded.info._replace(**made.preview),
                     tuple(formats[0] for formats in encoded),
                     tuple(r for formats in encoded for r in formats[1:]),
+                    made.features,
                 )
         except Rejection as rejection:
             return rejection.outcome()
@@ -146,16 +164,20 @@ def rendition_images(
     specs: Sequence[RenditionSpec] = DEFAULT_RENDITIONS,
     *,
     limits: Limits = Limits(),  # noqa: B008
+    focus: Focus | None = None,
+    crop_box: CropBox | None = None,
 ) -> tuple[ImageInfo, tuple[Image.Image, ...]] | Rejected:
-    """The metadata record and the renditions as Pillow images, just before encoding.
+    """The metadata record and the renditions (cropped ones too) as Pillow images, just before
+    encoding.
 
     Internal (tests compare these with a reference resize); :func:`render` encodes the same
     images.
     """
     with decode.pillow_guard(limits):
         try:
-            with _decoded(data, limits, draft_edge=_largest(specs)) as decoded:
-                images = dict(_chain(decoded, specs))
+            draft_edge = functools.partial(_draft_edge, specs, crop_box)
+            with _decoded(data, limits, draft_edge=draft_edge) as decoded:
+                images = dict(_Made(decoded, specs, focus, crop_box).images())
                 return decoded.info, tuple(images[index] for index in range(len(specs)))
         except Rejection as rejection:
             return rejection.outcome()
@@ -173,8 +195,106 @@ def _encoders() -> Executor:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="imaging-encode")
 
 
-def _largest(specs: Sequence[RenditionSpec]) -> int:
-    return max((spec.max_edge for spec in specs), default=1)
+def _draft_edge(
+    specs: Sequence[RenditionSpec], crop_box: CropBox | None, header_size: tuple[int, int]
+) -> int:
+    """The longest edge of the largest full-picture rendition the chain makes for a picture
+    stored at ``header_size``: the largest uncropped spec, the preview source, or what a
+    cropped one needs to be cut from (``crops.source_edge``, the same for both orientations)."""
+    return max(
+        (
+            preview.SOURCE_EDGE,
+            *(spec.max_edge for spec in specs if spec.aspect is None),
+            *(crops.source_edge(s, header_size, crop_box) for s in specs if s.aspect is not None),
+        )
+    )
+
+
+class _Made:
+    """The finished renditions of one decoded picture, in the order the chain makes them
+    (:meth:`images`): the uncropped renditions from the largest down, each from the one before,
+    then the cropped ones, each cut from the smallest full-picture rendition still large enough
+    (a full-picture step of its own, never encoded, where none is). One more, smallest step at
+    the end of the chain is the preview source: the placeholder and dominant colour
+    (``preview``), the point of interest (``crops.find_focus``), the ThumbHash and the
+    perceptual hash are made from it (``preview`` and ``features`` once :meth:`images` is
+    done)."""
+
+    def __init__(
+        self,
+        decoded: _Decoded,
+        specs: Sequence[RenditionSpec],
+        focus: Focus | None,
+        crop_box: CropBox | None,
+        *,
+        analyse: bool = True,
+    ) -> None:
+        self._decoded = decoded
+        self._specs = specs
+        self._focus = focus
+        self._crop_box = crop_box
+        self._analyse = analyse
+        self.preview: dict[str, str | None] = {}
+        self.features: Features | None = None
+
+    def images(self) -> Iterator[tuple[int, Image.Image]]:
+        """(spec index, finished image) for every spec."""
+        specs, box = self._specs, self._crop_box
+        upright = (self._decoded.info.width, self._decoded.info.height)
+        header = self._decoded.header_size
+        cropped = [i for i, spec in enumerate(specs) if spec.aspect is not None]
+        # The full-picture steps: uncropped specs, sources for crops that need more than any of
+        # them (one step serves every crop it is large enough for), the preview source.
+        steps = [spec for spec in specs if spec.aspect is None]
+        roles: list[int | None] = [i for i, spec in enumerate(specs) if spec.aspect is None]
+        needs = {i: crops.source_edge(specs[i], header, box) for i in cropped}
+        for need in sorted(set(needs.values()), reverse=True):
+            if not any(step.max_edge >= need for step in steps):
+                steps.append(RenditionSpec("crop-source", need))
+                roles.append(None)
+        steps.append(RenditionSpec("preview", preview.SOURCE_EDGE))
+        roles.append(None)
+        sources = {
+            i: min(
+                (s for s in range(len(steps)) if steps[s].max_edge >= needs[i]),
+                key=lambda s: steps[s].max_edge,
+            )
+            for i in cropped
+        }
+        kept: dict[int, Image.Image] = {}
+        small: Image.Image | None = None
+        last: Image.Image | None = None
+        for step, image in _chain(self._decoded, steps):
+            if step in sources.values():
+                kept[step] = image
+            if step == len(steps) - 1:
+                # a copy when a rendition being encoded shares the image (preview saves it)
+                small = image.copy() if image is last else image
+                continue
+            role = roles[step]
+            if role is not None:
+                last = image
+                yield role, image
+        assert small is not None
+        self.preview = preview.preview(small)
+
+        chosen = crops.focus_for(self._focus, box)
+        if chosen is None:
+            chosen = crops.find_focus(small) if self._analyse else Focus(0.5, 0.5, "auto")
+        windows = {}
+        for i in cropped:
+            out, extent = crops.plan(specs[i], upright, box)
+            window = crops.place(extent, upright, chosen, box)
+            windows[specs[i].name] = crops.normalised(window, upright)
+            yield i, crops.cut(kept[sources[i]], window, upright, out)
+        if self._analyse:
+            self.features = Features(
+                focus=chosen,
+                crop_box=box,
+                crops=windows,
+                thumbhash=thumbhash.encode_base64(thumbhash.source(small)),
+                perceptual_hash=duplicates.perceptual_hash(small),
+            )
 
 
 def _chain(decoded: _Decoded, specs: Sequence[RenditionSpec]) -> Iterator[tuple[int, Image.Image]]:
@@ -232,7 +352,11 @@ class _Decoded:
 
 @contextmanager
 def _decoded(
-    data: bytes, limits: Limits, *, draft_edge: int, sha256: bool = True
+    data: bytes,
+    limits: Limits,
+    *,
+    draft_edge: int | Callable[[tuple[int, int]], int],
+    sha256: bool = True,
 ) -> Iterator[_Decoded]:
     """Open, check, decode (JPEG at the smallest DCT scale still giving ``DRAFT_GAP`` times
     ``draft_edge`` on the longest side) and describe the first frame; the file is closed on the
@@ -241,6 +365,8 @@ def _decoded(
     try:
         digest = _sha256(data) if sha256 else ""
         header_size = image.size
+        if callable(draft_edge):  # it depends on the picture's size (cropped renditions)
+            draft_edge = draft_edge(header_size)
         frames, animated = decode.count_frames(image, limits)
         draft = _draft_size(header_size, draft_edge)
         resampled = None
