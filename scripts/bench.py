@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import functools
 import gc
 import io
 import json
@@ -514,6 +515,79 @@ def print_extra_formats(results: list[tuple[str, dict[str, dict[str, float]]]]) 
     )
 
 
+CROP_SPECS = (
+    imaging.RenditionSpec("square", 256, (1, 1)),
+    imaging.RenditionSpec("card", 640, (16, 9)),
+)
+"""Two cropped renditions, as an app might add them: RENDITIONS=...,square:256:1x1,card:640:16x9."""
+FEATURE_CHOICES: dict[str, dict[str, Any]] = {
+    "before": {"features": False},
+    "features": {},
+    "features+crops": {"specs": (*imaging.DEFAULT_RENDITIONS, *CROP_SPECS)},
+}
+"""before: the engine as it was before issue 20 (``render(features=False)``: no point of
+interest, ThumbHash or perceptual hash); features: the default settings, which now find all
+three; features+crops: and two cropped renditions."""
+
+
+def features_cost(data: bytes, turns: int = 5) -> dict[str, float]:
+    """CPU ms of the renditions half's ``render()`` (as the thumbnail worker calls it) for each of
+    FEATURE_CHOICES, warm, median of interleaved turns: what issue 20 costs, in one run."""
+    calls = {
+        choice: functools.partial(
+            imaging.render,
+            data,
+            kwargs.get("specs", imaging.DEFAULT_RENDITIONS),
+            sha256=False,
+            features=kwargs.get("features", True),
+        )
+        for choice, kwargs in FEATURE_CHOICES.items()
+    }
+    for call in calls.values():
+        assert isinstance(call(), imaging.Rendered)
+    times: dict[str, list[float]] = {choice: [] for choice in calls}
+    for _ in range(turns):
+        for choice, call in calls.items():
+            gc.collect()
+            begin = time.process_time()
+            call()
+            times[choice].append((time.process_time() - begin) * 1000)
+    return {choice: statistics.median(values) for choice, values in times.items()}
+
+
+def print_features(results: list[tuple[str, dict[str, float]]]) -> None:
+    print(
+        "\nCrops, ThumbHash and perceptual hash (issue 20): CPU ms of render() per image, one run,"
+        " interleaved turns"
+    )
+    print(
+        f"  {'input':<32} {'before':>8} {'features':>9} {'x':>6} {'+2 crops':>9} {'x':>6}"
+        "   (budget: x <= 1.15)"
+    )
+    totals = dict.fromkeys(FEATURE_CHOICES, 0.0)
+    for name, cpu in results:
+        for choice in totals:
+            totals[choice] += cpu[choice]
+        print(
+            f"  {name:<32} {cpu['before']:8.2f} {cpu['features']:9.2f}"
+            f" {cpu['features'] / cpu['before']:5.2f}x {cpu['features+crops']:9.2f}"
+            f" {cpu['features+crops'] / cpu['before']:5.2f}x"
+        )
+    ratio = totals["features+crops"] / totals["before"]
+    print(
+        f"  {'all inputs (sum)':<32} {totals['before']:8.2f} {totals['features']:9.2f}"
+        f" {totals['features'] / totals['before']:5.2f}x {totals['features+crops']:9.2f}"
+        f" {ratio:5.2f}x  {'met' if ratio <= 1.15 else 'NOT met'}"
+    )
+    print(
+        "  before: render(features=False), the engine before issue 20 (default renditions);"
+        " features: the default settings now (point of interest, ThumbHash, perceptual hash:"
+        " ~1.5 ms a picture, whatever its size); +2 crops: and"
+        f" {', '.join(f'{s.name}:{s.max_edge}:{s.aspect[0]}x{s.aspect[1]}' for s in CROP_SPECS)}"
+        " (each one more encode, cut from a rendition the chain makes anyway)."
+    )
+
+
 @dataclass
 class Row:
     name: str
@@ -949,6 +1023,7 @@ def main() -> int:
     print_targets(rows, rss)
 
     print_extra_formats([(n, extra_formats_cost(d, 1 if args.quick else 3)) for n, d in chosen])
+    print_features([(n, features_cost(d, 1 if args.quick else 7)) for n, d in chosen])
 
     if not args.no_process:
         rounds = 3 if args.quick else 5

@@ -261,6 +261,11 @@ class _Made:
             )
             for i in cropped
         }
+        # Crops are shrunk as the chain's later steps are: by libvips from a large source.
+        large = self._decoded.resampled or math.prod(self._decoded.image.size) >= (
+            resize.VIPS_MIN_PIXELS
+        )
+        later = resize.VIPS_CHAIN_MIN_PIXELS if large else None
         kept: dict[int, Image.Image] = {}
         small: Image.Image | None = None
         last: Image.Image | None = None
@@ -285,8 +290,9 @@ class _Made:
         for i in cropped:
             out, extent = crops.plan(specs[i], upright, box)
             window = crops.place(extent, upright, chosen, box)
+            image, window = crops.cut(kept[sources[i]], window, upright, out, vips_min_pixels=later)
             windows[specs[i].name] = crops.normalised(window, upright)
-            yield i, crops.cut(kept[sources[i]], window, upright, out)
+            yield i, image
         if self._analyse:
             self.features = Features(
                 focus=chosen,
