@@ -35,6 +35,11 @@ CPU per half: CPU time (all threads) per image of the thumbnail worker's work
 (``RenditionsWork.produce``: decode, renditions, placeholder) and the metadata worker's
 (``MetadataWork.produce``: header, SHA-256 of the bytes), median of 5 turns each.
 
+Crops, ThumbHash and perceptual hash (issue 20): CPU per image of ``render()`` as the thumbnail
+worker calls it, before (``features=False``), with the features the default settings now compute,
+and with two cropped renditions more (``CROP_SPECS``), interleaved in the same turns; the ratios
+per input and over the sum of all inputs, against the 15% budget.
+
 Whole process: each input through ``scripts/render.py`` (both halves, as the Lambdas do) and
 through the same peers as separate programs (the tutorial way; pyvips on one and on two threads,
 ``VIPS_CONCURRENCY``), each a fresh interpreter per run: start-up, imports, read, renditions,

@@ -38,6 +38,15 @@ def test_quick_bench_prints_each_comparison_for_its_input() -> None:
     assert min(ssim) > 0.9
     assert "gen-4mp.webp:" in done.stdout.split("Targets")[1]
 
+    features = done.stdout.split("Crops, ThumbHash and perceptual hash")[1].split("Whole process")[
+        0
+    ]
+    (row,) = [line for line in features.splitlines() if line.strip().startswith("gen-4mp.webp")]
+    before, with_features, ratio, with_crops, crops_ratio = row.replace("x", "").split()[1:]
+    assert abs(float(ratio) - float(with_features) / float(before)) < 0.01
+    assert abs(float(crops_ratio) - float(with_crops) / float(before)) < 0.01
+    assert "all inputs (sum)" in features
+
     whole = done.stdout.split("Whole process")[1]
     (process,) = [line for line in whole.splitlines() if line.strip().startswith("gen-4mp.webp")]
     times = process.split("|")[1].split()
