@@ -261,6 +261,30 @@ def managed_changes(shown: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def data_reads(shown: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every data source of ``terraform show -json`` of a plan, by address, as a change: those
+    read during the plan (their values in ``prior_state``) and those deferred to the apply
+    (their inputs not yet known: ``resource_changes`` with the action ``read``)."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def visit(module: dict[str, Any]) -> None:
+        for resource in module.get("resources", []):
+            if resource.get("mode") == "data":
+                found[resource["address"]] = {
+                    "after": resource.get("values") or {},
+                    "after_unknown": {},
+                    "after_sensitive": resource.get("sensitive_values") or {},
+                }
+        for child in module.get("child_modules", []):
+            visit(child)
+
+    visit(((shown.get("prior_state") or {}).get("values") or {}).get("root_module") or {})
+    for change in shown.get("resource_changes", []):
+        if change["mode"] == "data":
+            found[change["address"]] = change["change"]
+    return found
+
+
 def deployed_ids(state: Path, resource_type: str) -> set[str]:
     """The ids of every ``resource_type`` instance recorded in a Terraform state file."""
     resources = json.loads(state.read_text()).get("resources", [])

@@ -219,3 +219,42 @@ def test_plan_check_names_the_blocks_added_and_removed():
         "      global_secondary_index: + waiting; - pending; ~ owner"
         in plan_check.report(difference, "a", "b").splitlines()
     )
+
+
+def test_plan_check_reports_the_data_sources_a_policy_is_built_from():
+    def plan(deferred, read):
+        return {
+            "prior_state": {
+                "values": {
+                    "root_module": {
+                        "resources": [],
+                        "child_modules": [
+                            {
+                                "resources": [
+                                    {"address": a, "mode": "data", "values": v}
+                                    for a, v in read.items()
+                                ]
+                            }
+                        ],
+                    }
+                }
+            },
+            "resource_changes": [
+                {"address": a, "mode": "data", "change": {"after": v, "after_unknown": {}}}
+                for a, v in deferred.items()
+            ],
+            "output_changes": {},
+        }
+
+    base = plan({"data.d.tls": {"statement": ["tls"]}}, {"data.d.role": {"actions": ["s3:Get"]}})
+    new = plan(
+        {"data.d.tls": {"statement": ["tls"]}, "data.d.cdn_read": {"statement": ["cdn"]}},
+        {"data.d.role": {"actions": ["s3:Get", "ssm:GetParameter"]}},
+    )
+    difference = plan_check.compare(base, new, [])
+    assert difference.data_created == ["data.d.cdn_read"]
+    assert difference.data_changed == {"data.d.role": ["actions"]}
+    assert not difference.none
+    text = plan_check.report(difference, "a", "b").splitlines()
+    assert "  + data.d.cdn_read" in text
+    assert "  ~ data.d.role: actions" in text
