@@ -33,6 +33,9 @@ from devstack.processes import alive
 ROOT = terraform.ROOT
 STATE_DIR = terraform.STATE_DIR
 DEFAULT_PORT = int(os.environ.get("DEVSTACK_PORT", "4599"))
+# IAM on the embedded stack (devstack/iam.py): "enforce" (each function as its role, every call
+# authorised; the default) or "off" (everything as the administrator). DEVSTACK_IAM=off make up.
+IAM_MODES = ("enforce", "off")
 REGION = "us-east-1"
 LOCAL_TFVARS = terraform.ENVS_DIR / "local.tfvars"
 
@@ -172,6 +175,7 @@ def _start_server(
     ]
     if watch_pid:
         command += ["--watch-pid", str(watch_pid)]
+    command += ["--iam", iam_mode()]
     log = (state_dir / "devstack.log").open("ab")
     process = subprocess.Popen(
         command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, cwd=ROOT
@@ -193,6 +197,14 @@ def _start_server(
         time.sleep(0.2)
     _record_file(state_dir).write_text(json.dumps({"endpoint": stack.endpoint, "pid": stack.pid}))
     return stack
+
+
+def iam_mode() -> str:
+    """How a new stack treats IAM: DEVSTACK_IAM, "enforce" unless told "off"."""
+    mode = os.environ.get("DEVSTACK_IAM", "enforce")
+    if mode not in IAM_MODES:
+        raise StackError(f"DEVSTACK_IAM={mode!r}: expected one of {', '.join(IAM_MODES)}")
+    return mode
 
 
 def up(
