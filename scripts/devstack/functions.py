@@ -39,6 +39,7 @@ class FunctionSpec:
     environment: tuple[tuple[str, str], ...]
     reserved_concurrency: int | None
     role: str = ""  # the execution role's ARN
+    tracing: str = "PassThrough"  # X-Ray: Active or PassThrough
 
     @classmethod
     def from_api(cls, config: dict[str, Any], reserved_concurrency: int | None) -> FunctionSpec:
@@ -55,6 +56,7 @@ class FunctionSpec:
             environment=tuple(sorted(config.get("Environment", {}).get("Variables", {}).items())),
             reserved_concurrency=reserved_concurrency,
             role=config.get("Role", ""),
+            tracing=(config.get("TracingConfig") or {}).get("Mode") or "PassThrough",
         )
 
 

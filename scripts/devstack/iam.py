@@ -60,7 +60,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from devstack import iam_policy, moto_patches
 
@@ -120,6 +120,7 @@ class Recorder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: Counter[Call] = Counter()
+        self._first: dict[Call, int] = {}  # the sequence number of each call's first decision
         self._overflow = 0
         self._denials: list[dict[str, Any]] = []
         self._sequence = 0
@@ -129,6 +130,7 @@ class Recorder:
             self._sequence += 1
             if call in self._calls or len(self._calls) < MAX_DECISIONS:
                 self._calls[call] += 1
+                self._first.setdefault(call, self._sequence)
             else:
                 self._overflow += 1
             if not call.allowed and len(self._denials) < MAX_DENIALS:
@@ -150,15 +152,24 @@ class Recorder:
                 call.reason,
             )
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, *, calls: bool = True, denials_since: int = 0) -> dict[str, Any]:
+        """The decisions so far: ``calls`` (each distinct call with its count and the sequence
+        number of its first decision), and the denials after sequence ``denials_since``."""
         with self._lock:
-            calls = [{**_call_dict(c), "count": n} for c, n in self._calls.items()]
-            return {
+            report: dict[str, Any] = {
                 "sequence": self._sequence,
-                "calls": sorted(calls, key=lambda c: (c["principal"], c["action"], c["resource"])),
-                "denials": list(self._denials),
+                "denials": [d for d in self._denials if d["sequence"] > denials_since],
                 "overflow": self._overflow,
             }
+            if calls:
+                report["calls"] = sorted(
+                    (
+                        {**_call_dict(c), "count": n, "first": self._first[c]}
+                        for c, n in self._calls.items()
+                    ),
+                    key=lambda c: (c["principal"], c["action"], c["resource"]),
+                )
+        return report
 
 
 def _call_dict(call: Call) -> dict[str, Any]:
@@ -248,10 +259,11 @@ class Enforcement:
         )
         return decision.allowed
 
-    def snapshot(self) -> dict[str, Any]:
-        report = self.recorder.snapshot()
+    def snapshot(self, *, calls: bool = True, denials_since: int = 0) -> dict[str, Any]:
+        report = self.recorder.snapshot(calls=calls, denials_since=denials_since)
         report["enforced"] = self.enabled
-        report["roles"] = deployed_roles()
+        if calls:
+            report["roles"] = deployed_roles()
         return report
 
 
@@ -727,6 +739,8 @@ def _authorize(
     else:
         operation = response._get_action()
         wanted = request_actions(response, service, operation, resource)
+    if is_s3:
+        wanted += _list_for_missing_key(response, wanted)
     policies = [
         (str(getattr(p, "arn", "") or f"policy-{i}"), _policy_text(p))
         for i, p in enumerate(access_key.collect_policies())
@@ -749,6 +763,23 @@ def _authorize(
                 f"User: {principal} is not authorized to perform: {action} on resource: {arn} {why}"
             )
             _raise(is_s3, service, "AccessDenied", message, response)
+
+
+def _list_for_missing_key(response: Any, wanted: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """S3 answers a read of a key that does not exist with 404 only to a caller allowed
+    s3:ListBucket on the bucket; to anyone else with 403, not to tell what exists."""
+    if len(wanted) != 1 or wanted[0][0] not in ("s3:GetObject", "s3:GetObjectVersion"):
+        return []
+    from moto.s3.models import s3_backends
+
+    bucket_arn, _, key = wanted[0][1].partition("/")
+    bucket = bucket_arn.rsplit(":", 1)[-1]
+    version = _param(response, "versionId")
+    try:
+        found = s3_backends[response.current_account]["aws"].get_object(bucket, key, version)
+    except Exception:  # no such bucket, a malformed version id: moto answers those
+        return []
+    return [] if found is not None else [("s3:ListBucket", bucket_arn)]
 
 
 def _policy_text(policy: Any) -> str:
@@ -800,3 +831,8 @@ def _raise(is_s3: bool, service: str, code: str, message: str, response: Any) ->
         code = 403
 
     raise QueryDenied(code, message)
+
+
+def parse_query(query: str) -> dict[str, list[str]]:
+    """A query string's parameters, decoded (tests read presigned URLs with it)."""
+    return parse_qs(query, keep_blank_values=True)

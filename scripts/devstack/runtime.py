@@ -225,20 +225,24 @@ class LocalLambda:
                 capacity=self._capacity,
                 region=self.region,
                 credentials=self.iam.credentials(spec.role, name),
-                on_environment_start=self._authorize_logs,
+                on_environment_start=self._authorize_service_writes,
             )
 
-    def _authorize_logs(self, spec: FunctionSpec, stream: str) -> None:
-        """Lambda writes an environment's logs with the execution role: a new log stream, then
-        its events. Here they go to .local/logs; the role's permission for them is checked."""
+    def _authorize_service_writes(self, spec: FunctionSpec, stream: str) -> None:
+        """What Lambda writes for an environment with its execution role: its log stream and
+        events, and, with active tracing, its X-Ray segments. Here logs go to .local/logs and
+        traces nowhere; the role's permission for them is checked all the same."""
         if not spec.role:
             return
         account = spec.arn.split(":")[4]
-        resource = (
+        log_stream = (
             f"arn:aws:logs:{self.region}:{account}:log-group:/aws/lambda/{spec.name}"
             f":log-stream:{stream}"
         )
-        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        writes = [("logs:CreateLogStream", log_stream), ("logs:PutLogEvents", log_stream)]
+        if spec.tracing == "Active":  # X-Ray has no resource-level permissions
+            writes += [("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")]
+        for action, resource in writes:
             self.iam.authorize_local(spec.role, spec.name, LAMBDA_SERVICE, action, resource)
 
     def role_clients(self, function: str) -> dict[str, Any]:

@@ -54,11 +54,13 @@ The control surface (JSON in and out):
     a CloudFront distribution of the emulator, served as CloudFront serves it: signed URLs
     checked against its trusted key groups, objects from its S3 origin, conditional requests
     (edge.py). The API signs rendition URLs for this address on a local stack.
-``GET  /_devstack/iam``
-    IAM enforcement (iam.py): ``enforced``, every decision made for a principal other than the
-    administrator (``calls``: function, role, principal, caller, action, resource, decision,
-    reason, count), the ``denials`` in order (``sequence``, time), and each role that Lambda
-    trusts with its policies (``roles``).
+``GET  /_devstack/iam?calls=0&denials_since=N``
+    IAM enforcement (iam.py): ``enforced``; ``sequence``, the number of decisions so far; every
+    decision made for a principal other than the administrator (``calls``: function, role,
+    principal, caller, action, resource, decision, reason, count, and ``first``, the sequence
+    number of its first decision); the ``denials`` after ``N`` in order (``sequence``, time);
+    and each role that Lambda trusts with its policies (``roles``). ``calls=0``: only the
+    sequence and the denials.
 ``POST /_devstack/iam/credentials``
     ``{"function": name}``: the credentials the function's environments run with (its role's
     session), for tests that try what a function must never be able to do.
@@ -260,7 +262,14 @@ class DevstackApp:
         if route in ("requests", "usage"):
             return _json(start_response, self._counts(route))
         if route == "iam":
-            return _json(start_response, self._runtime.iam.snapshot())
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            return _json(
+                start_response,
+                self._runtime.iam.snapshot(
+                    calls=query.get("calls", ["1"])[0] != "0",
+                    denials_since=int(query.get("denials_since", ["0"])[0]),
+                ),
+            )
         if route == "iam/credentials" and method == "POST":
             return self._credentials(environ, start_response)
         return _json(

@@ -1,0 +1,176 @@
+"""Used versus granted: each function role's permissions against what the e2e suite used.
+
+A *grant* is one action of one ``Allow`` statement on one of its resources (wildcards
+expanded against the calls, not against AWS). A grant is *used* when a call that the embedded
+stack allowed for that role (``GET /_devstack/iam``) matches it; calls made on purpose by the
+negative tests (caller ``iam-probe``) do not count. A grant no test used must be in
+``EXPLAINED`` with the reason it exists anyway; an explanation for a grant that no longer
+exists, or that a test now uses, is reported too, so that the list stays true.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from devstack.iam_policy import action_matches, resource_matches
+
+PROBE = "iam-probe"  # the User-Agent app id of the negative tests' clients
+
+# (function, statement Sid, action) -> why it is granted although no e2e test exercises it.
+# function: the function's name without the deployment's prefix (thumbnail, api, ...).
+EXPLAINED: dict[tuple[str, str, str], str] = {}
+
+
+@dataclass
+class Grant:
+    function: str
+    policy: str
+    sid: str
+    action: str
+    resource: str
+    used: int = 0
+    test: str = ""  # a test during which a call first used it
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Comparison:
+    grants: list[Grant]
+    unexplained: list[Grant]  # granted, unused, no reason given
+    explained: list[tuple[Grant, str]]  # granted, unused, with the reason
+    stale: list[tuple[tuple[str, str, str], str]]  # explanations that no longer apply
+    denials: list[dict[str, Any]]  # calls denied (not the probes')
+    ungranted: list[dict[str, Any]]  # allowed calls no Allow statement matched (never, in theory)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.unexplained or self.stale or self.denials or self.ungranted)
+
+
+def short_name(role: str, prefix: str) -> str:
+    """``media-pipeline-notifier-role`` -> ``notifier`` (the deployment's prefix and -role off)."""
+    name = role.removesuffix("-role")
+    return name.removeprefix(f"{prefix}-") if prefix else name
+
+
+def grants_of(roles: Mapping[str, Any], prefix: str) -> list[Grant]:
+    grants = []
+    for role, spec in sorted(roles.items()):
+        function = short_name(role, prefix)
+        for policy_name, document in sorted(spec["policies"].items()):
+            statements = document.get("Statement", [])
+            for index, statement in enumerate(
+                statements if isinstance(statements, list) else [statements]
+            ):
+                if statement.get("Effect") != "Allow":
+                    continue
+                sid = str(statement.get("Sid") or index)
+                actions = statement.get("Action", [])
+                resources = statement.get("Resource", [])
+                for action in actions if isinstance(actions, list) else [actions]:
+                    for resource in resources if isinstance(resources, list) else [resources]:
+                        grants.append(Grant(function, policy_name, sid, action, resource))
+    return grants
+
+
+def compare(
+    roles: Mapping[str, Any],
+    calls: Iterable[Mapping[str, Any]],
+    *,
+    prefix: str,
+    explained: Mapping[tuple[str, str, str], str] = EXPLAINED,
+) -> Comparison:
+    grants = grants_of(roles, prefix)
+    by_function: dict[str, list[Grant]] = {}
+    for grant in grants:
+        by_function.setdefault(grant.function, []).append(grant)
+    denials, ungranted = [], []
+    for call in calls:
+        if call["caller"] == PROBE or not call.get("role"):
+            continue
+        if call["decision"] != "allow":
+            denials.append(dict(call))
+            continue
+        function = short_name(call["role"], prefix)
+        matched = [
+            g
+            for g in by_function.get(function, [])
+            if action_matches([g.action], call["action"])
+            and resource_matches([g.resource], call["resource"])
+        ]
+        if not matched:
+            ungranted.append(dict(call))
+        for grant in matched:
+            grant.used += int(call.get("count", 1))
+            grant.test = grant.test or call.get("test", "")
+            if len(grant.examples) < 3 and call["resource"] not in grant.examples:
+                grant.examples.append(call["resource"])
+    unexplained, reasons = [], []
+    keys = {(g.function, g.sid, g.action) for g in grants}
+    used_keys = {(g.function, g.sid, g.action) for g in grants if g.used}
+    for grant in grants:
+        if grant.used:
+            continue
+        reason = explained.get((grant.function, grant.sid, grant.action))
+        if reason is None:
+            unexplained.append(grant)
+        else:
+            reasons.append((grant, reason))
+    stale = [
+        (key, "no such grant" if key not in keys else "a test uses it now")
+        for key in explained
+        if key not in keys or key in used_keys
+    ]
+    return Comparison(grants, unexplained, reasons, stale, denials, ungranted)
+
+
+def render(comparison: Comparison) -> list[str]:
+    """The comparison as Markdown lines: one row per grant, then what is wrong, if anything."""
+    lines = [
+        "| function | statement | action | resource | calls | first used in | or why granted |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    reasons = {id(g): r for g, r in comparison.explained}
+    for g in comparison.grants:
+        lines.append(
+            f"| {g.function} | {g.sid} | {g.action} | {g.resource} | {g.used} | "
+            f"{g.test} | {reasons.get(id(g), '' if g.used else '**UNEXPLAINED**')} |"
+        )
+    for g in comparison.unexplained:
+        lines.append(
+            f"UNUSED: {g.function}: {g.sid} grants {g.action} on {g.resource}, which no test used "
+            "and devstack/iam_report.py EXPLAINED gives no reason for"
+        )
+    for key, why in comparison.stale:
+        lines.append(f"STALE EXPLANATION: {key}: {why}")
+    for call in comparison.denials:
+        lines.append(
+            f"DENIED: {call['function']} {call['action']} on {call['resource']} "
+            f"({call['reason']}; caller {call['caller']})"
+        )
+    for call in comparison.ungranted:
+        lines.append(
+            f"ALLOWED WITHOUT A GRANT: {call['function']} {call['action']} on {call['resource']}"
+        )
+    return lines
+
+
+def merge(snapshots: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One set of roles and calls from several stacks' snapshots (the e2e workers' stacks),
+    each call named with the test during which it was first made on its stack (``tests``: the
+    decision sequence number at which each test began)."""
+    roles: dict[str, Any] = {}
+    calls: list[dict[str, Any]] = []
+    for snapshot in snapshots:
+        roles.update(snapshot.get("roles") or {})
+        starts = sorted((int(k), v) for k, v in (snapshot.get("tests") or {}).items())
+        for call in snapshot.get("calls") or []:
+            test = ""
+            for start, name in starts:
+                if start >= call.get("first", 0):
+                    break
+                test = name
+            calls.append({**call, "test": test})
+    return roles, calls
