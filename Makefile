@@ -14,6 +14,8 @@ PYTEST  := $(PY) -m pytest
 # those spread over the workers instead of queueing on one. TEST_WORKERS=1 for one stack.
 TEST_WORKERS ?= 2
 PARALLEL := -n $(TEST_WORKERS) --dist load --maxschedchunk 1
+# With IAM enforced on the embedded stack (DEVSTACK_IAM=off turns it off), make test and
+# test-e2e also fail on a permission no e2e test used and none explains (tests/conftest.py).
 
 # Lambda packages are built for one Python runtime and CPU. The local stack runs them on this
 # machine, so by default they match the host; AWS deployments use AWS_RUNTIME / AWS_ARCH.
@@ -151,7 +153,7 @@ test-localstack: install ## The e2e tier against LOCALSTACK_ENDPOINT (skips in o
 # ---------------------------------------------------------------------------------------------
 
 test: build browser ## Run every test tier (unit, integration, e2e on the local stack)
-	$(PYTEST) $(PARALLEL) tests
+	IAM_COVERAGE=enforce $(PYTEST) $(PARALLEL) tests
 
 test-unit: install ## Unit tests: pure code, no network
 	$(PYTEST) tests/unit
@@ -160,7 +162,7 @@ test-integration: install ## Integration tests: handlers against moto's mock_aws
 	$(PYTEST) tests/integration
 
 test-e2e: build browser ## End-to-end tests on the local stack (started for the session if not up)
-	$(PYTEST) $(PARALLEL) tests/e2e
+	IAM_COVERAGE=enforce $(PYTEST) $(PARALLEL) tests/e2e
 
 bench: build ## Image engine vs the tutorial way vs libvips, and handler cold init (not a test)
 	$(PY) scripts/bench.py

@@ -49,6 +49,7 @@ logged. ``GET /_devstack/iam`` answers it, with each role's policies.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -67,6 +68,7 @@ from devstack import iam_policy, moto_patches
 log = logging.getLogger("devstack.iam")
 
 ADMIN_KEYS = frozenset({"test"})
+PROBE = "iam-probe"  # the session name of the negative tests' credentials of a role
 ACCOUNT = "123456789012"
 MAX_DECISIONS = 200_000
 MAX_DENIALS = 2_000
@@ -567,9 +569,11 @@ def signed_by(response: Any) -> Signed | None:
         return Signed(
             kind, parts[0], query.get("x-amz-security-token"), parts[2], parts[3], parts[1], query
         )
-    if "awsaccesskeyid" in query:  # SigV2 query or form
+    if "awsaccesskeyid" in query:  # SigV2, a query or a form
+        form = getattr(response, "form_data", None) or {}
+        kind = "form" if "policy" in {k.lower() for k in form} or "policy" in query else "query"
         return Signed(
-            "query", query["awsaccesskeyid"], query.get("x-amz-security-token"), "", "", "", query
+            kind, query["awsaccesskeyid"], query.get("x-amz-security-token"), "", "", "", query
         )
     return None
 
@@ -586,13 +590,21 @@ def verify_presigned(
 ) -> str | None:
     """Why a presigned URL or POST does not hold (None: its signature is right and in time)."""
     fields = signed.fields
-    key = _signing_key(secret, signed.date, signed.region, signed.service)
     if signed.kind == "form":
-        policy = next((v for k, v in fields.items() if k == "policy"), "")
-        expected = hmac.new(key, policy.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, fields.get("x-amz-signature", "")):
+        policy = fields.get("policy", "")
+        if "x-amz-signature" in fields:  # SigV4
+            key = _signing_key(secret, signed.date, signed.region, signed.service)
+            expected = hmac.new(key, policy.encode(), hashlib.sha256).hexdigest()
+            given = fields["x-amz-signature"]
+        else:  # SigV2: base64 of the policy's HMAC-SHA1
+            digest = hmac.new(secret.encode(), policy.encode(), hashlib.sha1).digest()
+            expected, given = base64.b64encode(digest).decode(), fields.get("signature", "")
+        if not hmac.compare_digest(expected, given):
             return "the POST policy's signature does not match"
         return None
+    if "x-amz-credential" not in fields:
+        return "SigV2 presigned URLs are not verified here: sign with s3v4"
+    key = _signing_key(secret, signed.date, signed.region, signed.service)
     amz_date = fields.get("x-amz-date", "")
     try:
         signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)

@@ -3,7 +3,7 @@
 A *grant* is one action of one ``Allow`` statement on one of its resources (wildcards
 expanded against the calls, not against AWS). A grant is *used* when a call that the embedded
 stack allowed for that role (``GET /_devstack/iam``) matches it; calls made on purpose by the
-negative tests (caller ``iam-probe``) do not count. A grant no test used must be in
+negative tests (session or caller ``iam-probe``) do not count. A grant no test used must be in
 ``EXPLAINED`` with the reason it exists anyway; an explanation for a grant that no longer
 exists, or that a test now uses, is reported too, so that the list stays true.
 """
@@ -14,9 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from devstack.iam import PROBE
 from devstack.iam_policy import action_matches, resource_matches
-
-PROBE = "iam-probe"  # the User-Agent app id of the negative tests' clients
 
 # (function, statement Sid, action) -> why it is granted although no e2e test exercises it.
 # function: the function's name without the deployment's prefix (thumbnail, api, ...).
@@ -88,7 +87,7 @@ def compare(
         by_function.setdefault(grant.function, []).append(grant)
     denials, ungranted = [], []
     for call in calls:
-        if call["caller"] == PROBE or not call.get("role"):
+        if PROBE in (call["caller"], call.get("function")) or not call.get("role"):
             continue
         if call["decision"] != "allow":
             denials.append(dict(call))

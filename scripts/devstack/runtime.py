@@ -277,13 +277,13 @@ class LocalLambda:
                 }
             return self._role_clients[key]
 
-    def credentials_of(self, function: str) -> dict[str, str] | None:
-        """The credentials the function's environments get (None: no such function)."""
+    def credentials_of(self, function: str, session: str) -> dict[str, str] | None:
+        """Credentials of a session of the function's role (None: no such function)."""
         with self._lock:
             pool = self._pools.get(function)
         if pool is None:
             return None
-        return self.iam.credentials(pool.spec.role or None, function)
+        return self.iam.credentials(pool.spec.role or None, session)
 
     def queue_url(self, arn: str) -> str:
         """A queue's URL from its ARN: the Lambda service knows it (no call of the role's)."""

@@ -62,8 +62,9 @@ The control surface (JSON in and out):
     and each role that Lambda trusts with its policies (``roles``). ``calls=0``: only the
     sequence and the denials.
 ``POST /_devstack/iam/credentials``
-    ``{"function": name}``: the credentials the function's environments run with (its role's
-    session), for tests that try what a function must never be able to do.
+    ``{"function": name}``: credentials of a session of the function's role named
+    ``iam-probe``, for the tests that try what a function must never be able to do (its
+    denials are theirs to check: the e2e tests' check of denials leaves them out).
 ``POST /_devstack/shutdown``
     stop the stack.
 """
@@ -287,7 +288,8 @@ class DevstackApp:
                 {"error": f'expected {{"function": name}}: {error}'},
                 "400 Bad Request",
             )
-        credentials = self._runtime.credentials_of(str(function))
+        # a session of its own ("iam-probe"): what it is denied is the negative tests' business
+        credentials = self._runtime.credentials_of(str(function), session=iam.PROBE)
         if credentials is None:
             return _json(
                 start_response, {"error": f"no such function: {function}"}, "404 Not Found"

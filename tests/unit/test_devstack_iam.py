@@ -309,3 +309,19 @@ def test_merge_names_the_test_during_which_a_call_was_first_made():
     }
     _, calls = iam_report.merge([snapshot])
     assert [c["test"] for c in calls] == ["t::b", "t::a"]
+
+
+def test_a_sigv2_presigned_posts_policy_signature_is_verified():
+    s3 = boto3.client(
+        "s3",
+        endpoint_url="https://127.0.0.1:4900",
+        region_name="us-east-1",
+        aws_access_key_id="ASIAEXAMPLE",
+        aws_secret_access_key=SECRET,
+        aws_session_token="t",
+        config=Config(signature_version="s3"),
+    )
+    fields = {k.lower(): v for k, v in s3.generate_presigned_post("b", "k")["fields"].items()}
+    signed = iam.Signed("form", fields["awsaccesskeyid"], "t", "", "", "", fields)
+    assert iam.verify_presigned(signed, SECRET, "POST", "/b", {}) is None
+    assert iam.verify_presigned(signed, "other", "POST", "/b", {}) is not None
