@@ -80,9 +80,8 @@ def _iam_used_versus_granted() -> bool:
     snapshots = [s for s in IAM_SNAPSHOTS if s.get("enforced")]
     if not snapshots:
         return True
-    roles, calls = iam_report.merge(snapshots)
     prefix = snapshots[0].get("deployment", "")
-    comparison = iam_report.compare(roles, calls, prefix=prefix)
+    comparison = iam_report.compare(iam_report.stacks_of(snapshots), prefix=prefix)
     lines = iam_report.render(comparison)
     report = STATE_DIR / "iam-used-vs-granted.md"
     report.parent.mkdir(parents=True, exist_ok=True)

@@ -10,15 +10,17 @@ session compares what was used with what is granted (devstack/iam_report.py).
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from devstack import iam
+from devstack import iam, iam_report
 from devstack.stack import Stack
 from tooling.api_client import UploadClient
 
@@ -285,3 +287,34 @@ def test_a_presigned_post_carries_only_its_signers_rights(
     status, text = client.post_file(tampered, b"bytes", "a.jpg")
     assert status == 403, text
     assert "signature does not match" in text
+
+
+def _documented_permissions() -> set[tuple[str, str, str]]:
+    """(function, statement, action) of docs/deploy.md's table of each role's permissions."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
+    section = text.split("<!-- permissions:begin -->")[1].split("<!-- permissions:end -->")[0]
+    rows = set()
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 4 or cells[0] in ("function", "---") or not line.startswith("|"):
+            continue
+        function, sid, actions = cells[0], cells[1].strip("`"), cells[2]
+        for action in re.findall(r"`([a-z0-9-]+:[A-Za-z*]+)`", actions):
+            rows.add((function, sid, action))
+    return rows
+
+
+def test_the_documented_permissions_are_the_deployed_ones(enforced, outputs):
+    """docs/deploy.md lists every statement of every role (those that exist only with a
+    customer-managed key are marked "kms_key_arn" and are not deployed here)."""
+    roles = enforced.control("iam")["roles"]
+    deployed = {
+        (g.function, g.sid, g.action)
+        for g in iam_report.grants_of(
+            roles, prefix=outputs["functions"]["api"].removesuffix("-api")
+        )
+    }
+    documented = _documented_permissions()
+    kms_only = {row for row in documented if row[2].startswith("kms:")}
+    assert deployed - documented == set(), "deployed, not in docs/deploy.md"
+    assert documented - kms_only - deployed == set(), "in docs/deploy.md, not deployed"

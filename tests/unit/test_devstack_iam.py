@@ -266,7 +266,7 @@ def test_used_versus_granted_names_what_no_test_used_and_why():
         _call("dynamodb:UpdateItem", TABLE, caller=iam_report.PROBE),  # a probe uses nothing
         _call("s3:PutObject", "arn:aws:s3:::r/x", decision="deny", caller=iam_report.PROBE),
     ]
-    result = iam_report.compare(ROLES, calls, prefix="app")
+    result = iam_report.compare([(ROLES, calls)], prefix="app")
     assert [(g.function, g.sid, g.action, g.used, g.test) for g in result.grants if g.used] == [
         ("worker", "Read", "s3:GetObject", 2, "t::one")
     ]
@@ -282,7 +282,7 @@ def test_used_versus_granted_names_what_no_test_used_and_why():
         ("worker", "Items", "dynamodb:UpdateItem"): "reason",
         ("worker", "Gone", "s3:PutObject"): "no longer granted",
     }
-    result = iam_report.compare(ROLES, calls, prefix="app", explained=explained)
+    result = iam_report.compare([(ROLES, calls)], prefix="app", explained=explained)
     assert not result.unexplained
     assert result.stale == [(("worker", "Gone", "s3:PutObject"), "no such grant")]
     lines = iam_report.render(result)
@@ -291,7 +291,7 @@ def test_used_versus_granted_names_what_no_test_used_and_why():
 
 def test_a_denied_call_fails_the_comparison_by_name():
     calls = [_call("dynamodb:PutItem", TABLE, decision="deny")]
-    result = iam_report.compare(ROLES, calls, prefix="app", explained={})
+    result = iam_report.compare([(ROLES, calls)], prefix="app", explained={})
     assert result.denials
     assert any(
         line.startswith("DENIED: app-worker dynamodb:PutItem") for line in iam_report.render(result)
@@ -307,8 +307,34 @@ def test_merge_names_the_test_during_which_a_call_was_first_made():
             {**_call("s3:GetObject", "s"), "first": 3},
         ],
     }
-    _, calls = iam_report.merge([snapshot])
+    [(_, calls)] = iam_report.stacks_of([snapshot])
     assert [c["test"] for c in calls] == ["t::b", "t::a"]
+
+
+def test_each_stack_is_compared_with_its_own_roles():
+    def stack(stream: str) -> tuple[dict, list]:
+        roles = {
+            "app-notifier-role": {
+                "policies": {
+                    "p": {
+                        "Statement": [
+                            {
+                                "Sid": "Stream",
+                                "Effect": "Allow",
+                                "Action": "dynamodb:GetRecords",
+                                "Resource": stream,
+                            }
+                        ]
+                    }
+                }
+            }
+        }
+        call = {**_call("dynamodb:GetRecords", stream), "role": "app-notifier-role"}
+        return roles, [call]
+
+    result = iam_report.compare([stack("s/1"), stack("s/2")], prefix="app", explained={})
+    assert result.ok
+    assert [g.used for g in result.grants] == [4]
 
 
 def test_a_sigv2_presigned_posts_policy_signature_is_verified():
