@@ -193,7 +193,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error; \
 	else echo "npm is not installed: the browser test will be skipped"; fi
 
-lint: install $(CHECKOV_VENV)/.installed ## ruff, terraform fmt -check and validate, checkov (zero failed checks)
+lint: install $(CHECKOV_VENV)/.installed ## ruff, terraform fmt -check and validate, checkov (zero failed checks), IAM policies (parliament)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	terraform fmt -check -recursive terraform
@@ -202,6 +202,7 @@ lint: install $(CHECKOV_VENV)/.installed ## ruff, terraform fmt -check and valid
 	  echo "terraform/envs/$$root:"; $(PY) -m tooling tf --data-dir terraform-lint-$$root --chdir $(CURDIR)/terraform/envs/$$root -- validate; \
 	done
 	$(CHECKOV_VENV)/bin/checkov --directory terraform --framework terraform --quiet --compact --skip-download
+	$(PY) -m devstack.iam_lint
 
 # checkov has a large dependency tree of its own: it lives in its own virtualenv.
 $(CHECKOV_VENV)/.installed: requirements/checkov.txt

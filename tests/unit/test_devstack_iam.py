@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 from botocore.config import Config
-from devstack import iam, iam_policy, iam_report
+from devstack import iam, iam_lint, iam_policy, iam_report
 
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/media"
 
@@ -351,3 +351,50 @@ def test_a_sigv2_presigned_posts_policy_signature_is_verified():
     signed = iam.Signed("form", fields["awsaccesskeyid"], "t", "", "", "", fields)
     assert iam.verify_presigned(signed, SECRET, "POST", "/b", {}) is None
     assert iam.verify_presigned(signed, "other", "POST", "/b", {}) is not None
+
+
+def _doc(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/media/stream/2015-05-11T21:21:33.291"
+
+
+@pytest.mark.parametrize(
+    ("statement", "issue"),
+    [
+        (
+            allow(
+                "dynamodb:ListStreams",
+                "arn:aws:dynamodb:us-east-1:123456789012:table/media/stream/*",
+            ),
+            "RESOURCE_MISMATCH",
+        ),
+        (allow("s3:GetObject", "arn:aws:s3:::bucket"), "RESOURCE_MISMATCH"),
+        (allow("dynamodb:GetItems", TABLE), "UNKNOWN_ACTION"),
+        (allow("sqs:SendMessage", "*"), "RESOURCE_STAR"),
+    ],
+)
+def test_the_linter_finds_what_aws_would_not_grant(statement, issue):
+
+    findings = iam_lint.lint("r", "identity", _doc(statement))
+    assert len(findings) == 1
+    assert f": {issue}:" in findings[0]
+
+
+def test_the_linter_passes_a_stream_arn_a_trust_policy_and_xray():
+
+    identity = _doc(
+        allow(["dynamodb:DescribeStream", "dynamodb:GetRecords"], STREAM),
+        allow("dynamodb:ListStreams", "*"),
+        allow("xray:PutTraceSegments", "*"),
+    )
+    assert iam_lint.lint("r", "identity", identity) == []
+    trust = _doc(
+        {
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+        }
+    )
+    assert iam_lint.lint("r", "trust", trust) == []
