@@ -98,7 +98,7 @@ _STAR_ONLY = {
     "events:ListRules",
     "sts:GetCallerIdentity",
 }
-_JSON_SERVICES = {"dynamodb", "kms", "logs", "events", "lambda", "monitoring", "sqs"}
+_JSON_SERVICES = {"dynamodb", "kms", "logs", "events", "lambda", "monitoring", "sqs", "ssm"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,6 +476,13 @@ def _json_resources(
             b if b.startswith("arn:") else f"arn:aws:events:{region}:{account}:event-bus/{b}"
             for b in buses
         )
+    if target.startswith("AmazonSSM.") and body.get("Name"):
+        name = str(body["Name"])
+        if name.startswith("arn:"):
+            return [name]
+        return [
+            f"arn:aws:ssm:{region}:{account}:parameter{'' if name.startswith('/') else '/'}{name}"
+        ]
     if target.startswith("TrentService.") and body.get("KeyId"):
         key = str(body["KeyId"])
         if key.startswith("arn:"):
@@ -512,8 +519,13 @@ def request_actions(
             None,
         )
         resources = [arn] if arn else []
-    elif target.startswith(("Logs_", "AWSEvents.", "TrentService.")):
+    elif target.startswith(("Logs_", "AWSEvents.", "TrentService.", "AmazonSSM.")):
         resources = _json_resources(target, operation, _json_body(response), region, account)
+    elif service == "cloudfront":  # a global service: no region in its ARNs
+        match = re.match(r"^/20\d\d-\d\d-\d\d/distribution/([^/]+)", urlsplit(response.uri).path)
+        resources = (
+            [f"arn:aws:cloudfront::{account}:distribution/{match.group(1)}"] if match else []
+        )
     else:
         match = re.match(r"^/20\d\d-\d\d-\d\d/functions/([^/]+)", urlsplit(response.uri).path)
         if match:
