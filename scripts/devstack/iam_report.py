@@ -2,7 +2,8 @@
 
 A *grant* is one action of one ``Allow`` statement on one of its resources (wildcards
 expanded against the calls, not against AWS). A grant is *used* when a call that the embedded
-stack allowed for that role (``GET /_devstack/iam``) matches it; calls made on purpose by the
+stack allowed for that role (``GET /_devstack/iam``) matches it, and a statement's action is
+used when it is used on any of the statement's resources; calls made on purpose by the
 negative tests (session or caller ``iam-probe``) do not count. A grant no test used must be in
 ``EXPLAINED`` with the reason it exists anyway; an explanation for a grant that no longer
 exists is reported too, so that the list stays true.
@@ -160,8 +161,11 @@ def _unused(
     """The unused grants without a reason, those with one, and the reasons that are stale."""
     unexplained, reasons = [], []
     keys = {(g.function, g.sid, g.action) for g in grants}
+    # A statement's action is used when it is used on any of the statement's resources (the
+    # reconciler's dead letters: a DLQ holds one only when that worker's job failed for good).
+    used = {(g.function, g.sid, g.action) for g in grants if g.used}
     for grant in grants:
-        if grant.used:
+        if (grant.function, grant.sid, grant.action) in used:
             continue
         reason = explained.get((grant.function, grant.sid, grant.action))
         if reason is None:
@@ -171,6 +175,12 @@ def _unused(
     # A grant used by chance in one run (an event overtaken by a delete) keeps its reason.
     stale = [(key, "no such grant") for key in explained if key not in keys]
     return unexplained, reasons, stale
+
+
+def _unused_note(grant: Grant, comparison: Comparison) -> str:
+    if any(grant is g for g in comparison.unexplained):
+        return "**UNEXPLAINED**"
+    return "the statement's action is used on another of its resources"
 
 
 def render(comparison: Comparison) -> list[str]:
@@ -183,7 +193,7 @@ def render(comparison: Comparison) -> list[str]:
     for g in comparison.grants:
         lines.append(
             f"| {g.function} | {g.sid} | {g.action} | {g.resource} | {g.used} | "
-            f"{g.test} | {reasons.get(id(g), '' if g.used else '**UNEXPLAINED**')} |"
+            f"{g.test} | {reasons.get(id(g), '' if g.used else _unused_note(g, comparison))} |"
         )
     for g in comparison.unexplained:
         lines.append(

@@ -398,3 +398,32 @@ def test_the_linter_passes_a_stream_arn_a_trust_policy_and_xray():
         }
     )
     assert iam_lint.lint("r", "trust", trust) == []
+
+
+def test_a_statements_action_is_used_when_one_of_its_resources_is():
+    roles = {
+        "app-reconciler-role": {
+            "policies": {
+                "p": {
+                    "Statement": [
+                        {
+                            "Sid": "Dlq",
+                            "Effect": "Allow",
+                            "Action": "sqs:ChangeMessageVisibility",
+                            "Resource": [
+                                "arn:aws:sqs:us-east-1:1:a-dlq",
+                                "arn:aws:sqs:us-east-1:1:b-dlq",
+                            ],
+                        }
+                    ]
+                }
+            }
+        }
+    }
+    call = {
+        **_call("sqs:ChangeMessageVisibility", "arn:aws:sqs:us-east-1:1:a-dlq"),
+        "role": "app-reconciler-role",
+    }
+    result = iam_report.compare([(roles, [call])], prefix="app", explained={})
+    assert result.ok
+    assert any("used on another of its resources" in line for line in iam_report.render(result))
