@@ -14,6 +14,8 @@ PYTEST  := $(PY) -m pytest
 # those spread over the workers instead of queueing on one. TEST_WORKERS=1 for one stack.
 TEST_WORKERS ?= 2
 PARALLEL := -n $(TEST_WORKERS) --dist load --maxschedchunk 1
+# With IAM enforced on the embedded stack (DEVSTACK_IAM=off turns it off), make test and
+# test-e2e also fail on a permission no e2e test used and none explains (tests/conftest.py).
 
 # Lambda packages are built for one Python runtime and CPU. The local stack runs them on this
 # machine, so by default they match the host; AWS deployments use AWS_RUNTIME / AWS_ARCH.
@@ -151,7 +153,7 @@ test-localstack: install ## The e2e tier against LOCALSTACK_ENDPOINT (skips in o
 # ---------------------------------------------------------------------------------------------
 
 test: build browser ## Run every test tier (unit, integration, e2e on the local stack)
-	$(PYTEST) $(PARALLEL) tests
+	IAM_COVERAGE=enforce $(PYTEST) $(PARALLEL) tests
 
 test-unit: install ## Unit tests: pure code, no network
 	$(PYTEST) tests/unit
@@ -160,7 +162,7 @@ test-integration: install ## Integration tests: handlers against moto's mock_aws
 	$(PYTEST) tests/integration
 
 test-e2e: build browser ## End-to-end tests on the local stack (started for the session if not up)
-	$(PYTEST) $(PARALLEL) tests/e2e
+	IAM_COVERAGE=enforce $(PYTEST) $(PARALLEL) tests/e2e
 
 bench: build ## Image engine vs the tutorial way vs libvips, and handler cold init (not a test)
 	$(PY) scripts/bench.py
@@ -191,7 +193,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error; \
 	else echo "npm is not installed: the browser test will be skipped"; fi
 
-lint: install $(CHECKOV_VENV)/.installed ## ruff, terraform fmt -check and validate, checkov (zero failed checks)
+lint: install $(CHECKOV_VENV)/.installed ## ruff, terraform fmt -check and validate, checkov (zero failed checks), IAM policies (parliament)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	terraform fmt -check -recursive terraform
@@ -200,6 +202,7 @@ lint: install $(CHECKOV_VENV)/.installed ## ruff, terraform fmt -check and valid
 	  echo "terraform/envs/$$root:"; $(PY) -m tooling tf --data-dir terraform-lint-$$root --chdir $(CURDIR)/terraform/envs/$$root -- validate; \
 	done
 	$(CHECKOV_VENV)/bin/checkov --directory terraform --framework terraform --quiet --compact --skip-download
+	$(PY) -m devstack.iam_lint
 
 # checkov has a large dependency tree of its own: it lives in its own virtualenv.
 $(CHECKOV_VENV)/.installed: requirements/checkov.txt

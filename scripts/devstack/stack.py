@@ -33,6 +33,9 @@ from devstack.processes import alive
 ROOT = terraform.ROOT
 STATE_DIR = terraform.STATE_DIR
 DEFAULT_PORT = int(os.environ.get("DEVSTACK_PORT", "4599"))
+# IAM on the embedded stack (devstack/iam.py): "enforce" (each function as its role, every call
+# authorised; the default) or "off" (everything as the administrator). DEVSTACK_IAM=off make up.
+IAM_MODES = ("enforce", "off")
 REGION = "us-east-1"
 LOCAL_TFVARS = terraform.ENVS_DIR / "local.tfvars"
 
@@ -150,7 +153,11 @@ def running(state_dir: Path = STATE_DIR) -> Stack | None:
 
 
 def _start_server(
-    state_dir: Path, port: int, watch_pid: int | None, code_dir: Path = ROOT / "build"
+    state_dir: Path,
+    port: int,
+    watch_pid: int | None,
+    code_dir: Path = ROOT / "build",
+    iam: str | None = None,
 ) -> Stack:
     state_dir.mkdir(parents=True, exist_ok=True)
     command = [
@@ -172,6 +179,7 @@ def _start_server(
     ]
     if watch_pid:
         command += ["--watch-pid", str(watch_pid)]
+    command += ["--iam", iam or iam_mode()]
     log = (state_dir / "devstack.log").open("ab")
     process = subprocess.Popen(
         command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, cwd=ROOT
@@ -195,6 +203,14 @@ def _start_server(
     return stack
 
 
+def iam_mode() -> str:
+    """How a new stack treats IAM: DEVSTACK_IAM, "enforce" unless told "off"."""
+    mode = os.environ.get("DEVSTACK_IAM", "enforce")
+    if mode not in IAM_MODES:
+        raise StackError(f"DEVSTACK_IAM={mode!r}: expected one of {', '.join(IAM_MODES)}")
+    return mode
+
+
 def up(
     *,
     port: int = DEFAULT_PORT,
@@ -203,12 +219,14 @@ def up(
     quiet: bool = False,
     source: Source = THIS_CHECKOUT,
     variables: dict[str, str] | None = None,
+    iam: str | None = None,
 ) -> Stack:
     """Start (or reuse) the stack, apply Terraform to it, and wait until it is live.
 
     ``source``: the Terraform and packages to deploy (this checkout's unless told);
     ``variables``: values (HCL) that override its local tfvars, each only if the source's
-    emulator root declares it (an older tree may not)."""
+    emulator root declares it (an older tree may not); ``iam``: "enforce" or "off" for a stack
+    started here (DEVSTACK_IAM, enforce, unless told)."""
     say = (lambda *_: None) if quiet else (lambda msg: print(f"==> {msg}", flush=True))
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +236,7 @@ def up(
         say(f"starting the emulator and local Lambda runtime on 127.0.0.1:{port}")
         for stale in (tfstate, tfstate.with_suffix(".tfstate.backup")):
             stale.unlink(missing_ok=True)  # it described an emulator that is gone
-        stack = _start_server(state_dir, port, watch_pid, source.build_dir)
+        stack = _start_server(state_dir, port, watch_pid, source.build_dir, iam)
     else:
         say(f"reusing the stack already running on {stack.endpoint} (pid {stack.pid})")
 

@@ -521,9 +521,11 @@ module "notifier" {
       resources = [aws_dynamodb_table.media.stream_arn]
     },
     {
+      # The stream mapping needs ListStreams (Lambda's documentation), an action that accepts
+      # no resource but "*": scoped to the table's streams, the statement granted nothing.
       sid       = "ListMediaStreams"
       actions   = ["dynamodb:ListStreams"]
-      resources = ["${aws_dynamodb_table.media.arn}/stream/*"]
+      resources = ["*"]
     },
     {
       sid       = "PublishMediaEvents"
