@@ -103,7 +103,7 @@ def parse_job(body: str) -> ObjectCreated | ObjectDeleted:
     payload = _payload(body)
     if payload.get("detail-type") == OBJECT_DELETED and payload.get("source") == "aws.s3":
         return _parse_object_deleted(payload)
-    return parse_object_created(body)
+    return _parse_object_created(payload)
 
 
 def _parse_object_deleted(payload: dict[str, Any]) -> ObjectDeleted:
@@ -163,7 +163,10 @@ def _payload(body: str) -> dict[str, Any]:
 
 def parse_object_created(body: str) -> ObjectCreated:
     """Parse the SQS body that EventBridge wrote for an S3 Object Created event."""
-    payload = _payload(body)
+    return _parse_object_created(_payload(body))
+
+
+def _parse_object_created(payload: dict[str, Any]) -> ObjectCreated:
     event = EventBridgeEvent(payload)
     try:
         source, detail_type, detail = event.source, event.detail_type, event.detail
