@@ -60,8 +60,8 @@ from media_pipeline.config.workers import (
     limits_from_env,
     renditions_from_env,
 )
+from media_pipeline.dynamo import from_item
 from media_pipeline.events import InvalidEvent, parse_object_created
-from media_pipeline.media_store import from_item
 from media_pipeline.model import media_id
 from media_pipeline.pipeline.halves import MetadataWork, RenditionsWork
 from media_pipeline.reconcile import peek_messages

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from media_pipeline.events import ObjectCreated, strip_etag
-from media_pipeline.model import Upload
+from media_pipeline.model import ObjectVersion
 
 if TYPE_CHECKING:  # the reconciler reads objects without the image stack (no Pillow layer)
     from media_pipeline.imaging import Rendition
@@ -37,20 +37,20 @@ def is_not_found(error: ClientError) -> bool:
     return _code(error) in _NOT_FOUND
 
 
-def locate(s3: Any, event: ObjectCreated) -> Upload:
+def locate(s3: Any, event: ObjectCreated) -> ObjectVersion:
     """Resolve the event's key against S3 and confirm the object version still exists, without
     reading it (a HEAD: the reconciler's way)."""
-    upload, _ = _request(s3.head_object, event)
-    return upload
+    version, _ = _request(s3.head_object, event)
+    return version
 
 
 class Source:
-    """An object version opened by one GET: what it is (``upload``) and its body, which is
+    """An object version opened by one GET: what it is (``version``) and its body, which is
     downloaded only when :meth:`read` is called. Close it (or use it as a context manager)
     when the body is not wanted."""
 
-    def __init__(self, upload: Upload, body: Any) -> None:
-        self.upload = upload
+    def __init__(self, version: ObjectVersion, body: Any) -> None:
+        self.version = version
         self._body = body
 
     def read(self, *, sha256: bool = False) -> bytes:
@@ -90,11 +90,11 @@ def open_version(s3: Any, event: ObjectCreated) -> Source:
     Tries the raw key first and its percent-decoding second (LocalStack encodes keys in
     EventBridge events; AWS and moto do not).
     """
-    upload, response = _request(s3.get_object, event)
-    return Source(upload, response["Body"])
+    version, response = _request(s3.get_object, event)
+    return Source(version, response["Body"])
 
 
-def _request(call: Any, event: ObjectCreated) -> tuple[Upload, dict[str, Any]]:
+def _request(call: Any, event: ObjectCreated) -> tuple[ObjectVersion, dict[str, Any]]:
     replaced = False
     for key in event.candidate_keys():
         try:
@@ -106,7 +106,7 @@ def _request(call: Any, event: ObjectCreated) -> tuple[Upload, dict[str, Any]]:
             if _code(error) in _NOT_FOUND:
                 continue
             raise
-        upload = Upload(
+        version = ObjectVersion(
             bucket=event.bucket,
             key=key,
             etag=strip_etag(response["ETag"]),
@@ -116,19 +116,19 @@ def _request(call: Any, event: ObjectCreated) -> tuple[Upload, dict[str, Any]]:
             version_id=event.version_id,
             uploaded_at=event.event_time,
         )
-        return upload, response
+        return version, response
     state = "replaced by newer content" if replaced else "deleted"
     raise ObjectSuperseded(f"s3://{event.bucket}/{event.raw_key} was {state} since the event")
 
 
-def is_current(s3: Any, upload: Upload) -> bool:
+def is_current(s3: Any, version: ObjectVersion) -> bool:
     """Whether the upload's ETag is what the key holds now (its latest version, when versioned).
 
     Orders two uploads of one key that an event's sequencer cannot: the one S3 holds now is the
     newer (``MediaTable.claim``).
     """
     try:
-        s3.head_object(Bucket=upload.bucket, Key=upload.key, IfMatch=_quoted(upload.etag))
+        s3.head_object(Bucket=version.bucket, Key=version.key, IfMatch=_quoted(version.etag))
     except ClientError as error:
         if _code(error) in _PRECONDITION_FAILED | _NOT_FOUND:
             return False
@@ -150,7 +150,7 @@ def _quoted(etag: str) -> str:
     return f'"{etag}"'
 
 
-def _object_args(bucket: str, key: str, version: ObjectCreated | Upload) -> dict[str, str]:
+def _object_args(bucket: str, key: str, version: ObjectCreated | ObjectVersion) -> dict[str, str]:
     args = {"Bucket": bucket, "Key": key}
     if version.version_id:
         args["VersionId"] = version.version_id
@@ -162,18 +162,18 @@ def rendition_prefix(image_id: str) -> str:
     return f"{image_id}/"
 
 
-def rendition_key(upload: Upload, rendition: Rendition, fingerprint: str) -> str:
+def rendition_key(version: ObjectVersion, rendition: Rendition, fingerprint: str) -> str:
     """Deterministic: the same object version made with the same settings (``fingerprint``)
     always maps to the same key (reruns overwrite identical bytes); a new version (new ETag) or
     other settings never collide with an older one."""
     name = f"{rendition.name}-{fingerprint}" if fingerprint else rendition.name
-    return f"{rendition_prefix(upload.id)}{upload.etag}/{name}.{rendition.extension}"
+    return f"{rendition_prefix(version.id)}{version.etag}/{name}.{rendition.extension}"
 
 
 def put_renditions(
     s3: Any,
     bucket: str,
-    upload: Upload,
+    version: ObjectVersion,
     renditions: tuple[Rendition, ...],
     *,
     fingerprints: dict[str, str],
@@ -196,7 +196,7 @@ def put_renditions(
         return isinstance(record, dict) and record.get("key") == key
 
     for rendition in renditions:
-        key = rendition_key(upload, rendition, fingerprints.get(rendition.name, ""))
+        key = rendition_key(version, rendition, fingerprints.get(rendition.name, ""))
         before = existing.get(rendition.name) or {}
         if kept(before, key) and before.get("bucket") == bucket:
             stored[rendition.name] = {k: v for k, v in before.items() if k != "alternates"}
@@ -213,7 +213,7 @@ def put_renditions(
             }
     for alternate in alternates:
         fingerprint = fingerprints.get(f"{alternate.name}.{alternate.format}", "")
-        key = rendition_key(upload, alternate, fingerprint)
+        key = rendition_key(version, alternate, fingerprint)
         before = ((existing.get(alternate.name) or {}).get("alternates") or {}).get(
             alternate.format
         )
@@ -230,7 +230,7 @@ def put_renditions(
             Body=rendition.data,
             ContentType=rendition.content_type,
             CacheControl="public, max-age=31536000, immutable",
-            Metadata={"image-id": upload.id, "source-etag": upload.etag},
+            Metadata={"image-id": version.id, "source-etag": version.etag},
         )
 
     if len(writes) > 1:

@@ -23,7 +23,7 @@ from media_pipeline.config.api import ApiSettings
 from media_pipeline.config.env import ConfigError
 from media_pipeline.delivery import PresignedS3
 from media_pipeline.listing import Listing, Position
-from media_pipeline.media_store import MediaTable
+from media_pipeline.media_store import MediaTable, Removal
 from media_pipeline.model import (
     ID_LENGTH,
     LISTING_KEY,
@@ -329,9 +329,9 @@ class UploadApi:
             retention_seconds=self._settings.deleted_ttl_seconds,
             forget=self._forget,
         )
-        if deleted.outcome == "not_found":
+        if deleted.outcome is Removal.NOT_FOUND:
             raise ApiError(404, "not_found", f"no image with id {image_id[:64]!r}")
-        return deleted.outcome
+        return deleted.outcome.value
 
     def list_images(self, owner: str, query: dict[str, str] | None) -> dict[str, Any]:
         """The owner's images, newest first, a page at a time (``next_cursor`` until the end)."""

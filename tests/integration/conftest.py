@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from media_pipeline.media_store import from_item
+from media_pipeline.dynamo import from_item
 from media_pipeline.model import (
     LISTING_INDEX,
     LISTING_KEY,

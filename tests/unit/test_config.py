@@ -5,21 +5,21 @@ from __future__ import annotations
 import pytest
 from media_pipeline.config.env import ConfigError
 from media_pipeline.config.notifier import NotifierSettings
-from media_pipeline.config.workers import MetadataSettings, ThumbnailSettings, parse_renditions
+from media_pipeline.config.workers import MetadataSettings, RenditionsSettings, parse_renditions
 from media_pipeline.imaging import DEFAULT_RENDITIONS, RenditionSpec
 
 WORKER_ENV = {"MEDIA_TABLE": "media"}
 
 
 def test_thumbnail_settings_with_defaults():
-    settings = ThumbnailSettings.from_env({**WORKER_ENV, "RENDITIONS_BUCKET": "r"})
+    settings = RenditionsSettings.from_env({**WORKER_ENV, "RENDITIONS_BUCKET": "r"})
     assert settings.renditions == DEFAULT_RENDITIONS
     assert settings.max_receive_count == 5
     assert settings.limits.max_pixels == 50_000_000
 
 
 def test_thumbnail_settings_read_everything():
-    settings = ThumbnailSettings.from_env(
+    settings = RenditionsSettings.from_env(
         {
             **WORKER_ENV,
             "RENDITIONS_BUCKET": "r",
@@ -51,7 +51,7 @@ def test_thumbnail_settings_read_everything():
 )
 def test_missing_or_malformed_variables_are_named(env, message):
     with pytest.raises(ConfigError, match=message):
-        ThumbnailSettings.from_env(env)
+        RenditionsSettings.from_env(env)
 
 
 def test_duplicate_rendition_names_are_refused():
@@ -78,8 +78,8 @@ def test_metadata_settings_record_gps_only_when_told():
 
 def test_rendition_formats_come_from_the_environment():
     env = {**WORKER_ENV, "RENDITIONS_BUCKET": "r"}
-    settings = ThumbnailSettings.from_env({**env, "OPAQUE_FORMAT": "avif", "ALPHA_FORMAT": "PNG"})
+    settings = RenditionsSettings.from_env({**env, "OPAQUE_FORMAT": "avif", "ALPHA_FORMAT": "PNG"})
     assert (settings.encode.opaque_format, settings.encode.alpha_format) == ("AVIF", "PNG")
-    assert ThumbnailSettings.from_env(env).encode.opaque_format == "JPEG"
+    assert RenditionsSettings.from_env(env).encode.opaque_format == "JPEG"
     with pytest.raises(ConfigError, match="opaque_format"):
-        ThumbnailSettings.from_env({**env, "OPAQUE_FORMAT": "GIF"})
+        RenditionsSettings.from_env({**env, "OPAQUE_FORMAT": "GIF"})

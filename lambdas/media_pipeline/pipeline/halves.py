@@ -8,7 +8,7 @@ from types import ModuleType
 from typing import Any
 
 from media_pipeline import fingerprint, imaging
-from media_pipeline.model import PREVIEW_ATTRIBUTE, PREVIEW_FIELDS, Half, Upload
+from media_pipeline.model import PREVIEW_ATTRIBUTE, PREVIEW_FIELDS, Half, ObjectVersion
 
 
 def _objects() -> ModuleType:
@@ -18,7 +18,7 @@ def _objects() -> ModuleType:
 
 
 class RenditionsWork:
-    """Renditions half (the thumbnail function's): renditions rendered from the image, written to
+    """Renditions half (the renditions worker's): renditions rendered from the image, written to
     the renditions bucket."""
 
     half = Half.RENDITIONS
@@ -50,14 +50,14 @@ class RenditionsWork:
         decision): hashing them (json, hashlib) is none of scripts/render.py's start-up."""
         return fingerprint.settings_fingerprint(self._specs, self._options)
 
-    def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
+    def produce(self, data: bytes) -> imaging.Produced:
         return imaging.render(
             data, self._specs, limits=self._limits, options=self._options, sha256=False
         )
 
     def store(
         self,
-        upload: Upload,
+        version: ObjectVersion,
         result: imaging.Rendered,
         existing: dict[str, dict[str, Any]] | None = None,
     ) -> dict[str, dict[str, Any]]:
@@ -65,7 +65,7 @@ class RenditionsWork:
         return _objects().put_renditions(
             self._s3,
             self._bucket,
-            upload,
+            version,
             result.renditions,
             fingerprints=self._fingerprints,
             alternates=result.alternates,
@@ -78,7 +78,7 @@ class RenditionsWork:
         return {PREVIEW_ATTRIBUTE: {name: getattr(info, name) for name in PREVIEW_FIELDS}}
 
     def discard(
-        self, upload: Upload, value: dict[str, dict[str, Any]], recorded: Any = None
+        self, version: ObjectVersion, value: dict[str, dict[str, Any]], recorded: Any = None
     ) -> None:
         objects = _objects()
         objects.delete_renditions(
@@ -107,7 +107,7 @@ class MetadataWork:
         self._limits = limits
         self._include_gps = include_gps
 
-    def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
+    def produce(self, data: bytes) -> imaging.Produced:
         return imaging.describe(
             data,
             limits=self._limits,
@@ -116,7 +116,7 @@ class MetadataWork:
         )
 
     def store(
-        self, upload: Upload, result: imaging.Rendered, existing: Any = None
+        self, version: ObjectVersion, result: imaging.Rendered, existing: Any = None
     ) -> dict[str, Any]:
         record = result.info.to_dict()
         for name in PREVIEW_FIELDS:  # the renditions half's (PREVIEW_ATTRIBUTE)
@@ -126,7 +126,7 @@ class MetadataWork:
     def attributes(self, result: imaging.Rendered) -> dict[str, Any]:
         return {}
 
-    def discard(self, upload: Upload, value: dict[str, Any], recorded: Any = None) -> None:
+    def discard(self, version: ObjectVersion, value: dict[str, Any], recorded: Any = None) -> None:
         """Nothing lives outside the media item."""
 
     def retire(self, previous: dict[str, Any], current: dict[str, Any]) -> None:

@@ -201,6 +201,8 @@ module "undelivered_events" {
 # Workers
 # ---------------------------------------------------------------------------------------------
 
+# The renditions worker. Its deployed name stays "thumbnail" (the function, its queues, the
+# failure stage): lambdas/media_pipeline/handlers/thumbnail.py says why.
 module "thumbnail" {
   source = "../sqs-worker"
 
