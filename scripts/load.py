@@ -644,7 +644,7 @@ def _engine_init(env: dict[str, str]) -> None:
     global _halves  # noqa: PLW0603 - one per pool process, built once
     limits = limits_from_env(env)
     _halves = (
-        RenditionsWork(None, "", renditions_from_env(env), limits, encode_options_from_env(env)),
+        RenditionsWork(None, renditions_from_env(env), limits, encode_options_from_env(env)),
         MetadataWork(limits, include_gps=include_gps_from_env(env)),
     )
 

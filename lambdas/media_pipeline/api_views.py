@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from media_pipeline.delivery import Delivery, picture, rendition_keys
-from media_pipeline.model import PREVIEW_ATTRIBUTE, Status, public_metadata
+from media_pipeline.delivery import Delivery, picture
+from media_pipeline.model import PREVIEW_ATTRIBUTE, Status, public_metadata, rendition_keys
 from media_pipeline.values import iso
 
 

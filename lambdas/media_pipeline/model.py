@@ -112,6 +112,23 @@ in the metadata record (:func:`public_metadata`), as before they moved to the re
 PREVIEW_FIELDS = ("placeholder", "dominant_color")
 
 
+def rendition_keys(renditions: Any) -> list[str]:
+    """Every object key a renditions record (the item's ``renditions``) names, its alternates'
+    too, in the record's order; none for anything that is not such a record."""
+    if not isinstance(renditions, dict):
+        return []
+    keys = []
+    for record in renditions.values():
+        if not isinstance(record, dict):
+            continue
+        if "key" in record:
+            keys.append(record["key"])
+        for alternate in (record.get("alternates") or {}).values():
+            if isinstance(alternate, dict) and "key" in alternate:
+                keys.append(alternate["key"])
+    return keys
+
+
 def public_metadata(item: dict[str, Any]) -> dict[str, Any] | None:
     """The metadata record of the item's current version as the API and notifications show it:
     the metadata half's record with the renditions half's ``placeholder`` and ``dominant_color``

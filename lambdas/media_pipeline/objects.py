@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from media_pipeline.events import ObjectCreated, strip_etag
-from media_pipeline.model import ObjectVersion
+from media_pipeline.model import ObjectVersion, rendition_keys
 
 if TYPE_CHECKING:  # the reconciler reads objects without the image stack (no Pillow layer)
     from media_pipeline.imaging import Rendition
@@ -170,106 +170,97 @@ def rendition_key(version: ObjectVersion, rendition: Rendition, fingerprint: str
     return f"{rendition_prefix(version.id)}{version.etag}/{name}.{rendition.extension}"
 
 
-def put_renditions(
-    s3: Any,
-    bucket: str,
-    version: ObjectVersion,
-    renditions: tuple[Rendition, ...],
-    *,
-    fingerprints: dict[str, str],
-    alternates: tuple[Rendition, ...] = (),
-    existing: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Write the renditions (and their ``alternates``, the same renditions in extra formats)
-    and return the record stored on the media item: name -> details, with the alternates by
-    format under ``alternates``.
-
-    The PUTs go out together (a worker's time is mostly waiting for S3, and Lambda bills the
-    wait). An object whose key is already recorded in ``existing`` (the item's renditions: same
-    version, same settings) is not written again and keeps its record.
-    """
-    existing = existing or {}
-    stored: dict[str, dict[str, Any]] = {}
-    writes: list[tuple[Rendition, str]] = []
-
-    def kept(record: Any, key: str) -> bool:
-        return isinstance(record, dict) and record.get("key") == key
-
-    for rendition in renditions:
-        key = rendition_key(version, rendition, fingerprints.get(rendition.name, ""))
-        before = existing.get(rendition.name) or {}
-        if kept(before, key) and before.get("bucket") == bucket:
-            stored[rendition.name] = {k: v for k, v in before.items() if k != "alternates"}
-        else:
-            writes.append((rendition, key))
-            stored[rendition.name] = {
-                "bucket": bucket,
-                "key": key,
-                "width": rendition.width,
-                "height": rendition.height,
-                "format": rendition.format,
-                "content_type": rendition.content_type,
-                "bytes": rendition.size,
-            }
-    for alternate in alternates:
-        fingerprint = fingerprints.get(f"{alternate.name}.{alternate.format}", "")
-        key = rendition_key(version, alternate, fingerprint)
-        before = ((existing.get(alternate.name) or {}).get("alternates") or {}).get(
-            alternate.format
-        )
-        if not kept(before, key):
-            writes.append((alternate, key))
-            before = {"key": key, "content_type": alternate.content_type, "bytes": alternate.size}
-        stored[alternate.name].setdefault("alternates", {})[alternate.format] = before
-
-    def put(write: tuple[Rendition, str]) -> None:
-        rendition, key = write
-        s3.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=rendition.data,
-            ContentType=rendition.content_type,
-            CacheControl="public, max-age=31536000, immutable",
-            Metadata={"image-id": version.id, "source-etag": version.etag},
-        )
-
-    if len(writes) > 1:
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - workers only
-
-        with ThreadPoolExecutor(max_workers=min(len(writes), MAX_PARALLEL_PUTS)) as pool:
-            list(pool.map(put, writes))  # the first failure is raised here
-    else:
-        for write in writes:
-            put(write)
-    return stored
-
-
 MAX_PARALLEL_PUTS = 8
 
 
-def rendition_keys(renditions: Any) -> set[str]:
-    """The object keys a renditions record names, alternates included (none for anything
-    else)."""
-    if not isinstance(renditions, dict):
-        return set()
-    keys = set()
-    for record in renditions.values():
-        if not isinstance(record, dict):
-            continue
-        if "key" in record:
-            keys.add(record["key"])
-        for alternate in (record.get("alternates") or {}).values():
-            if isinstance(alternate, dict) and "key" in alternate:
-                keys.add(alternate["key"])
-    return keys
+class RenditionsBucket:
+    """The renditions bucket, as the renditions half writes to it (``s3``: its client)."""
 
+    def __init__(self, s3: Any, name: str) -> None:
+        self._s3 = s3
+        self.name = name
 
-def delete_renditions(
-    s3: Any, bucket: str, renditions: dict[str, dict[str, Any]], keep: set[str]
-) -> None:
-    """Delete the objects of a renditions record, except keys still in use (``keep``)."""
-    keys = sorted(rendition_keys(renditions) - keep)
-    if keys:
-        s3.delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
-        )
+    def put(
+        self,
+        version: ObjectVersion,
+        renditions: tuple[Rendition, ...],
+        *,
+        fingerprints: dict[str, str],
+        alternates: tuple[Rendition, ...] = (),
+        existing: dict[str, dict[str, Any]] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Write the renditions (and their ``alternates``, the same renditions in extra formats)
+        and return the record stored on the media item: name -> details, with the alternates by
+        format under ``alternates``.
+
+        The PUTs go out together (a worker's time is mostly waiting for S3, and Lambda bills the
+        wait). An object whose key is already recorded in ``existing`` (the item's renditions: same
+        version, same settings) is not written again and keeps its record.
+        """
+        existing = existing or {}
+        stored: dict[str, dict[str, Any]] = {}
+        writes: list[tuple[Rendition, str]] = []
+
+        def kept(record: Any, key: str) -> bool:
+            return isinstance(record, dict) and record.get("key") == key
+
+        for rendition in renditions:
+            key = rendition_key(version, rendition, fingerprints.get(rendition.name, ""))
+            before = existing.get(rendition.name) or {}
+            if kept(before, key) and before.get("bucket") == self.name:
+                stored[rendition.name] = {k: v for k, v in before.items() if k != "alternates"}
+            else:
+                writes.append((rendition, key))
+                stored[rendition.name] = {
+                    "bucket": self.name,
+                    "key": key,
+                    "width": rendition.width,
+                    "height": rendition.height,
+                    "format": rendition.format,
+                    "content_type": rendition.content_type,
+                    "bytes": rendition.size,
+                }
+        for alternate in alternates:
+            fingerprint = fingerprints.get(f"{alternate.name}.{alternate.format}", "")
+            key = rendition_key(version, alternate, fingerprint)
+            before = ((existing.get(alternate.name) or {}).get("alternates") or {}).get(
+                alternate.format
+            )
+            if not kept(before, key):
+                writes.append((alternate, key))
+                before = {
+                    "key": key,
+                    "content_type": alternate.content_type,
+                    "bytes": alternate.size,
+                }
+            stored[alternate.name].setdefault("alternates", {})[alternate.format] = before
+
+        def write_one(write: tuple[Rendition, str]) -> None:
+            rendition, key = write
+            self._s3.put_object(
+                Bucket=self.name,
+                Key=key,
+                Body=rendition.data,
+                ContentType=rendition.content_type,
+                CacheControl="public, max-age=31536000, immutable",
+                Metadata={"image-id": version.id, "source-etag": version.etag},
+            )
+
+        if len(writes) > 1:
+            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - workers only
+
+            with ThreadPoolExecutor(max_workers=min(len(writes), MAX_PARALLEL_PUTS)) as pool:
+                list(pool.map(write_one, writes))  # the first failure is raised here
+        else:
+            for write in writes:
+                write_one(write)
+        return stored
+
+    def delete(self, renditions: dict[str, dict[str, Any]], *, keep: Any = None) -> None:
+        """Delete the objects a renditions record names, except those the record ``keep`` names
+        (the item's own, which must stay)."""
+        keys = sorted(set(rendition_keys(renditions)) - set(rendition_keys(keep)))
+        if keys:
+            self._s3.delete_objects(
+                Bucket=self.name, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+            )

@@ -23,7 +23,7 @@ import os
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from media_pipeline import delivery
+from media_pipeline import delivery, objects
 from media_pipeline.aws import TRACED_MODULES, client
 from media_pipeline.config.workers import RenditionsSettings
 from media_pipeline.pipeline.halves import RenditionsWork
@@ -37,7 +37,10 @@ s3 = client("s3")
 sqs = client("sqs")  # schedules each failed record's retry
 worker = SqsWorker(
     work=RenditionsWork(
-        s3, settings.renditions_bucket, settings.renditions, settings.limits, settings.encode
+        objects.RenditionsBucket(s3, settings.renditions_bucket),
+        settings.renditions,
+        settings.limits,
+        settings.encode,
     ),
     settings=settings,
     s3=s3,
