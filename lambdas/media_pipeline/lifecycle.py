@@ -73,7 +73,7 @@ def object_deleted(
     Nothing is done while the key still holds an object (a noncurrent version expired, or the
     key was written again since: that upload's own event takes the item over).
     """
-    keys = event.candidate_keys()  # the raw key, then its decoding (LocalStack encodes keys)
+    keys = event.candidate_keys()  # the raw key, then its decoding (LocalStack's: backends)
     image_id = media_id(event.bucket, keys[0])
     if any(_exists(s3, event.bucket, key) for key in keys):
         return Deletion(Removal.STILL_PRESENT, image_id)

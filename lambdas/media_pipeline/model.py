@@ -244,7 +244,7 @@ def decide(
             return Decision.NEW_VERSION
         if existing.get("deleted_sequencer") == version.sequencer:
             # An upload with the very sequencer of S3's delete: never on S3, always on an
-            # emulator with a constant sequencer. S3 decides (is this ETag there again?).
+            # emulator with a constant sequencer (backends). S3 decides (is this ETag there?).
             return Decision.UNORDERED
         return Decision.DELETED
     if existing.get("etag") != version.etag:
@@ -254,7 +254,7 @@ def decide(
         if sequencer > version.sequencer:
             return Decision.STALE
         # An equal sequencer with another ETag. S3 gives every write its own sequencer, but an
-        # emulator may not (LocalStack puts one constant in every event): don't trust it blindly.
+        # emulator may not (LocalStack's is constant: backends): don't trust it blindly.
         return Decision.UNORDERED
     return _decide_for_version(existing, version, half, settings)
 

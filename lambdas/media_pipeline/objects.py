@@ -87,8 +87,8 @@ def open_version(s3: Any, event: ObjectCreated) -> Source:
     """Open the event's object version with one GET pinned to its ETag: resolve the key, confirm
     the version still exists, and leave the body to be read or not.
 
-    Tries the raw key first and its percent-decoding second (LocalStack encodes keys in
-    EventBridge events; AWS and moto do not).
+    Tries each key the event may name (the raw key, then its percent-decoding: LocalStack
+    encodes keys; ``backends``).
     """
     version, response = _request(s3.get_object, event)
     return Source(version, response["Body"])
@@ -124,8 +124,8 @@ def _request(call: Any, event: ObjectCreated) -> tuple[ObjectVersion, dict[str, 
 def is_current(s3: Any, version: ObjectVersion) -> bool:
     """Whether the upload's ETag is what the key holds now (its latest version, when versioned).
 
-    Orders two uploads of one key that an event's sequencer cannot: the one S3 holds now is the
-    newer (``MediaTable.claim``).
+    Orders two uploads of one key that an event's sequencer cannot (LocalStack's constant
+    sequencer: ``backends``): the one S3 holds now is the newer (``model.resolve``).
     """
     try:
         s3.head_object(Bucket=version.bucket, Key=version.key, IfMatch=_quoted(version.etag))

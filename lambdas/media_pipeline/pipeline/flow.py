@@ -167,7 +167,7 @@ def _process(
     half = work.half
 
     @functools.cache
-    def is_current() -> bool:  # asked at most once per event (LocalStack's constant sequencer)
+    def is_current() -> bool:  # asked at most once per event (a constant sequencer: backends)
         return objects.is_current(s3, version)
 
     seen = table.get(version.id) if read_first else None
