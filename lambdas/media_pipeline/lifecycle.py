@@ -19,9 +19,7 @@ from botocore.exceptions import ClientError
 from media_pipeline import objects
 from media_pipeline.events import ObjectDeleted
 from media_pipeline.media_store import Deletion, MediaTable, Removal
-from media_pipeline.model import media_id
-
-DELETED_RETENTION_SECONDS = 7 * 24 * 3600  # how long a DELETED item answers 404 with its time
+from media_pipeline.model import DELETED_RETENTION_SECONDS, media_id
 
 # What else must let go of a deleted image's renditions (the CDN: delivery.Invalidator), given
 # the image id and the ETag of the version deleted.

@@ -32,6 +32,12 @@ class Status(StrEnum):
         return self in (Status.READY, Status.FAILED, Status.DELETED)
 
 
+DELETED_RETENTION_SECONDS = 7 * 24 * 3600
+"""How long a DELETED item stays (``GET /images/{id}`` answers 404 with the time of deletion)
+before DynamoDB's TTL removes it, unless the environment says otherwise (DELETED_TTL_SECONDS,
+which Terraform sets from ``deleted_retention_days``, whose default this is:
+tests/unit/test_config.py checks that they agree)."""
+
 # While an item waits for a worker (AWAITING_UPLOAD, PROCESSING) it carries ``waiting_shard`` and
 # ``waiting_since``: the keys of the sparse, keys-only ``waiting`` index where the reconciler finds
 # the items stuck past a bound. Settling (READY, FAILED, DELETED) removes them, so the index holds

@@ -25,6 +25,7 @@ from media_pipeline.imaging import (
     Limits,
     RenditionSpec,
 )
+from media_pipeline.model import DELETED_RETENTION_SECONDS
 
 __all__ = [
     "ConfigError",
@@ -76,7 +77,7 @@ class RenditionsSettings(WorkerSettings):
     renditions_bucket: str
     renditions: tuple[RenditionSpec, ...] = DEFAULT_RENDITIONS
     encode: EncodeOptions = field(default_factory=EncodeOptions)
-    deleted_ttl_seconds: int = 7 * 24 * 3600
+    deleted_ttl_seconds: int = DELETED_RETENTION_SECONDS
     """How long the item of an image deleted in S3 is kept (DELETED) before its TTL."""
 
     @classmethod

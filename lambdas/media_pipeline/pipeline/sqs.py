@@ -31,6 +31,7 @@ from media_pipeline import lifecycle
 from media_pipeline.config.workers import WorkerSettings
 from media_pipeline.events import ObjectDeleted, parse_job
 from media_pipeline.media_store import MediaTable
+from media_pipeline.model import DELETED_RETENTION_SECONDS
 from media_pipeline.pipeline.flow import HalfWork, Outcome, process_object
 
 # One count per outcome, every outcome its own (tests/unit/test_outcomes.py).
@@ -90,7 +91,7 @@ class SqsWorker:
         tracer: Tracer,
         sqs: Any = None,
         renditions_bucket: str | None = None,
-        deleted_ttl_seconds: int = lifecycle.DELETED_RETENTION_SECONDS,
+        deleted_ttl_seconds: int = DELETED_RETENTION_SECONDS,
         forget: lifecycle.Forget | None = None,
     ) -> None:
         self._work = work
