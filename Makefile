@@ -61,7 +61,8 @@ SEED ?= 1
 
 .PHONY: help install lock build up down status demo test test-unit test-integration test-e2e \
         lint fmt plan deploy plan-check clean bench load web browser bundle localstack-up \
-        localstack-down test-localstack reconcile redrive reprocess migrate capacity cdn-key fuzz
+        localstack-down test-localstack reconcile redrive reprocess migrate capacity cdn-key fuzz \
+        tf-docs
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -195,10 +196,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error; \
 	else echo "npm is not installed: the browser test will be skipped"; fi
 
-lint: install $(CHECKOV_VENV)/.installed ## ruff, terraform fmt -check and validate, checkov (zero failed checks)
+lint: install $(CHECKOV_VENV)/.installed ## ruff, terraform fmt -check and validate, module READMEs current, checkov (zero failed checks)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	terraform fmt -check -recursive terraform
+	$(PY) -m tooling tf-docs --check
 	for root in $(TF_ROOTS); do \
 	  $(PY) -m tooling tf --data-dir terraform-lint-$$root --chdir $(CURDIR)/terraform/envs/$$root -- init -input=false -backend=false >/dev/null; \
 	  echo "terraform/envs/$$root:"; $(PY) -m tooling tf --data-dir terraform-lint-$$root --chdir $(CURDIR)/terraform/envs/$$root -- validate; \
@@ -218,10 +220,14 @@ plan-check: build ## The production example's plan vs PLAN_CHECK_BASE's (default
 	$(PY) -m tooling plan-check --base $(PLAN_CHECK_BASE) --runtime $(LAMBDA_RUNTIME) --arch $(LAMBDA_ARCH)
 	$(PYTEST) tests/e2e/test_deployments.py
 
-fmt: install ## Format Python and Terraform sources
+fmt: install ## Format Python and Terraform sources, and regenerate the modules' READMEs
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 	terraform fmt -recursive terraform
+	$(PY) -m tooling tf-docs
+
+tf-docs: install ## Regenerate the inputs/outputs tables of terraform/modules/*/README.md from the .tf files
+	$(PY) -m tooling tf-docs
 
 # ---------------------------------------------------------------------------------------------
 # AWS

@@ -54,6 +54,7 @@ class Module:
     requirements: dict[str, str]  # "terraform" and each provider -> version constraint
     calls: dict[str, str]  # module name -> source
     resources: dict[str, dict[str, dict[str, Any]]]  # type -> name -> body
+    data_sources: dict[str, dict[str, dict[str, Any]]]  # type -> name -> body
 
     def variable(self, name: str) -> Variable:
         return next(v for v in self.variables if v.name == name)
@@ -111,6 +112,7 @@ def load(path: Path) -> Module:
     """The module in the directory ``path``."""
     variables, outputs, requirements, calls = [], [], {}, {}
     resources: dict[str, dict[str, dict[str, Any]]] = {}
+    data_sources: dict[str, dict[str, dict[str, Any]]] = {}
     for file in sorted(path.glob("*.tf")):
         if file.stem.endswith("_override"):
             continue
@@ -123,10 +125,11 @@ def load(path: Path) -> Module:
         ]
         calls |= {name: body["source"] for name, body in _entries(document, "module")}
         requirements |= _requirements(document)
-        for kind, named in _entries(document, "resource"):
-            resources.setdefault(kind, {}).update(
-                (name, body) for name, body in named.items() if name != _BLOCK
-            )
+        for blocks, found in ((resources, "resource"), (data_sources, "data")):
+            for kind, named in _entries(document, found):
+                blocks.setdefault(kind, {}).update(
+                    (name, body) for name, body in named.items() if name != _BLOCK
+                )
     return Module(
         path=path,
         variables=tuple(sorted(variables, key=lambda v: v.name)),
@@ -134,6 +137,7 @@ def load(path: Path) -> Module:
         requirements=requirements,
         calls=calls,
         resources=resources,
+        data_sources=data_sources,
     )
 
 
