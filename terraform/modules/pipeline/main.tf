@@ -1,7 +1,7 @@
-# The whole pipeline: one module, applied by two thin roots that differ only in where it runs.
-# terraform/envs/aws deploys it to AWS (make plan / make deploy); terraform/envs/local applies it
-# to an emulator (the embedded stack, LocalStack) with the endpoints and throwaway settings that
-# must never reach production.
+# The whole pipeline: one module, applied by one thin root, terraform/envs/aws (make plan / make
+# deploy). The emulators (the embedded stack, LocalStack) apply that same root with the override
+# files of terraform/envs/local: the endpoints and throwaway settings that must never reach
+# production.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
