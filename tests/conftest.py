@@ -48,6 +48,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A test marked ``must_run`` that was skipped (by itself or by a fixture) fails instead:
+    what it proves must not quietly go unproved on a machine that lacks something."""
+    report = yield
+    if report.skipped and item.get_closest_marker("must_run") and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid} must run (marked must_run) but was skipped: " + str(
+            report.longrepr
+        )
+    return report
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Under pytest-xdist, a worker hands the latencies and IAM records to the controller;
     the controller (or a run without workers) compares IAM's used with granted."""

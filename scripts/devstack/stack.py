@@ -46,9 +46,10 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class Source:
-    """What a stack deploys: the emulator root and its variables, and the packages built for
-    it. This checkout's by default; ``make capacity REF=...`` deploys another git ref's (a
-    worktree of it, with its own build/) on a stack run by this checkout's devstack."""
+    """What a stack deploys: the emulator root (the tree's ``terraform/envs/local``, staged
+    with its production root: ``terraform.emulator_root``) and its variables, and the packages
+    built for it. This checkout's by default; ``make capacity REF=...`` deploys another git
+    ref's (a worktree of it, with its own build/) on a stack run by this checkout's devstack."""
 
     terraform_root: Path = terraform.LOCAL_ROOT
     tfvars: Path = LOCAL_TFVARS
@@ -292,7 +293,8 @@ def cdn_variables(stack: Stack, source: Source) -> dict[str, str]:
 def _declares(source: Source, variable: str) -> bool:
     """Whether the source's emulator root declares this variable."""
     pattern = re.compile(rf'^variable "{re.escape(variable)}"', re.M)
-    return any(pattern.search(f.read_text()) for f in source.terraform_root.glob("*.tf"))
+    files = terraform.emulator_files(source.terraform_root)
+    return any(pattern.search(f.read_text()) for f in files)
 
 
 def _variable_value(source: Source, variable: str) -> str | None:
@@ -342,7 +344,8 @@ def apply_local_config(
     if ca_bundle is not None:
         credentials["AWS_CA_BUNDLE"] = str(ca_bundle)
     env = terraform.environment(state_dir, credentials)
-    terraform.init(env, source.terraform_root)
+    root = terraform.emulator_root(source.terraform_root, state_dir / "emulator-root")
+    terraform.init(env, root)
     tfstate = state_dir / "terraform.tfstate"
     # Rarely (2 starts in about 30, on a busy machine), the provider missed the answer to a
     # CreateFunction that the emulator carried out, and its SDK's retry got "Function already
@@ -356,7 +359,7 @@ def apply_local_config(
     try:
         terraform.apply(
             logged,
-            source.terraform_root,
+            root,
             state=tfstate,
             variables={
                 **target_variables(endpoint, runtime, source.build_dir),
@@ -371,7 +374,7 @@ def apply_local_config(
             raise terraform.TerraformError(f"{error}\n(debug log: {debug_log})") from error
         raise
     debug_log.unlink(missing_ok=True)
-    raw = terraform.output_json(env, source.terraform_root, tfstate)
+    raw = terraform.output_json(env, root, tfstate)
     outputs = served_locally(json.loads(raw), endpoint)
     (state_dir / "outputs.json").write_text(json.dumps(outputs, indent=2))
 

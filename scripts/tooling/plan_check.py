@@ -319,12 +319,11 @@ def extract(ref: str, destination: Path) -> Path:
 
 
 def base_root(tree: Path, endpoint: str) -> tuple[Path, dict[str, str]]:
-    """The production root of an extracted ``terraform/`` tree, pointed at ``endpoint``, and the
-    variables that does it."""
+    """The production root of an extracted ``terraform/`` tree, pointed at ``endpoint`` (by this
+    checkout's provider override), and the variables that does it."""
     aws = tree / "envs" / "aws"
     if aws.is_dir():
-        (aws / "emulator_override.tf").write_text(terraform.emulator_override(endpoint))
-        return aws, {}
+        return terraform.staged_root(aws, tree.parent / "stage", endpoint=endpoint), {}
     # Before envs/: the root module was terraform/ itself, with an endpoint variable.
     return tree, {"aws_endpoint_url": endpoint}
 

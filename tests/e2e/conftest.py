@@ -5,7 +5,8 @@
   and stops it at the end; a stack that was already up (make up) is reused and left running.
 * LocalStack (`make test-localstack`, E2E_BACKEND=localstack): the stack `make localstack-up`
   applied at LOCALSTACK_ENDPOINT (default http://localhost:4566), reached through
-  localstack-client sessions. Every test skips, with one reason, when no LocalStack answers.
+  localstack-client sessions. When no LocalStack stack answers, every test fails with one
+  reason (skips, with LOCALSTACK_OPTIONAL set).
 
 The tests use `pipeline`, `outputs` and `ca_bundle`, which work on both, and observe what an
 operator of either could (the media item, S3 objects, queue attributes, notifications). Tests that
@@ -43,12 +44,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def on_localstack() -> dict[str, Any]:
     """LocalStack's endpoint and the outputs of the stack applied to it."""
     url = localstack.endpoint()
-    if localstack.health(url) is None:
-        pytest.skip(localstack.not_answering(url))
-    outputs = localstack.outputs()
-    if outputs is None:
-        pytest.skip(f"LocalStack answers at {url} but nothing is applied: make localstack-up")
-    return {"endpoint": url, "outputs": outputs}
+    problem = localstack.unavailable(url)
+    if problem is not None:
+        # A run that tests nothing fails, unless it was asked to skip (LOCALSTACK_OPTIONAL).
+        if localstack.optional():
+            pytest.skip(problem)
+        pytest.fail(f"{problem} (set {localstack.OPTIONAL}=1 to skip instead)", pytrace=False)
+    return {"endpoint": url, "outputs": localstack.outputs()}
 
 
 @pytest.fixture(scope="session")

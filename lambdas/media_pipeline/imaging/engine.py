@@ -19,7 +19,7 @@ from media_pipeline.imaging.model import (
     EncodeOptions,
     ImageInfo,
     Limits,
-    Outcome,
+    Produced,
     Rejected,
     Rejection,
     Rendered,
@@ -54,7 +54,7 @@ def render(
     limits: Limits = Limits(),  # noqa: B008 - frozen, immutable default
     options: EncodeOptions = EncodeOptions(),  # noqa: B008
     sha256: bool = True,
-) -> Outcome:
+) -> Produced:
     """Decode ``data`` once and make one rendition per spec (upright, sRGB, 8-bit, no metadata;
     JPEG when opaque, ``options.alpha_format`` when transparent), plus the metadata record with
     the placeholder and dominant colour, made from the smallest renditions for almost nothing.
@@ -106,7 +106,7 @@ def describe(
     limits: Limits = Limits(),  # noqa: B008
     include_gps: bool = False,
     sha256: str | None = None,
-) -> Outcome:
+) -> Produced:
     """The metadata record only (``renditions`` is empty; no placeholder or dominant colour:
     :func:`render` makes those), and the GPS position if ``include_gps``.
 
