@@ -14,6 +14,8 @@ PYTEST  := $(PY) -m pytest
 # those spread over the workers instead of queueing on one. TEST_WORKERS=1 for one stack.
 TEST_WORKERS ?= 2
 PARALLEL := -n $(TEST_WORKERS) --dist load --maxschedchunk 1
+# With IAM enforced on the embedded stack (DEVSTACK_IAM=off turns it off), make test and
+# test-e2e also fail on a permission no e2e test used and none explains (tests/conftest.py).
 
 # Lambda packages are built for one Python runtime and CPU. The local stack runs them on this
 # machine, so by default they match the host; AWS deployments use AWS_RUNTIME / AWS_ARCH.
@@ -61,7 +63,8 @@ SEED ?= 1
 
 .PHONY: help install lock build up down status demo test test-unit test-integration test-e2e \
         lint fmt plan deploy plan-check clean bench quality load web browser bundle localstack-up \
-        localstack-down test-localstack reconcile redrive reprocess migrate capacity cdn-key fuzz
+        localstack-down test-localstack reconcile redrive reprocess migrate capacity cdn-key fuzz \
+        tf-docs
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -143,15 +146,19 @@ localstack-up: install ## Start LocalStack (docker compose) and apply the Terraf
 localstack-down: install ## Stop LocalStack, remove its volume and its Terraform state
 	$(PY) -m devstack localstack down
 
-test-localstack: install ## The e2e tier against LOCALSTACK_ENDPOINT (skips in one line when none answers)
-	@if $(PY) -m devstack localstack probe; then E2E_BACKEND=localstack $(PYTEST) tests/e2e; fi
+# Without a LocalStack stack to test, the run fails (it would test nothing); LOCALSTACK_OPTIONAL=1
+# makes it a skip, said in one line (devstack localstack probe exits 3 for it).
+test-localstack: install ## The e2e tier against LOCALSTACK_ENDPOINT: fails when no stack answers (LOCALSTACK_OPTIONAL=1 skips)
+	@answer=0; $(PY) -m devstack localstack probe || answer=$$?; \
+	if [ $$answer = 0 ]; then E2E_BACKEND=localstack $(PYTEST) tests/e2e; \
+	elif [ $$answer != 3 ]; then exit $$answer; fi
 
 # ---------------------------------------------------------------------------------------------
 # Tests and checks
 # ---------------------------------------------------------------------------------------------
 
 test: build browser ## Run every test tier (unit, integration, e2e on the local stack)
-	$(PYTEST) $(PARALLEL) tests
+	IAM_COVERAGE=enforce $(PYTEST) $(PARALLEL) tests
 
 test-unit: install ## Unit tests: pure code, no network
 	$(PYTEST) tests/unit
@@ -160,7 +167,7 @@ test-integration: install ## Integration tests: handlers against moto's mock_aws
 	$(PYTEST) tests/integration
 
 test-e2e: build browser ## End-to-end tests on the local stack (started for the session if not up)
-	$(PYTEST) $(PARALLEL) tests/e2e
+	IAM_COVERAGE=enforce $(PYTEST) $(PARALLEL) tests/e2e
 
 bench: build ## Image engine vs the tutorial way vs libvips, and handler cold init (not a test)
 	$(PY) scripts/bench.py
@@ -194,15 +201,17 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error; \
 	else echo "npm is not installed: the browser test will be skipped"; fi
 
-lint: install $(CHECKOV_VENV)/.installed ## ruff, terraform fmt -check and validate, checkov (zero failed checks)
+lint: install $(CHECKOV_VENV)/.installed ## ruff, terraform fmt -check and validate, module READMEs current, checkov (zero failed checks), IAM policies (parliament)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	terraform fmt -check -recursive terraform
+	$(PY) -m tooling tf-docs --check
 	for root in $(TF_ROOTS); do \
 	  $(PY) -m tooling tf --data-dir terraform-lint-$$root --chdir $(CURDIR)/terraform/envs/$$root -- init -input=false -backend=false >/dev/null; \
 	  echo "terraform/envs/$$root:"; $(PY) -m tooling tf --data-dir terraform-lint-$$root --chdir $(CURDIR)/terraform/envs/$$root -- validate; \
 	done
 	$(CHECKOV_VENV)/bin/checkov --directory terraform --framework terraform --quiet --compact --skip-download
+	$(PY) -m devstack.iam_lint
 
 # checkov has a large dependency tree of its own: it lives in its own virtualenv.
 $(CHECKOV_VENV)/.installed: requirements/checkov.txt
@@ -217,10 +226,14 @@ plan-check: build ## The production example's plan vs PLAN_CHECK_BASE's (default
 	$(PY) -m tooling plan-check --base $(PLAN_CHECK_BASE) --runtime $(LAMBDA_RUNTIME) --arch $(LAMBDA_ARCH)
 	$(PYTEST) tests/e2e/test_deployments.py
 
-fmt: install ## Format Python and Terraform sources
+fmt: install ## Format Python and Terraform sources, and regenerate the modules' READMEs
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 	terraform fmt -recursive terraform
+	$(PY) -m tooling tf-docs
+
+tf-docs: install ## Regenerate the inputs/outputs tables of terraform/modules/*/README.md from the .tf files
+	$(PY) -m tooling tf-docs
 
 # ---------------------------------------------------------------------------------------------
 # AWS

@@ -429,7 +429,7 @@ def cpu_ms_per_half(data: bytes, turns: int = 5) -> dict[str, float]:
     ``turns`` interleaved turns, warm."""
     halves = {
         "renditions": RenditionsWork(
-            None, "", imaging.DEFAULT_RENDITIONS, imaging.Limits(), imaging.EncodeOptions()
+            None, imaging.DEFAULT_RENDITIONS, imaging.Limits(), imaging.EncodeOptions()
         ),
         "metadata": MetadataWork(imaging.Limits()),
     }
@@ -460,7 +460,6 @@ def extra_formats_cost(data: bytes, turns: int = 3) -> dict[str, dict[str, float
     works = {
         choice: RenditionsWork(
             None,
-            "",
             imaging.DEFAULT_RENDITIONS,
             imaging.Limits(),
             imaging.EncodeOptions(extra_formats=formats),

@@ -63,7 +63,27 @@ def main() -> int:
             print(f"\nYour stack is still running on {running.endpoint} (make down stops it).")
 
 
+def iam_denials(running: stack.Stack, since: int) -> list[str]:
+    """Calls the stack's IAM enforcement denied since decision ``since`` (devstack/iam.py),
+    as problems; a summary line when there are none."""
+    report = running.control(f"iam?calls=0&denials_since={since}")
+    if not report["enforced"]:
+        print("\nIAM: not enforced (DEVSTACK_IAM=off)")
+        return []
+    denied = report["denials"]
+    if not denied:
+        print(
+            f"\nIAM: every call was allowed, each function as its own role "
+            f"({report['sequence'] - since} decisions)"
+        )
+    return [
+        f"IAM denied {d['function']}: {d['action']} on {d['resource']} ({d['reason']})"
+        for d in denied
+    ]
+
+
 def run_demo(running: stack.Stack, timeout: float, started: float) -> int:
+    since = running.control("iam?calls=0")["sequence"]
     pipeline = Pipeline.for_local_stack(running.outputs(), running.endpoint, running.ca_bundle)
     expected = expected_outcomes()
     print(
@@ -113,6 +133,7 @@ def run_demo(running: stack.Stack, timeout: float, started: float) -> int:
     if failures:
         print(
             f"\nFAILED: {', '.join(failures)} did not end as samples/manifest.csv says",
+            *(f"\n  {line}" for line in iam_denials(running, since)),
             file=sys.stderr,
         )
         return 1
@@ -123,6 +144,7 @@ def run_demo(running: stack.Stack, timeout: float, started: float) -> int:
         + demo_reprocess(pipeline, running, ready)
         + demo_delete(pipeline, running, ready)
     )
+    problems += iam_denials(running, since)
     if problems:
         print("\nFAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1

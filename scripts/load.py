@@ -60,8 +60,8 @@ from media_pipeline.config.workers import (
     limits_from_env,
     renditions_from_env,
 )
+from media_pipeline.dynamo import from_item
 from media_pipeline.events import InvalidEvent, parse_object_created
-from media_pipeline.media_store import from_item
 from media_pipeline.model import media_id
 from media_pipeline.pipeline.halves import MetadataWork, RenditionsWork
 from media_pipeline.reconcile import peek_messages
@@ -644,7 +644,7 @@ def _engine_init(env: dict[str, str]) -> None:
     global _halves  # noqa: PLW0603 - one per pool process, built once
     limits = limits_from_env(env)
     _halves = (
-        RenditionsWork(None, "", renditions_from_env(env), limits, encode_options_from_env(env)),
+        RenditionsWork(None, renditions_from_env(env), limits, encode_options_from_env(env)),
         MetadataWork(limits, include_gps=include_gps_from_env(env)),
     )
 

@@ -54,7 +54,7 @@ class Renderer:
     def __init__(self, env: dict[str, str], out: Path) -> None:
         limits = limits_from_env(env)
         self.renditions = RenditionsWork(
-            None, "", renditions_from_env(env), limits, encode_options_from_env(env)
+            None, renditions_from_env(env), limits, encode_options_from_env(env)
         )
         self.metadata = MetadataWork(limits, include_gps=include_gps_from_env(env))
         self.out = out

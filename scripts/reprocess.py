@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from media_pipeline.media_store import from_item
+from media_pipeline.dynamo import from_item
 from media_pipeline.reprocess import SETTINGS, Run, current_settings, reprocess
 from recover import stack_session
 

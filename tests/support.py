@@ -18,6 +18,10 @@ CORPUS_MISSING = f"the shared image corpus is not at {CORPUS} (expected ../share
 # upload -> notification latencies by kind of load, reported at the end of the run
 # (tests/conftest.py; under pytest-xdist each worker hands its own to the controller)
 LATENCIES: dict[str, list[float]] = {}
+# What each embedded stack of this process recorded of IAM (GET /_devstack/iam, with "tests":
+# the decision sequence number at which each test began), taken before the stack stops; the
+# root conftest compares what was used with what each role is granted (devstack/iam_report.py).
+IAM_SNAPSHOTS: list[dict] = []
 
 
 def record_latency(seconds: float, load: str = "one upload at a time") -> None:

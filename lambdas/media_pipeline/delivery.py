@@ -160,15 +160,6 @@ def from_env(env: Mapping[str, str], *, s3: Any, ssm: Callable[[], Any]) -> Deli
     return Cdn(base, signer, window)
 
 
-def rendition_keys(renditions: Mapping[str, Any]) -> list[str]:
-    """Every object key of a renditions record, the alternates' too, in a stable order."""
-    keys = []
-    for record in renditions.values():
-        keys.append(record["key"])
-        keys += [a["key"] for a in (record.get("alternates") or {}).values()]
-    return keys
-
-
 def picture(
     renditions: Mapping[str, Any],
     links: Links,

@@ -1,15 +1,9 @@
 """The S3 "Object Created" and "Object Deleted" events, as EventBridge delivers them to SQS.
 
-The SQS body of an EventBridge target is the whole EventBridge event. Three differences between
-the places this code runs are handled here (see docs/events.md):
-
-* ``detail.object.key`` is delivered raw by AWS and moto, but percent-encoded by LocalStack.
-  Powertools' ``S3EventBridgeNotificationObject.key`` applies ``unquote_plus``, which corrupts a
-  literal ``+``, so the raw field is read here and :meth:`ObjectCreated.candidate_keys` offers
-  the raw key first and its percent-decoding second; the caller picks the one S3 confirms.
-* The ETag field is ``etag`` on AWS and ``eTag`` in moto; both are accepted.
-* ``sequencer`` strings have different lengths; they are left-padded to a fixed width so that
-  string comparison (in code and in DynamoDB conditions) orders events for one key.
+The SQS body of an EventBridge target is the whole EventBridge event. ``sequencer`` strings
+have different lengths; they are left-padded to a fixed width so that string comparison (in
+code and in DynamoDB conditions) orders events for one key. What the backends send differently
+(the key's encoding, the ETag field's spelling) is read as ``backends`` says.
 """
 
 from __future__ import annotations
@@ -17,9 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+
+from media_pipeline.backends import candidate_keys, event_etag
 
 OBJECT_CREATED = "Object Created"
 OBJECT_DELETED = "Object Deleted"
@@ -73,7 +68,8 @@ class ObjectCreated:
         return self.requester == OPERATOR_REQUESTER or bool(self.reprocess_run)
 
     def candidate_keys(self) -> tuple[str, ...]:
-        return _candidate_keys(self.raw_key)
+        """The keys the event may name (``backends.candidate_keys``)."""
+        return candidate_keys(self.raw_key)
 
 
 @dataclass(frozen=True)
@@ -84,18 +80,13 @@ class ObjectDeleted:
     raw_key: str
     sequencer: str
     version_id: str | None
-    deletion_type: str  # "Permanently Deleted" | "Delete Marker Created" ("" from moto)
+    deletion_type: str  # "Permanently Deleted" | "Delete Marker Created" ("" from moto: backends)
     event_id: str
     event_time: str
 
     def candidate_keys(self) -> tuple[str, ...]:
-        return _candidate_keys(self.raw_key)
-
-
-def _candidate_keys(raw_key: str) -> tuple[str, ...]:
-    """The raw key, then its percent-decoding if that differs (LocalStack encodes keys)."""
-    decoded = unquote(raw_key)
-    return (raw_key,) if decoded == raw_key else (raw_key, decoded)
+        """The keys the event may name (``backends.candidate_keys``)."""
+        return candidate_keys(self.raw_key)
 
 
 def parse_job(body: str) -> ObjectCreated | ObjectDeleted:
@@ -103,7 +94,7 @@ def parse_job(body: str) -> ObjectCreated | ObjectDeleted:
     payload = _payload(body)
     if payload.get("detail-type") == OBJECT_DELETED and payload.get("source") == "aws.s3":
         return _parse_object_deleted(payload)
-    return parse_object_created(body)
+    return _parse_object_created(payload)
 
 
 def _parse_object_deleted(payload: dict[str, Any]) -> ObjectDeleted:
@@ -124,7 +115,8 @@ def _bucket_and_object(
     detail: Any, required: tuple[str, ...]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``detail.bucket`` and ``detail.object`` of an S3 event, with the bucket's name and the
-    object's ``required`` fields present as non-empty strings (``etag`` also as ``eTag``)."""
+    object's ``required`` fields present as non-empty strings (the ETag in either spelling:
+    ``backends.event_etag``)."""
     if not isinstance(detail, dict):
         raise InvalidEvent("detail is not an object")
     bucket = detail.get("bucket") or {}
@@ -135,7 +127,7 @@ def _bucket_and_object(
     fields += [
         (
             f"detail.object.{name}",
-            obj.get(name, obj.get("eTag")) if name == "etag" else obj.get(name),
+            event_etag(obj) if name == "etag" else obj.get(name),
         )
         for name in required
     ]
@@ -163,7 +155,10 @@ def _payload(body: str) -> dict[str, Any]:
 
 def parse_object_created(body: str) -> ObjectCreated:
     """Parse the SQS body that EventBridge wrote for an S3 Object Created event."""
-    payload = _payload(body)
+    return _parse_object_created(_payload(body))
+
+
+def _parse_object_created(payload: dict[str, Any]) -> ObjectCreated:
     event = EventBridgeEvent(payload)
     try:
         source, detail_type, detail = event.source, event.detail_type, event.detail
@@ -184,7 +179,7 @@ def parse_object_created(body: str) -> ObjectCreated:
     return ObjectCreated(
         bucket=bucket["name"],
         raw_key=obj["key"],
-        etag=strip_etag(obj.get("etag", obj.get("eTag"))),
+        etag=strip_etag(event_etag(obj)),
         size=size,
         sequencer=normalise_sequencer(obj["sequencer"]),
         version_id=_version_id(obj),

@@ -3,7 +3,7 @@
 Each rendition's fingerprint is part of its key, so a rendition made with other settings never
 has the key of the current one; the fingerprint of the whole set is stored on the media item
 (``renditions_settings``), so ``scripts/reprocess.py`` can find the images made with other
-settings and the thumbnail worker can tell which renditions it must rewrite (only those whose
+settings and the renditions worker can tell which renditions it must rewrite (only those whose
 key changed).
 """
 

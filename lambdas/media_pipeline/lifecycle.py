@@ -12,35 +12,18 @@ back (``model.decide``). The notifier announces the transition to DELETED once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from media_pipeline import objects
 from media_pipeline.events import ObjectDeleted
-from media_pipeline.media_store import MediaTable, Removal
-from media_pipeline.model import media_id
-
-DELETED_RETENTION_SECONDS = 7 * 24 * 3600  # how long a DELETED item answers 404 with its time
+from media_pipeline.media_store import Deletion, MediaTable, Removal
+from media_pipeline.model import DELETED_RETENTION_SECONDS, media_id
 
 # What else must let go of a deleted image's renditions (the CDN: delivery.Invalidator), given
 # the image id and the ETag of the version deleted.
 Forget = Callable[[str, str], None]
-
-
-@dataclass(frozen=True)
-class Deleted:
-    outcome: str  # deleted | already_deleted | not_found | stale | still_present
-    image_id: str
-    renditions_removed: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "outcome": self.outcome,
-            "image_id": self.image_id,
-            "detail": {"renditions_removed": self.renditions_removed},
-        }
 
 
 def delete_image(
@@ -51,7 +34,7 @@ def delete_image(
     renditions_bucket: str,
     retention_seconds: int = DELETED_RETENTION_SECONDS,
     forget: Forget | None = None,
-) -> Deleted:
+) -> Deletion:
     """The app deletes an image: mark it DELETED, delete its original, remove its renditions
     (and ``forget`` them: the CDN drops its copies).
 
@@ -60,17 +43,17 @@ def delete_image(
     """
     deletion = table.mark_deleted(image_id, retention_seconds=retention_seconds)
     if deletion.outcome is Removal.NOT_FOUND:
-        return Deleted("not_found", image_id)
+        return deletion
     item = deletion.item
     if item.get("bucket") and item.get("key"):
-        # Its S3 "Object Deleted" event comes back to the thumbnail worker, which finds the
+        # Its S3 "Object Deleted" event comes back to the renditions worker, which finds the
         # item DELETED already. With versioning on, this leaves a delete marker; the version
         # itself expires with the bucket's noncurrent-version lifecycle rule.
         s3.delete_object(Bucket=item["bucket"], Key=item["key"])
     removed = remove_renditions(s3, renditions_bucket, image_id)
     if forget is not None:
         forget(image_id, item.get("etag") or "")
-    return Deleted(deletion.outcome.value, image_id, removed)
+    return deletion.removed(removed)
 
 
 def object_deleted(
@@ -81,17 +64,17 @@ def object_deleted(
     renditions_bucket: str,
     retention_seconds: int = DELETED_RETENTION_SECONDS,
     forget: Forget | None = None,
-) -> Deleted:
+) -> Deletion:
     """S3 says an original was deleted: mark its item DELETED and remove its renditions (and
     ``forget`` them: the CDN drops its copies).
 
     Nothing is done while the key still holds an object (a noncurrent version expired, or the
     key was written again since: that upload's own event takes the item over).
     """
-    keys = event.candidate_keys()  # the raw key, then its decoding (LocalStack encodes keys)
+    keys = event.candidate_keys()  # the raw key, then its decoding (LocalStack's: backends)
     image_id = media_id(event.bucket, keys[0])
     if any(_exists(s3, event.bucket, key) for key in keys):
-        return Deleted("still_present", image_id)
+        return Deletion(Removal.STILL_PRESENT, image_id)
     for key in keys:
         image_id = media_id(event.bucket, key)
         deletion = table.mark_deleted(
@@ -100,11 +83,11 @@ def object_deleted(
         if deletion.outcome is not Removal.NOT_FOUND:
             break
     if deletion.outcome in (Removal.NOT_FOUND, Removal.STALE):
-        return Deleted(deletion.outcome.value, image_id)
+        return deletion
     removed = remove_renditions(s3, renditions_bucket, image_id)
     if forget is not None:
         forget(image_id, deletion.item.get("etag") or "")
-    return Deleted(deletion.outcome.value, image_id, removed)
+    return deletion.removed(removed)
 
 
 def remove_renditions(s3: Any, bucket: str, image_id: str) -> int:

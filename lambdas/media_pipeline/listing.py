@@ -6,12 +6,16 @@ merges the shards: each is queried newest first from the position the page start
 entries are merged in one order, and the page's items are read with BatchGetItem (the index
 holds keys only). The order is (``created_at``, id), newest first; a page ends at a
 :class:`Position`, which the next page starts after, so pages neither repeat nor skip an image
-whatever is uploaded meanwhile.
+whatever is uploaded meanwhile. A client holds a position as an opaque cursor
+(:func:`encode_cursor`), good for the owner it was handed to only.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import heapq
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +24,14 @@ from typing import Any, NamedTuple
 from boto3.dynamodb.conditions import Key
 
 from media_pipeline import dynamo
-from media_pipeline.model import LISTING_INDEX, LISTING_KEY, Status, listing_keys
+from media_pipeline.model import (
+    LISTING_INDEX,
+    LISTING_KEY,
+    OWNER_ATTRIBUTE,
+    Status,
+    is_media_id,
+    listing_keys,
+)
 
 EXAMINED_PER_PAGE = 500  # images looked at for one page at most (a rare status filter)
 _BATCH_GET_MAX = 100  # keys per BatchGetItem
@@ -32,6 +43,33 @@ class Position(NamedTuple):
 
     created_at: str
     image_id: str
+
+
+_CURSOR_FIELDS = ("id", OWNER_ATTRIBUTE, "created_at")  # the position, and whose listing
+
+
+def encode_cursor(owner: str, position: Position) -> str:
+    """The cursor that names ``position`` in ``owner``'s listing (base64url JSON, unpadded)."""
+    plain = {"id": position.image_id, OWNER_ATTRIBUTE: owner, "created_at": position.created_at}
+    text = json.dumps(plain, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, owner: str) -> Position | None:
+    """The position a cursor names, if it is one :func:`encode_cursor` made for ``owner``."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        plain = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeEncodeError, binascii.Error):
+        return None
+    valid = (
+        isinstance(plain, dict)
+        and set(plain) == set(_CURSOR_FIELDS)
+        and all(isinstance(v, str) for v in plain.values())
+        and plain[OWNER_ATTRIBUTE] == owner
+        and is_media_id(plain["id"])
+    )
+    return Position(plain["created_at"], plain["id"]) if valid else None
 
 
 class Listing:

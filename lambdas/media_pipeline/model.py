@@ -2,7 +2,7 @@
 
 ``AWAITING_UPLOAD -> PROCESSING -> READY | FAILED``, then ``DELETED`` when the app or S3
 deletes the original (from any state; terminal for the versions it covers). Two workers
-(thumbnail and metadata) each complete one *half* of the work for an object version (identified
+(renditions and metadata) each complete one *half* of the work for an object version (identified
 by its ETag and ordered by the S3 sequencer). READY is set once, in the same write as whichever
 half is recorded last. :func:`decide` is the pure decision a worker takes from the item as it
 stands; ``media_store`` turns the decisions into conditional DynamoDB writes, and decides again
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from enum import Enum, StrEnum
 from typing import Any, NamedTuple
 
@@ -30,6 +31,12 @@ class Status(StrEnum):
         worker."""
         return self in (Status.READY, Status.FAILED, Status.DELETED)
 
+
+DELETED_RETENTION_SECONDS = 7 * 24 * 3600
+"""How long a DELETED item stays (``GET /images/{id}`` answers 404 with the time of deletion)
+before DynamoDB's TTL removes it, unless the environment says otherwise (DELETED_TTL_SECONDS,
+which Terraform sets from ``deleted_retention_days``, whose default this is:
+tests/unit/test_config.py checks that they agree)."""
 
 # While an item waits for a worker (AWAITING_UPLOAD, PROCESSING) it carries ``waiting_shard`` and
 # ``waiting_since``: the keys of the sparse, keys-only ``waiting`` index where the reconciler finds
@@ -89,7 +96,9 @@ class Half(Enum):
     METADATA = ("metadata", "metadata")
 
     def __init__(self, stage: str, attribute: str) -> None:
-        self.stage = stage  # the failure "stage" this half reports
+        # The failure "stage" this half reports, and the name of the function that does it
+        # (the renditions half's is "thumbnail": handlers/thumbnail.py says why).
+        self.stage = stage
         self.attribute = attribute  # where the half's result is stored on the item
         self.etag_attribute = f"{attribute}_etag"  # the ETag that result belongs to
         # The fingerprint of the settings the result was made with (renditions only: sizes,
@@ -107,6 +116,23 @@ PREVIEW_ATTRIBUTE = "preview"
 smallest renditions, beside ``renditions`` and under the same ``renditions_etag``. Apps see them
 in the metadata record (:func:`public_metadata`), as before they moved to the renditions half."""
 PREVIEW_FIELDS = ("placeholder", "dominant_color")
+
+
+def rendition_keys(renditions: Any) -> list[str]:
+    """Every object key a renditions record (the item's ``renditions``) names, its alternates'
+    too, in the record's order; none for anything that is not such a record."""
+    if not isinstance(renditions, dict):
+        return []
+    keys = []
+    for record in renditions.values():
+        if not isinstance(record, dict):
+            continue
+        if "key" in record:
+            keys.append(record["key"])
+        for alternate in (record.get("alternates") or {}).values():
+            if isinstance(alternate, dict) and "key" in alternate:
+                keys.append(alternate["key"])
+    return keys
 
 
 def public_metadata(item: dict[str, Any]) -> dict[str, Any] | None:
@@ -155,7 +181,7 @@ def is_media_id(value: str) -> bool:
     return re.fullmatch(_ID, value) is not None
 
 
-class Upload(NamedTuple):
+class ObjectVersion(NamedTuple):
     """One object version in the uploads bucket, confirmed by S3 (key resolved, ETag matched)."""
 
     bucket: str
@@ -208,10 +234,10 @@ class Decision(StrEnum):
 
 
 def decide(
-    existing: dict[str, Any] | None, upload: Upload, half: Half, settings: str | None = None
+    existing: dict[str, Any] | None, version: ObjectVersion, half: Half, settings: str | None = None
 ) -> Decision:
     """Decide, from the item as it is (None: there is none yet), what the worker for ``half``
-    does with ``upload``.
+    does with ``version``.
 
     Sequencers order different ETags only: an event for the ETag the item holds is about that
     version, whatever its sequencer (the same bytes written again are no new work). ``settings``
@@ -220,32 +246,51 @@ def decide(
     if not existing:
         return Decision.NEW_VERSION  # a direct upload: its first half creates the item
     if existing.get("status") == Status.DELETED:
-        if _newer_than_deletion(existing, upload):
+        if _newer_than_deletion(existing, version):
             return Decision.NEW_VERSION
-        if existing.get("deleted_sequencer") == upload.sequencer:
+        if existing.get("deleted_sequencer") == version.sequencer:
             # An upload with the very sequencer of S3's delete: never on S3, always on an
-            # emulator with a constant sequencer. S3 decides (is this ETag there again?).
+            # emulator with a constant sequencer (backends). S3 decides (is this ETag there?).
             return Decision.UNORDERED
         return Decision.DELETED
-    if existing.get("etag") != upload.etag:
+    if existing.get("etag") != version.etag:
         sequencer = existing.get("sequencer")
-        if sequencer is None or sequencer < upload.sequencer:
+        if sequencer is None or sequencer < version.sequencer:
             return Decision.NEW_VERSION  # an upload request's first object, or newer content
-        if sequencer > upload.sequencer:
+        if sequencer > version.sequencer:
             return Decision.STALE
         # An equal sequencer with another ETag. S3 gives every write its own sequencer, but an
-        # emulator may not (LocalStack puts one constant in every event): don't trust it blindly.
+        # emulator may not (LocalStack's is constant: backends): don't trust it blindly.
         return Decision.UNORDERED
-    return _decide_for_version(existing, upload, half, settings)
+    return _decide_for_version(existing, version, half, settings)
+
+
+def resolve(
+    existing: dict[str, Any] | None,
+    version: ObjectVersion,
+    half: Half,
+    settings: str | None = None,
+    is_current: Callable[[], bool] | None = None,
+) -> Decision:
+    """:func:`decide`, with an UNORDERED item settled by asking S3 (``is_current``: whether
+    ``version`` is what the key holds now): the version S3 holds now is the newer one
+    (NEW_VERSION); otherwise it is STALE (DELETED if the item is)."""
+    decision = decide(existing, version, half, settings)
+    if decision is Decision.UNORDERED:
+        if is_current is not None and is_current():
+            return Decision.NEW_VERSION
+        deleted = (existing or {}).get("status") == Status.DELETED
+        return Decision.DELETED if deleted else Decision.STALE
+    return decision
 
 
 def _decide_for_version(
-    existing: dict[str, Any], upload: Upload, half: Half, settings: str | None
+    existing: dict[str, Any], version: ObjectVersion, half: Half, settings: str | None
 ) -> Decision:
     """:func:`decide` for an item that holds the upload's own version."""
     status = existing.get("status")
     other = half.other
-    done = existing.get(half.etag_attribute) == upload.etag
+    done = existing.get(half.etag_attribute) == version.etag
     if status == Status.READY:
         if done and settings is not None and existing.get(half.settings_attribute) != settings:
             return Decision.REFRESH
@@ -254,7 +299,7 @@ def _decide_for_version(
         # Both halves in and still PROCESSING happens only to items written before READY and
         # the last half became one write; a duplicate of a half whose partner is still working
         # has nothing to do (the partner settles the version).
-        both = existing.get(other.etag_attribute) == upload.etag
+        both = existing.get(other.etag_attribute) == version.etag
         return Decision.FINISH if both and status == Status.PROCESSING else Decision.DUPLICATE
     if status == Status.FAILED:
         failure = existing.get("failure") or {}
@@ -272,12 +317,12 @@ _WORKING = frozenset(
 )
 
 
-def _newer_than_deletion(existing: dict[str, Any], upload: Upload) -> bool:
-    """Whether ``upload`` was written after the deletion that marked the item DELETED.
+def _newer_than_deletion(existing: dict[str, Any], version: ObjectVersion) -> bool:
+    """Whether ``version`` was written after the deletion that marked the item DELETED.
 
     S3's own delete event records its sequencer (``deleted_sequencer``); until it has, (a delete
     through the API, whose S3 event is still on its way) no upload counts as newer, so nothing
     that was in flight when the app deleted the image can bring it back.
     """
     deleted = existing.get("deleted_sequencer")
-    return bool(deleted) and deleted < upload.sequencer
+    return bool(deleted) and deleted < version.sequencer

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from media_pipeline.delivery import Delivery, picture, rendition_keys
-from media_pipeline.model import PREVIEW_ATTRIBUTE, Half, Status, public_metadata
+from media_pipeline.delivery import Delivery, picture
+from media_pipeline.model import PREVIEW_ATTRIBUTE, Half, Status, public_metadata, rendition_keys
 from media_pipeline.values import to_plain
 
 SCHEMA_VERSION = "1.2"

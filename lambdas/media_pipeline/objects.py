@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from media_pipeline.events import ObjectCreated, strip_etag
-from media_pipeline.model import Upload
+from media_pipeline.model import ObjectVersion, rendition_keys
 
 if TYPE_CHECKING:  # the reconciler reads objects without the image stack (no Pillow layer)
     from media_pipeline.imaging import Rendition
@@ -37,20 +37,20 @@ def is_not_found(error: ClientError) -> bool:
     return _code(error) in _NOT_FOUND
 
 
-def locate(s3: Any, event: ObjectCreated) -> Upload:
+def locate(s3: Any, event: ObjectCreated) -> ObjectVersion:
     """Resolve the event's key against S3 and confirm the object version still exists, without
     reading it (a HEAD: the reconciler's way)."""
-    upload, _ = _request(s3.head_object, event)
-    return upload
+    version, _ = _request(s3.head_object, event)
+    return version
 
 
 class Source:
-    """An object version opened by one GET: what it is (``upload``) and its body, which is
+    """An object version opened by one GET: what it is (``version``) and its body, which is
     downloaded only when :meth:`read` is called. Close it (or use it as a context manager)
     when the body is not wanted."""
 
-    def __init__(self, upload: Upload, body: Any) -> None:
-        self.upload = upload
+    def __init__(self, version: ObjectVersion, body: Any) -> None:
+        self.version = version
         self._body = body
 
     def read(self, *, sha256: bool = False) -> bytes:
@@ -87,14 +87,14 @@ def open_version(s3: Any, event: ObjectCreated) -> Source:
     """Open the event's object version with one GET pinned to its ETag: resolve the key, confirm
     the version still exists, and leave the body to be read or not.
 
-    Tries the raw key first and its percent-decoding second (LocalStack encodes keys in
-    EventBridge events; AWS and moto do not).
+    Tries each key the event may name (the raw key, then its percent-decoding: LocalStack
+    encodes keys; ``backends``).
     """
-    upload, response = _request(s3.get_object, event)
-    return Source(upload, response["Body"])
+    version, response = _request(s3.get_object, event)
+    return Source(version, response["Body"])
 
 
-def _request(call: Any, event: ObjectCreated) -> tuple[Upload, dict[str, Any]]:
+def _request(call: Any, event: ObjectCreated) -> tuple[ObjectVersion, dict[str, Any]]:
     replaced = False
     for key in event.candidate_keys():
         try:
@@ -106,7 +106,7 @@ def _request(call: Any, event: ObjectCreated) -> tuple[Upload, dict[str, Any]]:
             if _code(error) in _NOT_FOUND:
                 continue
             raise
-        upload = Upload(
+        version = ObjectVersion(
             bucket=event.bucket,
             key=key,
             etag=strip_etag(response["ETag"]),
@@ -116,19 +116,19 @@ def _request(call: Any, event: ObjectCreated) -> tuple[Upload, dict[str, Any]]:
             version_id=event.version_id,
             uploaded_at=event.event_time,
         )
-        return upload, response
+        return version, response
     state = "replaced by newer content" if replaced else "deleted"
     raise ObjectSuperseded(f"s3://{event.bucket}/{event.raw_key} was {state} since the event")
 
 
-def is_current(s3: Any, upload: Upload) -> bool:
+def is_current(s3: Any, version: ObjectVersion) -> bool:
     """Whether the upload's ETag is what the key holds now (its latest version, when versioned).
 
-    Orders two uploads of one key that an event's sequencer cannot: the one S3 holds now is the
-    newer (``MediaTable.claim``).
+    Orders two uploads of one key that an event's sequencer cannot (LocalStack's constant
+    sequencer: ``backends``): the one S3 holds now is the newer (``model.resolve``).
     """
     try:
-        s3.head_object(Bucket=upload.bucket, Key=upload.key, IfMatch=_quoted(upload.etag))
+        s3.head_object(Bucket=version.bucket, Key=version.key, IfMatch=_quoted(version.etag))
     except ClientError as error:
         if _code(error) in _PRECONDITION_FAILED | _NOT_FOUND:
             return False
@@ -150,7 +150,7 @@ def _quoted(etag: str) -> str:
     return f'"{etag}"'
 
 
-def _object_args(bucket: str, key: str, version: ObjectCreated | Upload) -> dict[str, str]:
+def _object_args(bucket: str, key: str, version: ObjectCreated | ObjectVersion) -> dict[str, str]:
     args = {"Bucket": bucket, "Key": key}
     if version.version_id:
         args["VersionId"] = version.version_id
@@ -162,114 +162,105 @@ def rendition_prefix(image_id: str) -> str:
     return f"{image_id}/"
 
 
-def rendition_key(upload: Upload, rendition: Rendition, fingerprint: str) -> str:
+def rendition_key(version: ObjectVersion, rendition: Rendition, fingerprint: str) -> str:
     """Deterministic: the same object version made with the same settings (``fingerprint``)
     always maps to the same key (reruns overwrite identical bytes); a new version (new ETag) or
     other settings never collide with an older one."""
     name = f"{rendition.name}-{fingerprint}" if fingerprint else rendition.name
-    return f"{rendition_prefix(upload.id)}{upload.etag}/{name}.{rendition.extension}"
-
-
-def put_renditions(
-    s3: Any,
-    bucket: str,
-    upload: Upload,
-    renditions: tuple[Rendition, ...],
-    *,
-    fingerprints: dict[str, str],
-    alternates: tuple[Rendition, ...] = (),
-    existing: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Write the renditions (and their ``alternates``, the same renditions in extra formats)
-    and return the record stored on the media item: name -> details, with the alternates by
-    format under ``alternates``.
-
-    The PUTs go out together (a worker's time is mostly waiting for S3, and Lambda bills the
-    wait). An object whose key is already recorded in ``existing`` (the item's renditions: same
-    version, same settings) is not written again and keeps its record.
-    """
-    existing = existing or {}
-    stored: dict[str, dict[str, Any]] = {}
-    writes: list[tuple[Rendition, str]] = []
-
-    def kept(record: Any, key: str) -> bool:
-        return isinstance(record, dict) and record.get("key") == key
-
-    for rendition in renditions:
-        key = rendition_key(upload, rendition, fingerprints.get(rendition.name, ""))
-        before = existing.get(rendition.name) or {}
-        if kept(before, key) and before.get("bucket") == bucket:
-            stored[rendition.name] = {k: v for k, v in before.items() if k != "alternates"}
-        else:
-            writes.append((rendition, key))
-            stored[rendition.name] = {
-                "bucket": bucket,
-                "key": key,
-                "width": rendition.width,
-                "height": rendition.height,
-                "format": rendition.format,
-                "content_type": rendition.content_type,
-                "bytes": rendition.size,
-            }
-    for alternate in alternates:
-        fingerprint = fingerprints.get(f"{alternate.name}.{alternate.format}", "")
-        key = rendition_key(upload, alternate, fingerprint)
-        before = ((existing.get(alternate.name) or {}).get("alternates") or {}).get(
-            alternate.format
-        )
-        if not kept(before, key):
-            writes.append((alternate, key))
-            before = {"key": key, "content_type": alternate.content_type, "bytes": alternate.size}
-        stored[alternate.name].setdefault("alternates", {})[alternate.format] = before
-
-    def put(write: tuple[Rendition, str]) -> None:
-        rendition, key = write
-        s3.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=rendition.data,
-            ContentType=rendition.content_type,
-            CacheControl="public, max-age=31536000, immutable",
-            Metadata={"image-id": upload.id, "source-etag": upload.etag},
-        )
-
-    if len(writes) > 1:
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - workers only
-
-        with ThreadPoolExecutor(max_workers=min(len(writes), MAX_PARALLEL_PUTS)) as pool:
-            list(pool.map(put, writes))  # the first failure is raised here
-    else:
-        for write in writes:
-            put(write)
-    return stored
+    return f"{rendition_prefix(version.id)}{version.etag}/{name}.{rendition.extension}"
 
 
 MAX_PARALLEL_PUTS = 8
 
 
-def rendition_keys(renditions: Any) -> set[str]:
-    """The object keys a renditions record names, alternates included (none for anything
-    else)."""
-    if not isinstance(renditions, dict):
-        return set()
-    keys = set()
-    for record in renditions.values():
-        if not isinstance(record, dict):
-            continue
-        if "key" in record:
-            keys.add(record["key"])
-        for alternate in (record.get("alternates") or {}).values():
-            if isinstance(alternate, dict) and "key" in alternate:
-                keys.add(alternate["key"])
-    return keys
+class RenditionsBucket:
+    """The renditions bucket, as the renditions half writes to it (``s3``: its client)."""
 
+    def __init__(self, s3: Any, name: str) -> None:
+        self._s3 = s3
+        self.name = name
 
-def delete_renditions(
-    s3: Any, bucket: str, renditions: dict[str, dict[str, Any]], keep: set[str]
-) -> None:
-    """Delete the objects of a renditions record, except keys still in use (``keep``)."""
-    keys = sorted(rendition_keys(renditions) - keep)
-    if keys:
-        s3.delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
-        )
+    def put(
+        self,
+        version: ObjectVersion,
+        renditions: tuple[Rendition, ...],
+        *,
+        fingerprints: dict[str, str],
+        alternates: tuple[Rendition, ...] = (),
+        existing: dict[str, dict[str, Any]] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Write the renditions (and their ``alternates``, the same renditions in extra formats)
+        and return the record stored on the media item: name -> details, with the alternates by
+        format under ``alternates``.
+
+        The PUTs go out together (a worker's time is mostly waiting for S3, and Lambda bills the
+        wait). An object whose key is already recorded in ``existing`` (the item's renditions: same
+        version, same settings) is not written again and keeps its record.
+        """
+        existing = existing or {}
+        stored: dict[str, dict[str, Any]] = {}
+        writes: list[tuple[Rendition, str]] = []
+
+        def kept(record: Any, key: str) -> bool:
+            return isinstance(record, dict) and record.get("key") == key
+
+        for rendition in renditions:
+            key = rendition_key(version, rendition, fingerprints.get(rendition.name, ""))
+            before = existing.get(rendition.name) or {}
+            if kept(before, key) and before.get("bucket") == self.name:
+                stored[rendition.name] = {k: v for k, v in before.items() if k != "alternates"}
+            else:
+                writes.append((rendition, key))
+                stored[rendition.name] = {
+                    "bucket": self.name,
+                    "key": key,
+                    "width": rendition.width,
+                    "height": rendition.height,
+                    "format": rendition.format,
+                    "content_type": rendition.content_type,
+                    "bytes": rendition.size,
+                }
+        for alternate in alternates:
+            fingerprint = fingerprints.get(f"{alternate.name}.{alternate.format}", "")
+            key = rendition_key(version, alternate, fingerprint)
+            before = ((existing.get(alternate.name) or {}).get("alternates") or {}).get(
+                alternate.format
+            )
+            if not kept(before, key):
+                writes.append((alternate, key))
+                before = {
+                    "key": key,
+                    "content_type": alternate.content_type,
+                    "bytes": alternate.size,
+                }
+            stored[alternate.name].setdefault("alternates", {})[alternate.format] = before
+
+        def write_one(write: tuple[Rendition, str]) -> None:
+            rendition, key = write
+            self._s3.put_object(
+                Bucket=self.name,
+                Key=key,
+                Body=rendition.data,
+                ContentType=rendition.content_type,
+                CacheControl="public, max-age=31536000, immutable",
+                Metadata={"image-id": version.id, "source-etag": version.etag},
+            )
+
+        if len(writes) > 1:
+            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - workers only
+
+            with ThreadPoolExecutor(max_workers=min(len(writes), MAX_PARALLEL_PUTS)) as pool:
+                list(pool.map(write_one, writes))  # the first failure is raised here
+        else:
+            for write in writes:
+                write_one(write)
+        return stored
+
+    def delete(self, renditions: dict[str, dict[str, Any]], *, keep: Any = None) -> None:
+        """Delete the objects a renditions record names, except those the record ``keep`` names
+        (the item's own, which must stay)."""
+        keys = sorted(set(rendition_keys(renditions)) - set(rendition_keys(keep)))
+        if keys:
+            self._s3.delete_objects(
+                Bucket=self.name, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+            )

@@ -45,7 +45,7 @@ from media_pipeline.events import (
     strip_etag,
 )
 from media_pipeline.media_store import MediaTable
-from media_pipeline.model import Failure, Half, Status, Upload, media_id
+from media_pipeline.model import Failure, Half, ObjectVersion, Status, media_id
 from media_pipeline.values import iso
 
 REQUESTER = OPERATOR_REQUESTER
@@ -186,27 +186,27 @@ class Reconciler:
     def _settle_dead_letter(self, half: Half, body: str, report: Report) -> None:
         try:
             event = parse_object_created(body)
-            upload = objects.locate(self._s3, event)
+            version = objects.locate(self._s3, event)
         except InvalidEvent:
             report.add("dead_letter_not_a_job")
             return
         except objects.ObjectSuperseded:
             report.add("dead_letter_superseded")
             return
-        item = self._table.get(upload.id)
-        if item is not None and Status(item["status"]).settled and item.get("etag") == upload.etag:
-            report.add("dead_letter_already_settled", upload.id)
+        item = self._table.get(version.id)
+        if item is not None and Status(item["status"]).settled and item.get("etag") == version.etag:
+            report.add("dead_letter_already_settled", version.id)
             return
         if self._dry_run:
-            report.add("would_settle", upload.id)
+            report.add("would_settle", version.id)
             return
-        if item is not None and item.get(half.etag_attribute) == upload.etag:
+        if item is not None and item.get(half.etag_attribute) == version.etag:
             # The half is in: the worker died after its write. READY if the other half is too;
             # otherwise the other half's own job decides.
-            if self._table.finish(upload.id, upload.etag):
-                report.add("ready", upload.id)
+            if self._table.finish(version.id, version.etag):
+                report.add("ready", version.id)
             else:
-                report.add("dead_letter_half_done", upload.id)
+                report.add("dead_letter_half_done", version.id)
             return
         failure = Failure(
             stage=half.stage,
@@ -219,10 +219,10 @@ class Reconciler:
         )
         # No item yet (a direct upload whose every job died), or an upload request: the failure
         # records the version too. An item about newer content is left alone (STALE).
-        if self._table.fail(upload, failure, half=half, seen=item):
-            report.add("failed", upload.id)
+        if self._table.fail(version, failure, half=half, seen=item):
+            report.add("failed", version.id)
         else:
-            report.add("dead_letter_superseded", upload.id)
+            report.add("dead_letter_superseded", version.id)
 
     # -- stuck items ------------------------------------------------------------------------
 
@@ -266,7 +266,7 @@ class Reconciler:
                 ),
                 retryable=True,
             )
-            if self._table.fail(_upload_of(item), failure, half=missing[0], seen=item):
+            if self._table.fail(_version_of(item), failure, half=missing[0], seen=item):
                 report.add("failed", image_id)
             return
         if self._table.mark_reconciled(image_id, etag, Status.PROCESSING, attempt):
@@ -381,8 +381,8 @@ class Reconciler:
             self._sqs.send_message(QueueUrl=self._queues[half].jobs, MessageBody=json.dumps(event))
 
 
-def _upload_of(item: dict[str, Any]) -> Upload:
-    return Upload(
+def _version_of(item: dict[str, Any]) -> ObjectVersion:
+    return ObjectVersion(
         bucket=item["bucket"],
         key=item["key"],
         etag=item["etag"],

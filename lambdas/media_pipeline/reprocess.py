@@ -1,9 +1,9 @@
 """Bring existing images up to date after the renditions settings changed (sizes, formats,
 qualities): find the READY images whose renditions were made with other settings and send each
-one's job to the thumbnail queue again (``scripts/reprocess.py``, ``make reprocess``).
+one's job to the renditions worker's queue again (``scripts/reprocess.py``, ``make reprocess``).
 
 The job is the upload's own S3 "Object Created" event (``reconcile.job_event``), so the
-thumbnail worker treats it like any other: idempotent on the object version and its own settings
+renditions worker treats it like any other: idempotent on the object version and its own settings
 fingerprint, it finds the item READY with other settings (``Decision.REFRESH``), rewrites only
 the renditions whose key changed, retires the old ones, and the notifier announces one
 ``image.updated``. Running it again finds nothing left to do (or, while jobs are still queued,
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from media_pipeline.config.workers import encode_options_from_env, renditions_from_env
+from media_pipeline.dynamo import from_item
 from media_pipeline.fingerprint import settings_fingerprint
-from media_pipeline.media_store import from_item
 from media_pipeline.model import Half, Status
 from media_pipeline.reconcile import job_event
 
@@ -29,7 +29,7 @@ _FIELDS = ("id", "bucket", "key", "etag", "size", "sequencer", "version_id", SET
 
 
 def current_settings(environment: Mapping[str, str]) -> str:
-    """The settings fingerprint of a thumbnail function with this environment."""
+    """The settings fingerprint of a renditions worker with this environment."""
     return settings_fingerprint(
         renditions_from_env(environment), encode_options_from_env(environment)
     )

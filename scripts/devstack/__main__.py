@@ -13,14 +13,26 @@ from tooling import terraform
 
 from devstack import localstack, stack
 
+# `localstack probe`'s exit status when no LocalStack stack answers and LOCALSTACK_OPTIONAL asks
+# for the run to be skipped (the Makefile runs the tests on 0 only, and fails on any other).
+SKIPPED = 3
+
 
 def _localstack(action: str) -> int:
     url = localstack.endpoint()
-    if action == "probe":  # one line, and whether to go on
-        if localstack.health(url) is None:
-            print(f"SKIPPED: {localstack.not_answering(url)}")
-            return 1
-        return 0
+    if action == "probe":  # whether make test-localstack can test anything, and if not, why
+        problem = localstack.unavailable(url)
+        if problem is None:
+            return 0
+        if localstack.optional():
+            print(f"SKIPPED ({localstack.OPTIONAL} is set): {problem}")
+            return SKIPPED
+        print(
+            f"make test-localstack FAILED, nothing was tested: {problem}."
+            f" Set {localstack.OPTIONAL}=1 to skip this run instead.",
+            file=sys.stderr,
+        )
+        return 1
     try:
         if action == "down":
             problem = localstack.down()

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -37,6 +38,8 @@ class FunctionSpec:
     layer_arns: tuple[str, ...]
     environment: tuple[tuple[str, str], ...]
     reserved_concurrency: int | None
+    role: str = ""  # the execution role's ARN
+    tracing: str = "PassThrough"  # X-Ray: Active or PassThrough
 
     @classmethod
     def from_api(cls, config: dict[str, Any], reserved_concurrency: int | None) -> FunctionSpec:
@@ -52,6 +55,8 @@ class FunctionSpec:
             layer_arns=tuple(layer["Arn"] for layer in config.get("Layers", [])),
             environment=tuple(sorted(config.get("Environment", {}).get("Variables", {}).items())),
             reserved_concurrency=reserved_concurrency,
+            role=config.get("Role", ""),
+            tracing=(config.get("TracingConfig") or {}).get("Mode") or "PassThrough",
         )
 
 
@@ -152,8 +157,13 @@ class FunctionPool:
         log: IO[bytes],
         capacity: int,
         region: str,
+        credentials: dict[str, str] | None = None,
+        on_environment_start: Callable[[FunctionSpec, str], None] | None = None,
     ) -> None:
         self.spec = spec
+        # the execution role's temporary credentials (devstack/iam.py), or the base env's
+        self._credentials = credentials or {}
+        self._on_environment_start = on_environment_start
         self._layer_hashes = layer_hashes
         self._code = code
         self._runtime_libs = runtime_libs
@@ -200,6 +210,7 @@ class FunctionPool:
         python_path.append(str(self._runtime_libs.path(spec.runtime)))
         env = {
             **self._base_env,
+            **self._credentials,
             **dict(spec.environment),
             "_HANDLER": spec.handler,
             "LAMBDA_TASK_ROOT": str(task),
@@ -224,6 +235,8 @@ class FunctionPool:
 
     def _new_sandbox(self) -> Sandbox:
         command, cwd, env = self._command_and_env()
+        if self._on_environment_start is not None:  # e.g. authorise its log stream
+            self._on_environment_start(self.spec, env["AWS_LAMBDA_LOG_STREAM_NAME"])
         sandbox = Sandbox(
             command=command,
             cwd=cwd,

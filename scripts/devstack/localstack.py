@@ -63,6 +63,26 @@ def not_answering(url: str | None = None) -> str:
     return f"no LocalStack answers at {where} (make localstack-up starts one)"
 
 
+OPTIONAL = "LOCALSTACK_OPTIONAL"
+"""Set (to anything but empty): the LocalStack e2e run is skipped, in one line, when no
+LocalStack stack answers. Unset: that run fails, since it would test nothing."""
+
+
+def optional() -> bool:
+    return bool(os.environ.get(OPTIONAL, "").strip())
+
+
+def unavailable(url: str | None = None) -> str | None:
+    """Why the e2e tier cannot run on LocalStack (nothing answers, or nothing is applied to
+    what answers), or None when it can."""
+    url = url or endpoint()
+    if health(url) is None:
+        return not_answering(url)
+    if outputs() is None:
+        return f"LocalStack answers at {url} but nothing is applied: make localstack-up"
+    return None
+
+
 def outputs_file() -> Path:
     return STATE_DIR / "outputs.json"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from media_pipeline.media_store import from_item
+from media_pipeline.dynamo import from_item
 from media_pipeline.model import media_id
 from tooling.api_client import content_type_of
 

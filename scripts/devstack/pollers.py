@@ -63,14 +63,23 @@ def failed_items(result: Result, identifiers: list[str], report_failures: bool) 
 
 class _Poller:
     def __init__(
-        self, mapping: dict[str, Any], invoke: Invoke, clients: dict[str, Any], region: str
+        self,
+        mapping: dict[str, Any],
+        invoke: Invoke,
+        clients: dict[str, Any],
+        region: str,
+        queue_url: Callable[[str], str] | None = None,
     ) -> None:
+        """``clients``: sqs and dynamodbstreams clients with the function's execution role (the
+        mapping's permissions are the role's, as on AWS); ``queue_url``: a queue's URL from its
+        ARN, which the Lambda service knows without asking as the role."""
         self.mapping = mapping
         self.uuid = mapping["UUID"]
         self.function_name = mapping["FunctionArn"].split(":")[6]
         self._invoke = invoke
         self._clients = clients
         self._region = region
+        self._queue_url = queue_url or (lambda arn: queue_url_from_arn(clients["sqs"], arn))
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.batches = 0
@@ -125,7 +134,11 @@ class SqsPoller(_Poller):
 
     def _run(self) -> None:
         sqs = self._clients["sqs"]
-        url = queue_url_from_arn(sqs, self.mapping["EventSourceArn"])
+        url = self._queue_url(self.mapping["EventSourceArn"])
+        # Lambda's documentation requires sqs:GetQueueAttributes of an SQS mapping's execution
+        # role (beside ReceiveMessage and DeleteMessage): the poller reads the queue's
+        # attributes as it starts, so a role without it fails here.
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
         while not self._stop.is_set():
             with self._receiving:  # one batch fills at a time; the invocations run concurrently
                 messages = self._receive(sqs, url)
@@ -233,6 +246,12 @@ class StreamPoller(_Poller):
         position = self.mapping.get("StartingPosition") or "LATEST"
         iterators: dict[str, str | None] = {}
         discovered = float("-inf")
+        # Lambda's documentation requires dynamodb:ListStreams (which accepts no resource but
+        # "*") of a stream mapping's execution role, beside DescribeStream, GetShardIterator
+        # and GetRecords: the poller lists the table's streams as it starts, so a role
+        # without it fails here.
+        table = arn.split(":", 5)[5].split("/")[1]
+        streams.list_streams(TableName=table)
         while not self._stop.is_set():
             if time.monotonic() - discovered >= self.SHARD_DISCOVERY_SECONDS:
                 for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"].get(
@@ -327,9 +346,8 @@ class StreamPoller(_Poller):
                 "streamArn": self.mapping["EventSourceArn"],
             },
         }
-        sqs = self._clients["sqs"]
-        sqs.send_message(
-            QueueUrl=queue_url_from_arn(sqs, destination), MessageBody=json.dumps(record)
+        self._clients["sqs"].send_message(
+            QueueUrl=self._queue_url(destination), MessageBody=json.dumps(record)
         )
 
 

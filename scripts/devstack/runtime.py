@@ -26,7 +26,8 @@ from botocore.exceptions import ClientError
 
 from devstack.functions import CodeStore, FunctionPool, FunctionSpec, RuntimeLibraries
 from devstack.gateway import LocalGateway
-from devstack.pollers import SqsPoller, StreamPoller, _Poller
+from devstack.iam import Enforcement
+from devstack.pollers import SqsPoller, StreamPoller, _Poller, queue_url_from_arn
 from devstack.sandbox import Result
 from devstack.schedules import Scheduler
 from devstack.usage import LAMBDA_SERVICE, RUNTIME_INTERNAL
@@ -51,8 +52,11 @@ class LocalLambda:
         code_dirs: list[Path],
         runtime_requirements: Path,
         capacity: int = 2,
+        enforcement: Enforcement | None = None,
     ) -> None:
         self.endpoint = endpoint
+        # IAM (devstack/iam.py): each function runs as its role; off: everything as "test"
+        self.iam = enforcement or Enforcement(enabled=False, region=region)
         self.region = region
         self._logs = state_dir / "logs"
         self._logs.mkdir(parents=True, exist_ok=True)
@@ -78,6 +82,8 @@ class LocalLambda:
             region_name=region,
         )
 
+        self._ca_bundle = ca_bundle
+
         def clients(app_id: str, *names: str) -> dict[str, Any]:
             # The app id tags every request (User-Agent ``app/<id>``): the usage recorder
             # (usage.py) tells the Lambda service's own requests (its pollers: billed on AWS)
@@ -94,10 +100,11 @@ class LocalLambda:
                 for name in names
             }
 
-        self._clients = {
-            **clients(LAMBDA_SERVICE, "sqs", "dynamodbstreams"),
-            **clients(RUNTIME_INTERNAL, "lambda", "apigateway", "events"),
-        }
+        # The runtime's own reads (its configuration, queue URLs): as the administrator. What
+        # the Lambda service does for a function (its pollers) uses the function's role
+        # (role_clients).
+        self._clients = clients(RUNTIME_INTERNAL, "lambda", "apigateway", "events", "sqs")
+        self._role_clients: dict[tuple[str, str], dict[str, Any]] = {}
         self.gateway = LocalGateway(self._clients["apigateway"], self.invoke)
         self.schedules = Scheduler(self.invoke)
         # What every execution environment sees besides the function's own variables.
@@ -106,9 +113,7 @@ class LocalLambda:
             "LANG": "C.UTF-8",
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_CA_BUNDLE": str(ca_bundle),
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_SESSION_TOKEN": "test",
+            **self.iam.credentials(None, ""),  # replaced by each function's role's
         }
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -219,7 +224,70 @@ class LocalLambda:
                 log=self._log_file(name),
                 capacity=self._capacity,
                 region=self.region,
+                credentials=self.iam.credentials(spec.role, name),
+                on_environment_start=self._authorize_service_writes,
             )
+
+    def _authorize_service_writes(self, spec: FunctionSpec, stream: str) -> None:
+        """What Lambda writes for an environment with its execution role: its log stream and
+        events, and, with active tracing, its X-Ray segments. Here logs go to .local/logs and
+        traces nowhere; the role's permission for them is checked all the same."""
+        if not spec.role:
+            return
+        account = spec.arn.split(":")[4]
+        log_stream = (
+            f"arn:aws:logs:{self.region}:{account}:log-group:/aws/lambda/{spec.name}"
+            f":log-stream:{stream}"
+        )
+        writes = [("logs:CreateLogStream", log_stream), ("logs:PutLogEvents", log_stream)]
+        if spec.tracing == "Active":  # X-Ray has no resource-level permissions
+            writes += [("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")]
+        for action, resource in writes:
+            self.iam.authorize_local(spec.role, spec.name, LAMBDA_SERVICE, action, resource)
+
+    def role_clients(self, function: str) -> dict[str, Any]:
+        """SQS and DynamoDB Streams clients with the function's execution role, tagged as the
+        Lambda service (usage.py): what its event source mappings use, as on AWS."""
+        with self._lock:
+            pool = self._pools.get(function)
+        role = pool.spec.role if pool is not None else ""
+        key = (function, role)
+        with self._lock:
+            if key not in self._role_clients:
+                credentials = self.iam.credentials(role or None, function)
+                session = boto3.session.Session(
+                    aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+                    aws_session_token=credentials["AWS_SESSION_TOKEN"],
+                    region_name=self.region,
+                )
+                config = Config(
+                    retries={"mode": "standard", "max_attempts": 5},
+                    max_pool_connections=32,
+                    user_agent_appid=LAMBDA_SERVICE,
+                )
+                self._role_clients[key] = {
+                    name: session.client(
+                        name,
+                        endpoint_url=self.endpoint,
+                        config=config,
+                        verify=str(self._ca_bundle),
+                    )
+                    for name in ("sqs", "dynamodbstreams")
+                }
+            return self._role_clients[key]
+
+    def credentials_of(self, function: str, session: str) -> dict[str, str] | None:
+        """Credentials of a session of the function's role (None: no such function)."""
+        with self._lock:
+            pool = self._pools.get(function)
+        if pool is None:
+            return None
+        return self.iam.credentials(pool.spec.role or None, session)
+
+    def queue_url(self, arn: str) -> str:
+        """A queue's URL from its ARN: the Lambda service knows it (no call of the role's)."""
+        return queue_url_from_arn(self._clients["sqs"], arn)
 
     def _layer_hash(self, arn: str) -> str:
         if arn not in self._layer_hashes:
@@ -242,14 +310,20 @@ class LocalLambda:
             if key in self._pollers:
                 continue
             service = mapping["EventSourceArn"].split(":")[2]
+            function = mapping["FunctionArn"].split(":")[6]
+            clients = self.role_clients(function)
             if service == "sqs":
-                poller: _Poller = SqsPoller(mapping, self.invoke, self._clients, self.region)
+                poller: _Poller = SqsPoller(
+                    mapping, self.invoke, clients, self.region, queue_url=self.queue_url
+                )
                 concurrency = (mapping.get("ScalingConfig") or {}).get(
                     "MaximumConcurrency"
                 ) or self._capacity
                 poller.start(threads=max(1, min(concurrency, self._capacity)))
             elif service == "dynamodb":
-                poller = StreamPoller(mapping, self.invoke, self._clients, self.region)
+                poller = StreamPoller(
+                    mapping, self.invoke, clients, self.region, queue_url=self.queue_url
+                )
                 poller.start(threads=1)
             else:
                 continue  # not a source this runtime polls

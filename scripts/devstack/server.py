@@ -54,6 +54,17 @@ The control surface (JSON in and out):
     a CloudFront distribution of the emulator, served as CloudFront serves it: signed URLs
     checked against its trusted key groups, objects from its S3 origin, conditional requests
     (edge.py). The API signs rendition URLs for this address on a local stack.
+``GET  /_devstack/iam?calls=0&denials_since=N``
+    IAM enforcement (iam.py): ``enforced``; ``sequence``, the number of decisions so far; every
+    decision made for a principal other than the administrator (``calls``: function, role,
+    principal, caller, action, resource, decision, reason, count, and ``first``, the sequence
+    number of its first decision); the ``denials`` after ``N`` in order (``sequence``, time);
+    and each role that Lambda trusts with its policies (``roles``). ``calls=0``: only the
+    sequence and the denials.
+``POST /_devstack/iam/credentials``
+    ``{"function": name}``: credentials of a session of the function's role named
+    ``iam-probe``, for the tests that try what a function must never be able to do (its
+    denials are theirs to check: the e2e tests' check of denials leaves them out).
 ``POST /_devstack/shutdown``
     stop the stack.
 """
@@ -77,7 +88,7 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from tooling.pythons import host_runtime
 
-from devstack import edge, moto_patches, tls, usage
+from devstack import edge, iam, moto_patches, tls, usage
 from devstack.faults import (
     FaultInjector,
     OperationCount,
@@ -116,6 +127,7 @@ class DevstackApp:
         # RAW_URI, werkzeug's name; cheroot calls it REQUEST_URI.
         environ.setdefault("RAW_URI", environ.get("REQUEST_URI", ""))
         moto_patches.request_context.secure = environ.get("wsgi.url_scheme") == "https"
+        moto_patches.request_context.raw_uri = environ["RAW_URI"]  # a presigned URL's, as signed
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_devstack/"):
             return self._control(environ, start_response, path.removeprefix("/_devstack/"))
@@ -229,8 +241,8 @@ class DevstackApp:
                 start_response,
                 {"writes": self._writes.count(service, pattern, query.get("method", [None])[0])},
             )
-        if route in ("requests", "usage"):
-            return _json(start_response, self._counts(route))
+        if route in ("requests", "usage", "iam", "iam/credentials"):
+            return self._reports(environ, start_response, route, method)
         if route == "shutdown" and method == "POST":
             self._shutdown.set()
             return _json(start_response, {"status": "stopping"})
@@ -244,6 +256,48 @@ class DevstackApp:
         if route == "requests":
             return {"requests": self._operations.counts()}
         return self.usage.snapshot(self._operations.by_caller())
+
+    def _reports(
+        self, environ: dict[str, Any], start_response: Any, route: str, method: str
+    ) -> Any:
+        if route in ("requests", "usage"):
+            return _json(start_response, self._counts(route))
+        if route == "iam":
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            return _json(
+                start_response,
+                self._runtime.iam.snapshot(
+                    calls=query.get("calls", ["1"])[0] != "0",
+                    denials_since=int(query.get("denials_since", ["0"])[0]),
+                ),
+            )
+        if route == "iam/credentials" and method == "POST":
+            return self._credentials(environ, start_response)
+        return _json(
+            start_response,
+            {"error": f"no such route: {method} /_devstack/{route}"},
+            "404 Not Found",
+        )
+
+    def _credentials(self, environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            function = json.loads(_read_body(environ) or b"{}")["function"]
+        except (KeyError, TypeError, ValueError) as error:
+            return _json(
+                start_response,
+                {"error": f'expected {{"function": name}}: {error}'},
+                "400 Bad Request",
+            )
+        # a session of its own ("iam-probe"): what it is denied is the negative tests' business
+        credentials = self._runtime.credentials_of(str(function), session=iam.PROBE)
+        if credentials is None:
+            return _json(
+                start_response, {"error": f"no such function: {function}"}, "404 Not Found"
+            )
+        return _json(
+            start_response,
+            {"function": function, "enforced": self._runtime.iam.enabled, **credentials},
+        )
 
     def _kill(self, environ: dict[str, Any], start_response: Any) -> Any:
         try:
@@ -353,6 +407,13 @@ def main(argv: list[str] | None = None) -> int:
         "--capacity", type=int, default=2, help="execution environments per function"
     )
     parser.add_argument("--watch-pid", type=int, help="stop when this process is gone")
+    parser.add_argument(
+        "--iam",
+        choices=["enforce", "off"],
+        default="enforce",
+        help="enforce: each function calls AWS as its role, every call authorised (iam.py); "
+        "off: everything as the administrator, nothing authorised",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call is noise
@@ -363,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         create_backend_app,
     )
 
+    enforcement = iam.Enforcement(enabled=args.iam == "enforce", region=args.region)
     certificates = tls.ensure(args.state_dir.resolve() / "tls")
     endpoint = f"https://127.0.0.1:{args.port}"
     runtime = LocalLambda(
@@ -373,11 +435,13 @@ def main(argv: list[str] | None = None) -> int:
         code_dirs=[d.resolve() for d in args.code_dir],
         runtime_requirements=args.runtime_requirements.resolve(),
         capacity=args.capacity,
+        enforcement=enforcement,
     )
     shutdown = threading.Event()
     faults = FaultInjector()
     app = DevstackApp(DomainDispatcherApplication(create_backend_app), runtime, faults, shutdown)
     usage.install(app.usage)
+    iam.install(enforcement)
     servers = [serve(app, args.port, certificates)]
     if args.http_port:
         servers.append(serve(app, args.http_port))

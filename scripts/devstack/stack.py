@@ -33,6 +33,9 @@ from devstack.processes import alive
 ROOT = terraform.ROOT
 STATE_DIR = terraform.STATE_DIR
 DEFAULT_PORT = int(os.environ.get("DEVSTACK_PORT", "4599"))
+# IAM on the embedded stack (devstack/iam.py): "enforce" (each function as its role, every call
+# authorised; the default) or "off" (everything as the administrator). DEVSTACK_IAM=off make up.
+IAM_MODES = ("enforce", "off")
 REGION = "us-east-1"
 LOCAL_TFVARS = terraform.ENVS_DIR / "local.tfvars"
 
@@ -43,9 +46,10 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class Source:
-    """What a stack deploys: the emulator root and its variables, and the packages built for
-    it. This checkout's by default; ``make capacity REF=...`` deploys another git ref's (a
-    worktree of it, with its own build/) on a stack run by this checkout's devstack."""
+    """What a stack deploys: the emulator root (the tree's ``terraform/envs/local``, staged
+    with its production root: ``terraform.emulator_root``) and its variables, and the packages
+    built for it. This checkout's by default; ``make capacity REF=...`` deploys another git
+    ref's (a worktree of it, with its own build/) on a stack run by this checkout's devstack."""
 
     terraform_root: Path = terraform.LOCAL_ROOT
     tfvars: Path = LOCAL_TFVARS
@@ -150,7 +154,11 @@ def running(state_dir: Path = STATE_DIR) -> Stack | None:
 
 
 def _start_server(
-    state_dir: Path, port: int, watch_pid: int | None, code_dir: Path = ROOT / "build"
+    state_dir: Path,
+    port: int,
+    watch_pid: int | None,
+    code_dir: Path = ROOT / "build",
+    iam: str | None = None,
 ) -> Stack:
     state_dir.mkdir(parents=True, exist_ok=True)
     command = [
@@ -172,6 +180,7 @@ def _start_server(
     ]
     if watch_pid:
         command += ["--watch-pid", str(watch_pid)]
+    command += ["--iam", iam or iam_mode()]
     log = (state_dir / "devstack.log").open("ab")
     process = subprocess.Popen(
         command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, cwd=ROOT
@@ -195,6 +204,14 @@ def _start_server(
     return stack
 
 
+def iam_mode() -> str:
+    """How a new stack treats IAM: DEVSTACK_IAM, "enforce" unless told "off"."""
+    mode = os.environ.get("DEVSTACK_IAM", "enforce")
+    if mode not in IAM_MODES:
+        raise StackError(f"DEVSTACK_IAM={mode!r}: expected one of {', '.join(IAM_MODES)}")
+    return mode
+
+
 def up(
     *,
     port: int = DEFAULT_PORT,
@@ -203,12 +220,14 @@ def up(
     quiet: bool = False,
     source: Source = THIS_CHECKOUT,
     variables: dict[str, str] | None = None,
+    iam: str | None = None,
 ) -> Stack:
     """Start (or reuse) the stack, apply Terraform to it, and wait until it is live.
 
     ``source``: the Terraform and packages to deploy (this checkout's unless told);
     ``variables``: values (HCL) that override its local tfvars, each only if the source's
-    emulator root declares it (an older tree may not)."""
+    emulator root declares it (an older tree may not); ``iam``: "enforce" or "off" for a stack
+    started here (DEVSTACK_IAM, enforce, unless told)."""
     say = (lambda *_: None) if quiet else (lambda msg: print(f"==> {msg}", flush=True))
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +237,7 @@ def up(
         say(f"starting the emulator and local Lambda runtime on 127.0.0.1:{port}")
         for stale in (tfstate, tfstate.with_suffix(".tfstate.backup")):
             stale.unlink(missing_ok=True)  # it described an emulator that is gone
-        stack = _start_server(state_dir, port, watch_pid, source.build_dir)
+        stack = _start_server(state_dir, port, watch_pid, source.build_dir, iam)
     else:
         say(f"reusing the stack already running on {stack.endpoint} (pid {stack.pid})")
 
@@ -274,7 +293,8 @@ def cdn_variables(stack: Stack, source: Source) -> dict[str, str]:
 def _declares(source: Source, variable: str) -> bool:
     """Whether the source's emulator root declares this variable."""
     pattern = re.compile(rf'^variable "{re.escape(variable)}"', re.M)
-    return any(pattern.search(f.read_text()) for f in source.terraform_root.glob("*.tf"))
+    files = terraform.emulator_files(source.terraform_root)
+    return any(pattern.search(f.read_text()) for f in files)
 
 
 def _variable_value(source: Source, variable: str) -> str | None:
@@ -324,7 +344,8 @@ def apply_local_config(
     if ca_bundle is not None:
         credentials["AWS_CA_BUNDLE"] = str(ca_bundle)
     env = terraform.environment(state_dir, credentials)
-    terraform.init(env, source.terraform_root)
+    root = terraform.emulator_root(source.terraform_root, state_dir / "emulator-root")
+    terraform.init(env, root)
     tfstate = state_dir / "terraform.tfstate"
     # Rarely (2 starts in about 30, on a busy machine), the provider missed the answer to a
     # CreateFunction that the emulator carried out, and its SDK's retry got "Function already
@@ -338,7 +359,7 @@ def apply_local_config(
     try:
         terraform.apply(
             logged,
-            source.terraform_root,
+            root,
             state=tfstate,
             variables={
                 **target_variables(endpoint, runtime, source.build_dir),
@@ -353,7 +374,7 @@ def apply_local_config(
             raise terraform.TerraformError(f"{error}\n(debug log: {debug_log})") from error
         raise
     debug_log.unlink(missing_ok=True)
-    raw = terraform.output_json(env, source.terraform_root, tfstate)
+    raw = terraform.output_json(env, root, tfstate)
     outputs = served_locally(json.loads(raw), endpoint)
     (state_dir / "outputs.json").write_text(json.dumps(outputs, indent=2))
 

@@ -122,10 +122,24 @@ class Difference:
     details: dict[str, dict[str, str]] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     unchanged: int = 0
+    # Data sources (policy documents, lookups) added, removed or read with other inputs: a
+    # resource built from one (a bucket or role policy) changes with it, even where its own
+    # planned value is only known after apply.
+    data_created: list[str] = field(default_factory=list)
+    data_destroyed: list[str] = field(default_factory=list)
+    data_changed: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def none(self) -> bool:
-        return not (self.created or self.destroyed or self.changed or self.outputs)
+        return not (
+            self.created
+            or self.destroyed
+            or self.changed
+            or self.outputs
+            or self.data_created
+            or self.data_destroyed
+            or self.data_changed
+        )
 
 
 def _differing(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -192,6 +206,7 @@ def compare(
             difference.unchanged += 1
     difference.created = sorted(set(new_resources) - reached)
 
+    _compare_data(terraform.data_reads(base), terraform.data_reads(new), statements, difference)
     old_outputs, new_outputs = base.get("output_changes", {}), new.get("output_changes", {})
     for name in sorted(old_outputs.keys() | new_outputs.keys()):
         if name not in new_outputs:
@@ -201,6 +216,25 @@ def compare(
         elif _differing(old_outputs[name], new_outputs[name]):
             difference.outputs[name] = "value differs"
     return difference
+
+
+def _compare_data(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    statements: list[tuple[str, str]],
+    difference: Difference,
+) -> None:
+    reached = set()
+    for address, change in sorted(old.items()):
+        target = follow(address, statements)
+        if target not in new:
+            difference.data_destroyed.append(address)
+            continue
+        reached.add(target)
+        attributes = _differing(change, new[target])
+        if attributes:
+            difference.data_changed[target] = attributes
+    difference.data_created = sorted(set(new) - reached)
 
 
 def report(difference: Difference, base_label: str, new_label: str) -> str:
@@ -237,6 +271,13 @@ def report(difference: Difference, base_label: str, new_label: str) -> str:
             lines.append(f"  ~ {address}: {', '.join(attributes)}")
             details = difference.details.get(address, {})
             lines += [f"      {name}: {detail}" for name, detail in details.items()]
+    if difference.data_created or difference.data_destroyed or difference.data_changed:
+        lines.append(
+            "data read (policy documents, lookups): what resources built from them change with"
+        )
+        lines += [f"  + {a}" for a in difference.data_created]
+        lines += [f"  - {a}" for a in difference.data_destroyed]
+        lines += [f"  ~ {a}: {', '.join(n)}" for a, n in difference.data_changed.items()]
     lines.append(
         "no change beyond the moves" if difference.none else "CHANGES beyond the moves (above)"
     )
@@ -278,12 +319,11 @@ def extract(ref: str, destination: Path) -> Path:
 
 
 def base_root(tree: Path, endpoint: str) -> tuple[Path, dict[str, str]]:
-    """The production root of an extracted ``terraform/`` tree, pointed at ``endpoint``, and the
-    variables that does it."""
+    """The production root of an extracted ``terraform/`` tree, pointed at ``endpoint`` (by this
+    checkout's provider override), and the variables that does it."""
     aws = tree / "envs" / "aws"
     if aws.is_dir():
-        (aws / "emulator_override.tf").write_text(terraform.emulator_override(endpoint))
-        return aws, {}
+        return terraform.staged_root(aws, tree.parent / "stage", endpoint=endpoint), {}
     # Before envs/: the root module was terraform/ itself, with an endpoint variable.
     return tree, {"aws_endpoint_url": endpoint}
 

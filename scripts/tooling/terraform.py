@@ -1,10 +1,12 @@
 """Running the project's Terraform from scripts, on this machine or a normal one.
 
-Two roots apply the one pipeline module (terraform/modules/pipeline): ``terraform/envs/aws``
-(production: ``make plan`` / ``make deploy``) and ``terraform/envs/local`` (the emulators: the
-embedded stack, LocalStack). The production root holds no emulator setting; to plan it against
-an emulator anyway (``make plan-check``, the e2e deployment tests), :func:`staged_root` gives a
-copy of it with a provider override file (Terraform's ``*_override.tf``) pointing at one.
+One root applies the pipeline module (terraform/modules/pipeline): ``terraform/envs/aws``
+(production: ``make plan`` / ``make deploy``). The emulators' root (the embedded stack,
+LocalStack) is that same root plus the files of ``terraform/envs/local``: a variables file and
+Terraform override files (``*_override.tf``, merged into the root's provider and module call),
+put together in a working directory by :func:`emulator_root`. To plan the production root
+against an emulator (``make plan-check``, the e2e deployment tests), :func:`staged_root` adds
+the provider override alone, with the emulator's endpoint.
 
 Where the public registry is unreachable, the hashicorp/aws provider comes from a local
 filesystem mirror: ``TF_PLUGIN_MIRROR`` names it, or the first of a few usual places that holds
@@ -25,24 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = ROOT / "terraform"
 ENVS_DIR = TERRAFORM_DIR / "envs"
 AWS_ROOT = ENVS_DIR / "aws"
+# What the emulators' root adds to the production root (terraform/envs/local/emulator.tf).
 LOCAL_ROOT = ENVS_DIR / "local"
-# Every AWS API the configuration calls: terraform/envs/local/providers.tf points each at the
-# emulator, and so does emulator_override() (tests/unit/test_localstack_compose.py checks both).
-EMULATED_SERVICES = (
-    "apigateway",
-    "cloudfront",
-    "cloudwatch",
-    "dynamodb",
-    "events",
-    "iam",
-    "kms",
-    "lambda",
-    "logs",
-    "s3",
-    "sns",
-    "sqs",
-    "sts",
-)
+# Of those, what points the production root at an emulator and nothing else.
+PROVIDER_OVERLAY = ("emulator.tf", "provider_override.tf")
 # Where the tooling keeps its state (Terraform data dirs, the CLI config): .local/, the local
 # stack's state directory too (DEVSTACK_STATE_DIR moves both).
 STATE_DIR = Path(os.environ.get("DEVSTACK_STATE_DIR", ROOT / ".local"))
@@ -176,28 +164,18 @@ def output_values(raw: str) -> dict[str, Any]:
     return {name: output["value"] for name, output in json.loads(raw).items()}
 
 
-def emulator_override(endpoint: str) -> str:
-    """A provider override file (Terraform merges ``*_override.tf`` into the root's own blocks)
-    that points the root's ``aws`` provider at the emulator at ``endpoint``, as
-    terraform/envs/local/providers.tf does. Nothing else of the root changes: its region,
-    default tags and every resource stay what AWS would get."""
-    endpoints = "".join(f'    {service} = "{endpoint}"\n' for service in EMULATED_SERVICES)
-    return (
-        "# Written by scripts/tooling/terraform.py for a plan against an emulator; never in git.\n"
-        'provider "aws" {\n'
-        "  s3_use_path_style           = true\n"
-        "  skip_credentials_validation = true\n"
-        "  skip_metadata_api_check     = true\n"
-        f"  endpoints {{\n{endpoints}  }}\n"
-        "}\n"
-    )
-
-
-def staged_root(root: Path, workdir: Path, *, endpoint: str | None = None) -> Path:
+def staged_root(
+    root: Path,
+    workdir: Path,
+    *,
+    endpoint: str | None = None,
+    overlay: tuple[Path, ...] = (),
+) -> Path:
     """A working copy of the root module ``root`` (``terraform/envs/<name>``) under ``workdir``:
-    links to its files beside a link to its ``terraform/modules``, so that its module sources
-    (``../../modules/...``) resolve, and its own copy of the lock file. With ``endpoint``, an
-    override file points its provider at that emulator. Returns the copy's root directory."""
+    links to its files and to the ``overlay`` files, beside a link to its ``terraform/modules``,
+    so that its module sources (``../../modules/...``) resolve, and its own copy of the lock
+    file. With ``endpoint``, the emulator's provider override (``PROVIDER_OVERLAY``) points it
+    at that emulator. Returns the copy's root directory."""
     modules = root.resolve().parents[1] / "modules"
     stage = workdir / "terraform"
     copy = stage / "envs" / root.name
@@ -205,15 +183,34 @@ def staged_root(root: Path, workdir: Path, *, endpoint: str | None = None) -> Pa
     link = stage / "modules"
     if not link.is_symlink():
         link.symlink_to(modules)
-    for source in sorted(root.iterdir()):
+    if endpoint is not None:
+        overlay = (*overlay, *(LOCAL_ROOT / name for name in PROVIDER_OVERLAY))
+        (copy / "emulator.auto.tfvars").write_text(f"aws_endpoint_url = {json.dumps(endpoint)}\n")
+    for stale in copy.glob("*.tf"):
+        stale.unlink()  # links of an earlier staging: a file removed since must not stay
+    for source in sorted(root.iterdir()) + sorted(overlay):
         target = copy / source.name
         if source.name == ".terraform.lock.hcl":
             shutil.copyfile(source, target)  # init may add hashes: never to the repository's
-        elif source.suffix == ".tf" and not target.is_symlink():
+        elif source.suffix == ".tf":
             target.symlink_to(source.resolve())
-    if endpoint is not None:
-        (copy / "emulator_override.tf").write_text(emulator_override(endpoint))
     return copy
+
+
+def emulator_root(local: Path, workdir: Path) -> Path:
+    """The emulators' root of a project tree, given its ``terraform/envs/local``: the production
+    root beside it plus the files of ``local``, staged under ``workdir``. (A tree from before
+    that layout has a whole root in ``local``: it is used as it is.)"""
+    if (local / "main.tf").is_file():
+        return local
+    return staged_root(local.parent / "aws", workdir, overlay=tuple(sorted(local.glob("*.tf"))))
+
+
+def emulator_files(local: Path) -> list[Path]:
+    """The ``.tf`` files of the emulators' root of a tree (see :func:`emulator_root`)."""
+    if (local / "main.tf").is_file():
+        return sorted(local.glob("*.tf"))
+    return sorted((local.parent / "aws").glob("*.tf")) + sorted(local.glob("*.tf"))
 
 
 def plan(
@@ -259,6 +256,30 @@ def managed_changes(shown: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for change in shown.get("resource_changes", [])
         if change["mode"] == "managed"
     }
+
+
+def data_reads(shown: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every data source of ``terraform show -json`` of a plan, by address, as a change: those
+    read during the plan (their values in ``prior_state``) and those deferred to the apply
+    (their inputs not yet known: ``resource_changes`` with the action ``read``)."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def visit(module: dict[str, Any]) -> None:
+        for resource in module.get("resources", []):
+            if resource.get("mode") == "data":
+                found[resource["address"]] = {
+                    "after": resource.get("values") or {},
+                    "after_unknown": {},
+                    "after_sensitive": resource.get("sensitive_values") or {},
+                }
+        for child in module.get("child_modules", []):
+            visit(child)
+
+    visit(((shown.get("prior_state") or {}).get("values") or {}).get("root_module") or {})
+    for change in shown.get("resource_changes", []):
+        if change["mode"] == "data":
+            found[change["address"]] = change["change"]
+    return found
 
 
 def deployed_ids(state: Path, resource_type: str) -> set[str]:

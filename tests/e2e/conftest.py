@@ -5,7 +5,8 @@
   and stops it at the end; a stack that was already up (make up) is reused and left running.
 * LocalStack (`make test-localstack`, E2E_BACKEND=localstack): the stack `make localstack-up`
   applied at LOCALSTACK_ENDPOINT (default http://localhost:4566), reached through
-  localstack-client sessions. Every test skips, with one reason, when no LocalStack answers.
+  localstack-client sessions. When no LocalStack stack answers, every test fails with one
+  reason (skips, with LOCALSTACK_OPTIONAL set).
 
 The tests use `pipeline`, `outputs` and `ca_bundle`, which work on both, and observe what an
 operator of either could (the media item, S3 objects, queue attributes, notifications). Tests that
@@ -24,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devstack import localstack, stack
+from devstack import iam_report, localstack, stack
 from devstack.pipeline import Pipeline
+
+from tests.support import IAM_SNAPSHOTS
 
 ON_LOCALSTACK = os.environ.get("E2E_BACKEND", "embedded") == "localstack"
 
@@ -41,12 +44,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def on_localstack() -> dict[str, Any]:
     """LocalStack's endpoint and the outputs of the stack applied to it."""
     url = localstack.endpoint()
-    if localstack.health(url) is None:
-        pytest.skip(localstack.not_answering(url))
-    outputs = localstack.outputs()
-    if outputs is None:
-        pytest.skip(f"LocalStack answers at {url} but nothing is applied: make localstack-up")
-    return {"endpoint": url, "outputs": outputs}
+    problem = localstack.unavailable(url)
+    if problem is not None:
+        # A run that tests nothing fails, unless it was asked to skip (LOCALSTACK_OPTIONAL).
+        if localstack.optional():
+            pytest.skip(problem)
+        pytest.fail(f"{problem} (set {localstack.OPTIONAL}=1 to skip instead)", pytrace=False)
+    return {"endpoint": url, "outputs": localstack.outputs()}
 
 
 @pytest.fixture(scope="session")
@@ -60,8 +64,47 @@ def local_stack() -> Iterator[stack.Stack]:
     was_running = stack.running(state_dir) is not None
     running = stack.up(port=port, state_dir=state_dir, watch_pid=os.getpid(), quiet=True)
     yield running
+    snapshot = running.control("iam", timeout=120)
+    snapshot["tests"] = dict(_TEST_STARTS)
+    api = running.outputs()["functions"]["api"]
+    snapshot["deployment"] = api.removesuffix("-api")  # the functions' common prefix
+    IAM_SNAPSHOTS.append(snapshot)
     if not was_running:
         stack.down(state_dir)
+
+
+# The IAM decision sequence number at which each test of this process began (iam_report).
+_TEST_STARTS: dict[int, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def no_call_denied(request: pytest.FixtureRequest) -> Iterator[None]:
+    """On the embedded stack with IAM enforced, a test fails if any AWS call made while it
+    ran (by a function, its event source mappings, or a presigned URL it handed out) was
+    denied: named by function, action and resource. Calls the negative tests make on purpose
+    (with the role session ``iam-probe``) are theirs to check. A call of work a test left behind
+    that is denied after it ended is named by the next test, and by the session's summary."""
+    if ON_LOCALSTACK:
+        yield
+        return
+    running = request.getfixturevalue("local_stack")
+    before = running.control("iam?calls=0")
+    _TEST_STARTS[before["sequence"]] = request.node.nodeid
+    yield
+    if not before["enforced"]:
+        return
+    after = running.control(f"iam?calls=0&denials_since={before['sequence']}")
+    denied = [d for d in after["denials"] if iam_report.PROBE not in (d["caller"], d["function"])]
+    if denied:
+        pytest.fail(
+            f"IAM denied {len(denied)} call(s) while this test ran:\n"
+            + "\n".join(
+                f"  {d['function']}: {d['action']} on {d['resource']} ({d['reason']}; "
+                f"caller {d['caller']})"
+                for d in denied[:20]
+            ),
+            pytrace=False,
+        )
 
 
 def stack_place() -> tuple[int, Path]:

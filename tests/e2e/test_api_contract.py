@@ -262,7 +262,10 @@ def test_no_id_but_an_images_own_reaches_it(api, an_image, data):
     ("label", "request_", "status", "code"),
     [
         ("GET /images/{id}", {"path_parameters": {"id": "%0A"}}, 404, "not_found"),
-        ("GET /images/{id}", {"path_parameters": {"id": "%2F"}}, 403, None),
+        # no route (API Gateway's 403) where the gateway routes on the decoded path, as the
+        # embedded stack's does; LocalStack's hands the function the id "%2F": 404 not_found.
+        # Both are documented answers; neither is the list.
+        ("GET /images/{id}", {"path_parameters": {"id": "%2F"}}, (403, 404), None),
         ("GET /images/{id}", {"path_parameters": {"id": "{image}%0A"}}, 404, "not_found"),
         ("GET /images/{id}", {"path_parameters": {"id": "{image}%2F"}}, 404, "not_found"),
         ("DELETE /images/{id}", {"path_parameters": {"id": "%0A"}}, 404, "not_found"),
@@ -297,8 +300,15 @@ def test_what_the_fuzzer_first_found_answers_as_documented(
     response = api.send(case)
 
     api.check(case, response)
-    assert response.status_code == status, response.text[:200]
-    assert _json(response).get("code") == code
+    if isinstance(status, tuple):  # a path that is no route: either documented answer
+        assert response.status_code in status, response.text[:200]
+        if response.status_code == 403:
+            assert _json(response) == NO_ROUTE
+        else:
+            assert _json(response)["code"] == "not_found"
+    else:
+        assert response.status_code == status, response.text[:200]
+        assert _json(response).get("code") == code
     if code == "too_large":
         assert _json(response)["max_bytes"] <= 2**30
     assert api.send(image_case("GET /images/{id}", an_image)).status_code == 200

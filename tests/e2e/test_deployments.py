@@ -70,7 +70,11 @@ def plans(local_stack: stack.Stack, tmp_path_factory: pytest.TempPathFactory):
     return {
         "local": in_module(
             terraform.planned_resources(
-                env, terraform.LOCAL_ROOT, work / "local", local, [ENVS / "local.tfvars"]
+                env,
+                terraform.emulator_root(terraform.LOCAL_ROOT, work / "local-root"),
+                work / "local",
+                local,
+                [ENVS / "local.tfvars"],
             )
         ),
         "prod": in_module(

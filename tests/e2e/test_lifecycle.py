@@ -43,6 +43,13 @@ def renditions_in_bucket(pipeline, outputs, image_id: str) -> list[str]:
     return sorted(o["Key"] for o in listed.get("Contents", []))
 
 
+def recorded_keys(renditions: dict) -> list[str]:
+    """Every object key a renditions record names: the renditions and their alternates."""
+    keys = [r["key"] for r in renditions.values()]
+    keys += [a["key"] for r in renditions.values() for a in (r.get("alternates") or {}).values()]
+    return sorted(keys)
+
+
 def original_exists(pipeline, outputs, key: str) -> bool:
     try:
         pipeline.s3.head_object(Bucket=outputs["uploads_bucket"], Key=key)
@@ -106,7 +113,9 @@ def test_deleting_an_unknown_image_is_a_404(client):
 def test_deleting_the_original_in_s3_deletes_the_image(pipeline, outputs):
     # GIVEN an image uploaded straight to S3 and READY
     uploaded, _ = upload_and_wait(pipeline, "landscape-exif-rotated.jpg")
-    assert len(renditions_in_bucket(pipeline, outputs, uploaded.id)) == 3
+    recorded = pipeline.item(uploaded.id)["renditions"]
+    assert len(recorded) == 3
+    assert renditions_in_bucket(pipeline, outputs, uploaded.id) == recorded_keys(recorded)
 
     # WHEN its original is deleted from the bucket
     pipeline.s3.delete_object(Bucket=outputs["uploads_bucket"], Key=uploaded.key)
@@ -194,9 +203,8 @@ def test_reprocess_after_changing_renditions_rewrites_exactly_the_changed_ones_o
         updated = pipeline.notifications[image_id][-1].body
         assert updated["image"]["renditions"]["medium"]["width"] == 400
         # the old medium rendition is retired: the bucket holds exactly the current three
-        assert renditions_in_bucket(pipeline, outputs, image_id) == sorted(
-            r["key"] for r in new.values()
-        )
+        # (and their alternates)
+        assert renditions_in_bucket(pipeline, outputs, image_id) == recorded_keys(new)
 
     # AND a second run finds nothing to do
     second = run_reprocess(local_stack, "--wait", "60")

@@ -1,5 +1,6 @@
 """The integration tier: each handler, imported as Lambda would import it, against moto's
-in-process ``mock_aws`` with tables, buckets and topics shaped like the Terraform's."""
+in-process ``mock_aws`` with tables, buckets and topics shaped like the Terraform's (the tables
+made from the module's own ``aws_dynamodb_table`` blocks)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,10 @@ from typing import Any
 
 import boto3
 import pytest
-from media_pipeline.media_store import from_item
-from media_pipeline.model import (
-    LISTING_INDEX,
-    LISTING_KEY,
-    WAITING_INDEX,
-    WAITING_SHARD,
-    WAITING_SINCE,
-    Half,
-)
+from media_pipeline.dynamo import from_item
+from media_pipeline.model import Half
 from moto import mock_aws
+from tooling import terraform_config
 
 REGION = "us-east-1"
 UPLOADS = "uploads-bucket"
@@ -29,6 +24,9 @@ MEDIA_TABLE = "media"
 IDEMPOTENCY_TABLE = "idempotency"
 ORIGIN = "http://127.0.0.1:4613"  # the upload API's CORS origin in the api fixture
 MAX_BYTES = 1_000_000  # and its MAX_UPLOAD_BYTES
+TABLES = terraform_config.load(terraform_config.MODULES_DIR / "pipeline").resources[
+    "aws_dynamodb_table"
+]
 
 
 @dataclass
@@ -88,40 +86,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         for bucket in (UPLOADS, RENDITIONS):
             s3.create_bucket(Bucket=bucket)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=MEDIA_TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"}
-                for name in ("id", WAITING_SHARD, WAITING_SINCE, LISTING_KEY, "created_at")
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": WAITING_INDEX,
-                    "KeySchema": [
-                        {"AttributeName": WAITING_SHARD, "KeyType": "HASH"},
-                        {"AttributeName": WAITING_SINCE, "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                },
-                {
-                    "IndexName": LISTING_INDEX,
-                    "KeySchema": [
-                        {"AttributeName": LISTING_KEY, "KeyType": "HASH"},
-                        {"AttributeName": "created_at", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                },
-            ],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
-        dynamodb.create_table(
-            TableName=IDEMPOTENCY_TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        for name, table in ((MEDIA_TABLE, "media"), (IDEMPOTENCY_TABLE, "idempotency")):
+            dynamodb.create_table(**terraform_config.create_table_arguments(TABLES[table], name))
         sns = boto3.client("sns", region_name=REGION)
         topic_arn = sns.create_topic(Name="media-events")["TopicArn"]
         sqs = boto3.client("sqs", region_name=REGION)

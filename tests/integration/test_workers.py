@@ -12,8 +12,9 @@ from media_pipeline import objects
 from media_pipeline.events import normalise_sequencer
 from media_pipeline.fingerprint import rendition_fingerprints, settings_fingerprint
 from media_pipeline.imaging import DEFAULT_RENDITIONS, EncodeOptions
-from media_pipeline.media_store import Completion, MediaTable
-from media_pipeline.model import Decision, Half, Upload, media_id
+from media_pipeline.item_writes import Completion
+from media_pipeline.media_store import MediaTable
+from media_pipeline.model import Decision, Half, ObjectVersion, media_id
 from PIL import Image
 
 from tests.integration.conftest import MEDIA_TABLE, RENDITIONS, UPLOADS, count_calls
@@ -366,7 +367,7 @@ def test_an_older_event_for_the_content_the_item_holds_still_completes_it(
 
 def table_and_upload(aws, key: str, data: bytes, sequencer: str = CONSTANT_SEQUENCER):
     etag = aws.put_upload(key, data)
-    upload = Upload(
+    upload = ObjectVersion(
         bucket=UPLOADS,
         key=key,
         etag=etag,

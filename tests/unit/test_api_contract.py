@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from media_pipeline import routes
-from media_pipeline.config.api import ApiSettings
-from media_pipeline.model import Status
-from media_pipeline.uploads import (
+from media_pipeline.api_requests import (
     ALLOWED_TYPES,
     LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX,
@@ -20,6 +18,8 @@ from media_pipeline.uploads import (
     ApiError,
     parse_upload_request,
 )
+from media_pipeline.config.api import ApiSettings
+from media_pipeline.model import Status
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
@@ -155,7 +155,7 @@ def test_the_documented_filename_pattern_accepts_exactly_the_names_the_code_does
 def test_every_error_code_the_code_can_answer_is_documented():
     source = "".join(
         (ROOT / "lambdas" / "media_pipeline" / name).read_text()
-        for name in ("uploads.py", "handlers/api.py")
+        for name in ("api_requests.py", "uploads.py", "handlers/api.py")
     )
     codes = set(re.findall(r'(?:ApiError|_error)\(\s*\d+,\s*"(\w+)"', source))
     assert codes

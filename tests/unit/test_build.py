@@ -37,6 +37,7 @@ def test_the_notifier_does_not_carry_the_image_stack():
     # it formats stream images (values.to_plain) but never touches the table itself
     assert "media_pipeline/values.py" in files
     assert "media_pipeline/media_store.py" not in files
+    assert "media_pipeline/item_writes.py" not in files
 
 
 def test_the_thumbnail_function_carries_the_engine_and_every_package_init():

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import pytest
+from media_pipeline.config.api import ApiSettings
 from media_pipeline.config.env import ConfigError
 from media_pipeline.config.notifier import NotifierSettings
-from media_pipeline.config.workers import MetadataSettings, ThumbnailSettings, parse_renditions
+from media_pipeline.config.workers import MetadataSettings, RenditionsSettings, parse_renditions
 from media_pipeline.imaging import DEFAULT_RENDITIONS, RenditionSpec
+from media_pipeline.model import DELETED_RETENTION_SECONDS
+from tooling import terraform_config
 
 WORKER_ENV = {"MEDIA_TABLE": "media"}
 
 
-def test_thumbnail_settings_with_defaults():
-    settings = ThumbnailSettings.from_env({**WORKER_ENV, "RENDITIONS_BUCKET": "r"})
+def test_renditions_settings_with_defaults():
+    settings = RenditionsSettings.from_env({**WORKER_ENV, "RENDITIONS_BUCKET": "r"})
     assert settings.renditions == DEFAULT_RENDITIONS
     assert settings.max_receive_count == 5
     assert settings.limits.max_pixels == 50_000_000
 
 
-def test_thumbnail_settings_read_everything():
-    settings = ThumbnailSettings.from_env(
+def test_renditions_settings_read_everything():
+    settings = RenditionsSettings.from_env(
         {
             **WORKER_ENV,
             "RENDITIONS_BUCKET": "r",
@@ -51,7 +54,7 @@ def test_thumbnail_settings_read_everything():
 )
 def test_missing_or_malformed_variables_are_named(env, message):
     with pytest.raises(ConfigError, match=message):
-        ThumbnailSettings.from_env(env)
+        RenditionsSettings.from_env(env)
 
 
 def test_duplicate_rendition_names_are_refused():
@@ -78,11 +81,11 @@ def test_metadata_settings_record_gps_only_when_told():
 
 def test_rendition_formats_come_from_the_environment():
     env = {**WORKER_ENV, "RENDITIONS_BUCKET": "r"}
-    settings = ThumbnailSettings.from_env({**env, "OPAQUE_FORMAT": "avif", "ALPHA_FORMAT": "PNG"})
+    settings = RenditionsSettings.from_env({**env, "OPAQUE_FORMAT": "avif", "ALPHA_FORMAT": "PNG"})
     assert (settings.encode.opaque_format, settings.encode.alpha_format) == ("AVIF", "PNG")
-    assert ThumbnailSettings.from_env(env).encode.opaque_format == "JPEG"
+    assert RenditionsSettings.from_env(env).encode.opaque_format == "JPEG"
     with pytest.raises(ConfigError, match="opaque_format"):
-        ThumbnailSettings.from_env({**env, "OPAQUE_FORMAT": "GIF"})
+        RenditionsSettings.from_env({**env, "OPAQUE_FORMAT": "GIF"})
 
 
 def test_renditions_may_be_cropped_to_an_aspect_ratio() -> None:
@@ -110,3 +113,13 @@ def test_renditions_may_be_cropped_to_an_aspect_ratio() -> None:
 def test_malformed_cropped_renditions_are_refused(raw: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_renditions(raw)
+
+
+def test_a_deleted_image_is_kept_as_long_as_terraform_says_by_default():
+    # One fact: model.DELETED_RETENTION_SECONDS is the default of deleted_retention_days, which
+    # every deployment passes to the functions as DELETED_TTL_SECONDS.
+    pipeline = terraform_config.load(terraform_config.MODULES_DIR / "pipeline")
+    days = pipeline.variable("deleted_retention_days").default
+    assert days * 24 * 3600 == DELETED_RETENTION_SECONDS
+    assert ApiSettings.deleted_ttl_seconds == DELETED_RETENTION_SECONDS
+    assert RenditionsSettings.deleted_ttl_seconds == DELETED_RETENTION_SECONDS

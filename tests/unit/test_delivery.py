@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from devstack import edge
 from media_pipeline import delivery
 from media_pipeline.delivery import Cdn, Invalidator, Links, Signer, picture
+from media_pipeline.model import rendition_keys
 from tooling import cdn_keys
 
 BASE = "https://d111111abcdef8.cloudfront.net"
@@ -178,9 +179,7 @@ def test_a_picture_has_a_source_per_extra_format_most_preferred_first():
         "medium": record(512, 341, "medium", ("WEBP", "AVIF")),
         "small": record(128, 85, "small", ("WEBP", "AVIF")),
     }
-    links = Links(
-        {k: f"u/{k}" for k in delivery.rendition_keys(renditions)}, "2026-12-07T00:00:00Z"
-    )
+    links = Links({k: f"u/{k}" for k in rendition_keys(renditions)}, "2026-12-07T00:00:00Z")
     view = picture(renditions, links, {"placeholder": "data:x", "dominant_color": "#112233"})
     assert [s["type"] for s in view["sources"]] == ["image/avif", "image/webp"]
     widths = {"large": 1024, "medium": 512, "small": 128}
@@ -208,7 +207,7 @@ def test_a_small_image_lists_each_width_once():
         "medium": record(300, 200, "medium"),
         "small": record(128, 85, "small"),
     }
-    links = Links({k: k for k in delivery.rendition_keys(renditions)}, None)
+    links = Links({k: k for k in rendition_keys(renditions)}, None)
     view = picture(renditions, links)
     assert view["img"]["srcset"].count(" 300w") == 1
     assert view["sources"] == []

@@ -173,9 +173,16 @@ class _SlowQueue:
         self.lock = threading.Lock()
         self.inside = 0
         self.most_inside = 0
+        self.attributes_read = 0
 
     def get_queue_url(self, **_: object) -> dict[str, str]:
         return {"QueueUrl": "https://queue"}
+
+    def get_queue_attributes(self, **_: object) -> dict[str, dict]:
+        # as Lambda's mappings need of their role (sqs:GetQueueAttributes)
+        with self.lock:
+            self.attributes_read += 1
+        return {"Attributes": {}}
 
     def receive_message(self, **request: object) -> dict[str, list]:
         count = int(request["MaxNumberOfMessages"])  # type: ignore[call-overload]
@@ -219,6 +226,7 @@ def test_a_mappings_threads_take_turns_to_fill_a_batch():
 
     assert queue.most_inside == 1
     assert sorted(map(len, batches), reverse=True) == [5, 5, 2]
+    assert queue.attributes_read >= 1  # each thread reads the attributes as it starts
 
 
 # -- faults: request bodies, delays -------------------------------------------------------------

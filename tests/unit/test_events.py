@@ -128,6 +128,15 @@ def test_an_object_created_event_is_still_a_creation():
     assert parse_job(body) == parse_object_created(body)
 
 
+def test_a_job_is_read_from_one_parse_of_its_body(monkeypatch):
+    message = body()
+    parsed = []
+    loads = json.loads
+    monkeypatch.setattr(json, "loads", lambda text: parsed.append(text) or loads(text))
+    parse_job(message)
+    assert parsed == [message]
+
+
 def test_an_object_deleted_event_without_a_sequencer_is_refused():
     event = s3_deleted_event(bucket="b", key="k", sequencer="00AB")
     del event["detail"]["object"]["sequencer"]

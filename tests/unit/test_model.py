@@ -9,8 +9,8 @@ from media_pipeline.model import (
     WAITING_SHARDS,
     Decision,
     Half,
+    ObjectVersion,
     Status,
-    Upload,
     decide,
     is_media_id,
     listing_key,
@@ -25,7 +25,7 @@ SEQ = normalise_sequencer("0055AED6DCD90281E5")
 NEWER = normalise_sequencer("0055AED6DCD90281F0")
 OLDER = normalise_sequencer("0055AED6DCD90281A0")
 
-UPLOAD = Upload(
+UPLOAD = ObjectVersion(
     bucket="uploads",
     key="uploads/a/cat.jpg",
     etag="e1",
@@ -81,7 +81,7 @@ def test_an_older_event_for_the_items_own_etag_is_about_that_version_not_stale()
 @pytest.mark.parametrize("half", list(Half))
 def test_an_equal_sequencer_with_another_etag_is_left_to_s3(status, half):
     # LocalStack puts one constant sequencer in every S3 event: the sequencer cannot say which of
-    # two uploads of the key is newer, so the store asks S3 (MediaTable.resolve, is_current).
+    # two uploads of the key is newer, so the store asks S3 (model.resolve, is_current).
     existing = item(etag="other", status=status, renditions_etag="other")
     assert decide(existing, UPLOAD, half) is Decision.UNORDERED
 

@@ -1,6 +1,7 @@
-"""The two roots of the pipeline module: terraform/envs/aws (production) carries no emulator
-setting, and both pass the module every variable and output unchanged. Also how make plan-check
-follows moved blocks (scripts/tooling/plan_check.py)."""
+"""The roots of the pipeline module: terraform/envs/aws (production) carries no emulator
+setting and passes the module every variable and output unchanged; the emulators' root is that
+root plus terraform/envs/local (a variables file and override files), and nothing else. Also how
+make plan-check follows moved blocks (scripts/tooling/plan_check.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import pytest
 from tooling import plan_check, terraform
 
 MODULE = terraform.TERRAFORM_DIR / "modules" / "pipeline"
-ROOTS = {"aws": terraform.AWS_ROOT, "local": terraform.LOCAL_ROOT}
 # What only an emulator needs: endpoints, skipped checks, a throwaway stack, bundled layers.
 EMULATOR_SETTINGS = (
     r"\bendpoints\s*\{",
@@ -32,11 +32,9 @@ def outputs(path: Path) -> set[str]:
     return set(re.findall(r'^output "(\w+)"', path.read_text(), re.M))
 
 
-def module_arguments(root: Path) -> dict[str, str]:
-    block = re.search(
-        r'^module "pipeline" \{\n(.*?)^\}', (root / "main.tf").read_text(), re.M | re.S
-    )
-    assert block, f"{root}: no module pipeline"
+def module_arguments(path: Path) -> dict[str, str]:
+    block = re.search(r'^module "pipeline" \{\n(.*?)^\}', path.read_text(), re.M | re.S)
+    assert block, f"{path}: no module pipeline"
     return dict(re.findall(r"^  (\w+)\s*=\s*(.+)$", block.group(1), re.M))
 
 
@@ -46,51 +44,83 @@ def test_the_production_root_carries_no_emulator_setting():
         found = [setting for setting in EMULATOR_SETTINGS if re.search(setting, text)]
         assert not found, f"{path.name}: {found}"
     emulator_only = {"disposable", "bundle_layers", "cdn_edge_url"}
-    assert not (module_arguments(terraform.AWS_ROOT).keys() & emulator_only)
+    assert not (module_arguments(terraform.AWS_ROOT / "main.tf").keys() & emulator_only)
 
 
 def test_the_emulator_settings_are_variables_of_the_module_that_only_envs_local_sets():
     emulator = variables(MODULE / "emulators.tf")
     assert emulator == {"disposable", "bundle_layers", "cdn_edge_url"}
-    local = module_arguments(terraform.LOCAL_ROOT)
-    assert local["disposable"] == "true"
-    assert local["bundle_layers"] == "var.bundle_layers"
-    assert local["cdn_edge_url"] == "var.cdn_edge_url"
+    local = module_arguments(terraform.LOCAL_ROOT / "pipeline_override.tf")
+    assert local == {
+        "disposable": "true",
+        "bundle_layers": "var.bundle_layers",
+        "cdn_edge_url": "var.cdn_edge_url",
+    }
 
 
-@pytest.mark.parametrize("name", sorted(ROOTS))
-def test_each_root_passes_every_variable_of_the_module_unchanged(name):
-    root = ROOTS[name]
-    # one declaration of the production variables: the roots link the module's file
-    assert (root / "variables.tf").resolve() == (MODULE / "variables.tf").resolve()
-    arguments = module_arguments(root)
+def test_envs_local_adds_to_the_production_root_and_repeats_none_of_it():
+    files = sorted(p.name for p in terraform.LOCAL_ROOT.iterdir())
+    assert files == ["emulator.tf", "pipeline_override.tf", "provider_override.tf"]
+    assert not [p for p in terraform.LOCAL_ROOT.iterdir() if p.is_symlink()]
+    # it declares only what an emulator alone needs
+    assert variables(terraform.LOCAL_ROOT / "emulator.tf") == {
+        "aws_endpoint_url",
+        "bundle_layers",
+        "cdn_edge_url",
+    }
+    assert not variables(terraform.LOCAL_ROOT / "emulator.tf") & variables(MODULE / "variables.tf")
+
+
+def test_the_emulator_root_is_the_production_root_plus_envs_local(tmp_path):
+    root = terraform.emulator_root(terraform.LOCAL_ROOT, tmp_path)
+    staged = {p.name: p.resolve() for p in root.glob("*.tf")}
+    expected = {p.name: p.resolve() for p in terraform.AWS_ROOT.glob("*.tf")}
+    expected |= {p.name: p.resolve() for p in terraform.LOCAL_ROOT.glob("*.tf")}
+    assert staged == expected
+    assert (root / "../../modules/pipeline/main.tf").resolve() == (MODULE / "main.tf").resolve()
+    assert terraform.emulator_files(terraform.LOCAL_ROOT) == sorted(
+        terraform.AWS_ROOT.glob("*.tf")
+    ) + sorted(terraform.LOCAL_ROOT.glob("*.tf"))
+
+
+def test_a_tree_from_before_the_overlay_keeps_its_whole_emulator_root(tmp_path):
+    (tmp_path / "main.tf").write_text('module "pipeline" {}\n')
+    assert terraform.emulator_root(tmp_path, tmp_path / "stage") == tmp_path
+
+
+def test_the_production_root_passes_every_variable_of_the_module_unchanged():
+    # one declaration of the production variables: the root links the module's file
+    assert (terraform.AWS_ROOT / "variables.tf").resolve() == (MODULE / "variables.tf").resolve()
+    arguments = module_arguments(terraform.AWS_ROOT / "main.tf")
     assert arguments["source"] == '"../../modules/pipeline"'
     passed = {k for k, v in arguments.items() if v == f"var.{k}"}
     assert variables(MODULE / "variables.tf") <= passed
 
 
-@pytest.mark.parametrize("name", sorted(ROOTS))
-def test_each_root_keeps_the_outputs_of_the_module_under_their_names(name):
-    path = ROOTS[name] / "outputs.tf"
+def test_the_production_root_keeps_the_outputs_of_the_module_under_their_names():
+    path = terraform.AWS_ROOT / "outputs.tf"
     assert outputs(path) == outputs(MODULE / "outputs.tf")
     text = path.read_text()
     for output in outputs(path):
         assert f"value       = module.pipeline.{output}\n" in text
 
 
-def test_the_emulator_override_points_every_api_at_the_emulator():
-    override = terraform.emulator_override("http://127.0.0.1:5000")
-    for service in terraform.EMULATED_SERVICES:
-        assert f'    {service} = "http://127.0.0.1:5000"\n' in override
+def test_the_provider_override_points_every_api_at_the_emulator():
+    override = (terraform.LOCAL_ROOT / "provider_override.tf").read_text()
     assert "skip_credentials_validation = true" in override
+    assert "default_tags" not in override  # the production root's tags stay
 
 
-def test_a_staged_root_resolves_its_modules_and_gets_the_override(tmp_path):
+def test_a_staged_root_resolves_its_modules_and_gets_the_provider_override(tmp_path):
     copy = terraform.staged_root(terraform.AWS_ROOT, tmp_path, endpoint="http://127.0.0.1:5000")
     assert copy == tmp_path / "terraform" / "envs" / "aws"
     assert (copy / "../../modules/pipeline/main.tf").resolve() == (MODULE / "main.tf").resolve()
     assert (copy / "main.tf").read_text() == (terraform.AWS_ROOT / "main.tf").read_text()
-    assert "endpoints {" in (copy / "emulator_override.tf").read_text()
+    assert "endpoints {" in (copy / "provider_override.tf").read_text()
+    assert not (copy / "pipeline_override.tf").exists()  # the production settings stay
+    assert (copy / "emulator.auto.tfvars").read_text() == (
+        'aws_endpoint_url = "http://127.0.0.1:5000"\n'
+    )
     lock = copy / ".terraform.lock.hcl"
     assert lock.is_file()
     assert not lock.is_symlink()  # init may rewrite it: never the repository's
@@ -219,3 +249,42 @@ def test_plan_check_names_the_blocks_added_and_removed():
         "      global_secondary_index: + waiting; - pending; ~ owner"
         in plan_check.report(difference, "a", "b").splitlines()
     )
+
+
+def test_plan_check_reports_the_data_sources_a_policy_is_built_from():
+    def plan(deferred, read):
+        return {
+            "prior_state": {
+                "values": {
+                    "root_module": {
+                        "resources": [],
+                        "child_modules": [
+                            {
+                                "resources": [
+                                    {"address": a, "mode": "data", "values": v}
+                                    for a, v in read.items()
+                                ]
+                            }
+                        ],
+                    }
+                }
+            },
+            "resource_changes": [
+                {"address": a, "mode": "data", "change": {"after": v, "after_unknown": {}}}
+                for a, v in deferred.items()
+            ],
+            "output_changes": {},
+        }
+
+    base = plan({"data.d.tls": {"statement": ["tls"]}}, {"data.d.role": {"actions": ["s3:Get"]}})
+    new = plan(
+        {"data.d.tls": {"statement": ["tls"]}, "data.d.cdn_read": {"statement": ["cdn"]}},
+        {"data.d.role": {"actions": ["s3:Get", "ssm:GetParameter"]}},
+    )
+    difference = plan_check.compare(base, new, [])
+    assert difference.data_created == ["data.d.cdn_read"]
+    assert difference.data_changed == {"data.d.role": ["actions"]}
+    assert not difference.none
+    text = plan_check.report(difference, "a", "b").splitlines()
+    assert "  + data.d.cdn_read" in text
+    assert "  ~ data.d.role: actions" in text

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from media_pipeline.config.env import ConfigError, integer, required
+from media_pipeline.model import DELETED_RETENTION_SECONDS
 
 MIB = 1024 * 1024
 
@@ -21,7 +22,7 @@ class ApiSettings:
     upload_expiry_seconds: int = 15 * 60  # life of a presigned POST
     download_expiry_seconds: int = 15 * 60  # life of a rendition's presigned GET
     pending_ttl_seconds: int = 24 * 3600  # an unused upload request is deleted this long after
-    deleted_ttl_seconds: int = 7 * 24 * 3600  # a deleted image's item answers 404 this long
+    deleted_ttl_seconds: int = DELETED_RETENTION_SECONDS  # a deleted image's item answers 404
     cors_origins: tuple[str, ...] = ()
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Image settings of the thumbnail and metadata workers, also read by ``scripts/render.py``,
+"""Image settings of the renditions and metadata workers, also read by ``scripts/render.py``,
 ``scripts/reprocess.py`` and ``scripts/load.py``: sizes, encoding, limits, GPS.
 
 Plain functions, no settings class: ``scripts/render.py`` starts with these alone, without
@@ -78,7 +78,7 @@ def limits_from_env(env: Mapping[str, str] = os.environ) -> Limits:
 
 
 def renditions_from_env(env: Mapping[str, str] = os.environ) -> tuple[RenditionSpec, ...]:
-    """RENDITIONS (thumbnail worker; also scripts/render.py); the defaults when unset."""
+    """RENDITIONS (renditions worker; also scripts/render.py); the defaults when unset."""
     raw = env.get("RENDITIONS", "").strip()
     return parse_renditions(raw) if raw else DEFAULT_RENDITIONS
 
@@ -86,7 +86,7 @@ def renditions_from_env(env: Mapping[str, str] = os.environ) -> tuple[RenditionS
 def encode_options_from_env(env: Mapping[str, str] = os.environ) -> EncodeOptions:
     """JPEG_QUALITY, WEBP_QUALITY, AVIF_QUALITY, OPAQUE_FORMAT (JPEG, WEBP or AVIF),
     ALPHA_FORMAT (WEBP, PNG or AVIF) and EXTRA_FORMATS (e.g. ``AVIF,WEBP``; empty: none)
-    (thumbnail worker; also scripts/render.py)."""
+    (renditions worker; also scripts/render.py)."""
     default = EncodeOptions()
     extra = env.get("EXTRA_FORMATS", "")
     try:

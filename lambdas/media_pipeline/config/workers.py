@@ -1,4 +1,4 @@
-"""Settings of the two SQS-driven workers (thumbnail and metadata).
+"""Settings of the two SQS-driven workers (renditions and metadata).
 
 A missing or malformed variable fails at import time (cold start) with a message naming it,
 instead of a KeyError deep in a handler. The image settings themselves are read by
@@ -25,11 +25,12 @@ from media_pipeline.imaging import (
     Limits,
     RenditionSpec,
 )
+from media_pipeline.model import DELETED_RETENTION_SECONDS
 
 __all__ = [
     "ConfigError",
     "MetadataSettings",
-    "ThumbnailSettings",
+    "RenditionsSettings",
     "WorkerSettings",
     "encode_options_from_env",
     "include_gps_from_env",
@@ -41,7 +42,7 @@ __all__ = [
 
 @dataclass(frozen=True, kw_only=True)
 class WorkerSettings:
-    """Settings shared by the two SQS-driven workers (thumbnail and metadata)."""
+    """Settings shared by the two SQS-driven workers (renditions and metadata)."""
 
     media_table: str
     max_receive_count: int
@@ -72,15 +73,15 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ThumbnailSettings(WorkerSettings):
+class RenditionsSettings(WorkerSettings):
     renditions_bucket: str
     renditions: tuple[RenditionSpec, ...] = DEFAULT_RENDITIONS
     encode: EncodeOptions = field(default_factory=EncodeOptions)
-    deleted_ttl_seconds: int = 7 * 24 * 3600
+    deleted_ttl_seconds: int = DELETED_RETENTION_SECONDS
     """How long the item of an image deleted in S3 is kept (DELETED) before its TTL."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> ThumbnailSettings:
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> RenditionsSettings:
         return cls(
             **cls._common(env),
             renditions_bucket=required(env, "RENDITIONS_BUCKET"),

@@ -27,9 +27,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from media_pipeline import delivery, routes
+from media_pipeline.api_requests import ApiError
 from media_pipeline.aws import TRACED_MODULES, client
 from media_pipeline.config.api import ApiSettings
-from media_pipeline.uploads import ApiError, UploadApi
+from media_pipeline.uploads import UploadApi
 
 settings = ApiSettings.from_env()
 logger = Logger()

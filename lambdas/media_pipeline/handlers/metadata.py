@@ -1,7 +1,7 @@
 """Metadata worker: S3 upload events from SQS -> what the image is -> the media item.
 
 Records dimensions, format, mode, frame count, orientation, ICC profile, selected EXIF (GPS only
-as a flag) and the SHA-256 of the bytes. The media item turns READY once the thumbnail worker's
+as a flag) and the SHA-256 of the bytes. The media item turns READY once the renditions worker's
 half is in too. Partial batch failures: one bad record never fails the others.
 """
 

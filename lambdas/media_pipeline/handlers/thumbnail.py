@@ -1,10 +1,21 @@
-"""Thumbnail worker: S3 upload events from SQS -> renditions in S3 -> the media item.
+"""The renditions worker: S3 upload events from SQS -> renditions in S3 -> the media item.
 
 Renditions (default large 1024, medium 512, small 128 px) are written to the renditions bucket
 under keys that include the source ETag and the settings' fingerprint; the media item records
 them and turns READY once the metadata worker's half is in too. S3 "Object Deleted" events of
 originals come here too: the item is marked DELETED and its renditions removed. Partial batch
 failures: one bad record never fails the others.
+
+Why this module is called *thumbnail*, the one place that says so: it is the name deployments
+know the renditions worker by. The Lambda function and its handler path
+(``media_pipeline.handlers.thumbnail``; ``lambdas/functions.json``), Terraform's
+``module.thumbnail`` with its ``thumbnail-jobs`` queue and DLQ (``THUMBNAIL_QUEUE_URL`` /
+``THUMBNAIL_DLQ_URL`` in the reconciler's environment), and the failure ``stage`` this half
+reports (``"thumbnail"``: ``model.Half.RENDITIONS.stage``, stored on items, answered by the API,
+sent in notifications). Renaming those would replace deployed resources (a new function and new
+queues, the old ones' messages lost) and change stored records and a public contract, so they
+stay. Everywhere else the code says *renditions*: ``Half.RENDITIONS``, ``RenditionsWork``,
+``RenditionsSettings``, "the renditions worker".
 """
 
 import os
@@ -12,13 +23,13 @@ import os
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from media_pipeline import delivery
+from media_pipeline import delivery, objects
 from media_pipeline.aws import TRACED_MODULES, client
-from media_pipeline.config.workers import ThumbnailSettings
+from media_pipeline.config.workers import RenditionsSettings
 from media_pipeline.pipeline.halves import RenditionsWork
 from media_pipeline.pipeline.sqs import SqsWorker
 
-settings = ThumbnailSettings.from_env()
+settings = RenditionsSettings.from_env()
 logger = Logger()
 tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
@@ -26,7 +37,10 @@ s3 = client("s3")
 sqs = client("sqs")  # schedules each failed record's retry
 worker = SqsWorker(
     work=RenditionsWork(
-        s3, settings.renditions_bucket, settings.renditions, settings.limits, settings.encode
+        objects.RenditionsBucket(s3, settings.renditions_bucket),
+        settings.renditions,
+        settings.limits,
+        settings.encode,
     ),
     settings=settings,
     s3=s3,

@@ -1,4 +1,4 @@
-"""The image engine: plain functions of bytes, shared by the thumbnail and metadata workers.
+"""The image engine: plain functions of bytes, shared by the renditions and metadata workers.
 
 No AWS, no environment, no logging set-up. Stages of :func:`render`:
 
@@ -35,7 +35,7 @@ from media_pipeline.imaging.model import (
     EncodeOptions,
     ImageInfo,
     Limits,
-    Outcome,
+    Produced,
     Rejected,
     Rendered,
     Rendition,
@@ -50,7 +50,7 @@ __all__ = [
     "Focus",
     "ImageInfo",
     "Limits",
-    "Outcome",
+    "Produced",
     "Rejected",
     "Rendered",
     "Rendition",

@@ -30,7 +30,7 @@ from media_pipeline.imaging.model import (
     EncodeOptions,
     ImageInfo,
     Limits,
-    Outcome,
+    Produced,
     Rejected,
     Rejection,
     Rendered,
@@ -68,7 +68,7 @@ def render(
     focus: Focus | None = None,
     crop_box: CropBox | None = None,
     features: bool = True,
-) -> Outcome:
+) -> Produced:
     """Decode ``data`` once and make one rendition per spec (upright, sRGB, 8-bit, no metadata;
     JPEG when opaque, ``options.alpha_format`` when transparent), plus the metadata record with
     the placeholder and dominant colour, made from the smallest renditions for almost nothing.
@@ -124,7 +124,7 @@ def describe(
     limits: Limits = Limits(),  # noqa: B008
     include_gps: bool = False,
     sha256: str | None = None,
-) -> Outcome:
+) -> Produced:
     """The metadata record only (``renditions`` is empty; no placeholder or dominant colour:
     :func:`render` makes those), and the GPS position if ``include_gps``.
 

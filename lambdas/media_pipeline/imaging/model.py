@@ -237,7 +237,9 @@ class Rejected(NamedTuple):
     message: str
 
 
-Outcome = Rendered | Rejected
+Produced = Rendered | Rejected
+"""What the engine made of the bytes (:func:`render`, :func:`describe`): the record and the
+renditions, or why the bytes are refused for good."""
 
 
 class Rejection(Exception):

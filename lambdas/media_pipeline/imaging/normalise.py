@@ -82,10 +82,6 @@ class Source:
         """Darkest and brightest value of high-bit greyscale, stretched to 0-255."""
 
 
-FINISHED = Source()
-"""The :class:`Source` of an image :func:`finish` already made: nothing left to do."""
-
-
 def transposes(orientation: int) -> bool:
     """Whether the EXIF orientation swaps width and height."""
     return orientation in (5, 6, 7, 8)

@@ -31,9 +31,10 @@ from typing import Any, Protocol
 
 from media_pipeline import objects
 from media_pipeline.events import ObjectCreated
-from media_pipeline.imaging import Limits, Rejected, Rendered
-from media_pipeline.media_store import Completion, MediaTable
-from media_pipeline.model import Decision, Failure, Half, Upload
+from media_pipeline.imaging import Limits, Produced, Rejected, Rendered
+from media_pipeline.item_writes import Completion
+from media_pipeline.media_store import MediaTable
+from media_pipeline.model import Decision, Failure, Half, ObjectVersion, resolve
 
 
 class HalfWork(Protocol):
@@ -45,17 +46,17 @@ class HalfWork(Protocol):
     redelivery's: where the work is costly or leaves objects behind."""
     settings: str | None  # fingerprint of the settings the half is made with (None: none)
 
-    def produce(self, data: bytes) -> Rendered | Rejected:
+    def produce(self, data: bytes) -> Produced:
         """Decode the bytes and produce this half (renditions or metadata), or reject them."""
 
-    def store(self, upload: Upload, result: Rendered, existing: Any = None) -> Any:
+    def store(self, version: ObjectVersion, result: Rendered, existing: Any = None) -> Any:
         """Persist what ``produce`` made, outside the media table; return the item's value.
         ``existing`` is the item's current value of this half when it is being refreshed."""
 
     def attributes(self, result: Rendered) -> dict[str, Any]:
         """Further item attributes this half records, in the same write as its value."""
 
-    def discard(self, upload: Upload, value: Any, recorded: Any) -> None:
+    def discard(self, version: ObjectVersion, value: Any, recorded: Any) -> None:
         """Undo ``store`` when its value was not recorded (a newer upload or a delete took the
         item over while this one worked, or a duplicate delivery got there first), keeping
         what the item's ``recorded`` value of this half still names."""
@@ -66,7 +67,13 @@ class HalfWork(Protocol):
 
 class Outcome(StrEnum):
     """What one event came to, for this half. The values are logged (queries and dashboards
-    select on them) and each has its metric, so they do not change."""
+    select on them) and each has its metric, so they do not change.
+
+    Four share their word with the :class:`~media_pipeline.model.Decision` that leads to them
+    (DUPLICATE, STALE, ABANDONED, DELETED: ``_SKIPPED``), on purpose: a decision is what a worker
+    does with the item as it stands, an outcome what the event came to in the end (a decision
+    to work may still end SUPERSEDED). ``Status.DELETED`` is the item's state, and
+    ``media_store.Removal`` what a delete itself came to."""
 
     READY = "ready"  # this half completed the version and marked it READY
     PARTIAL = "partial"  # this half is recorded; the other one is still to come
@@ -79,7 +86,7 @@ class Outcome(StrEnum):
     DELETED = "deleted"  # the image was deleted after (or while) this version was uploaded
 
 
-# The decisions that leave nothing to do, and what the event then came to (``MediaTable.resolve``
+# The decisions that leave nothing to do, and what the event then came to (``model.resolve``
 # settles UNORDERED itself, as STALE, DELETED or a take-over).
 _SKIPPED = {
     Decision.DUPLICATE: Outcome.DUPLICATE,
@@ -127,7 +134,7 @@ def process_object(
         return Result(Outcome.SUPERSEDED, detail={"message": str(gone)})
 
     with source:
-        upload = source.upload
+        version = source.version
         try:
             return _process(
                 source, work=work, s3=s3, table=table, limits=limits, read_first=read_first
@@ -135,7 +142,7 @@ def process_object(
         except Exception as error:
             if final_attempt:
                 table.fail(
-                    upload,
+                    version,
                     Failure(
                         stage=work.half.stage,
                         reason="processing_error",
@@ -156,53 +163,53 @@ def _process(
     limits: Limits,
     read_first: bool,
 ) -> Result:
-    upload = source.upload
+    version = source.version
     half = work.half
 
     @functools.cache
-    def is_current() -> bool:  # asked at most once per event (LocalStack's constant sequencer)
-        return objects.is_current(s3, upload)
+    def is_current() -> bool:  # asked at most once per event (a constant sequencer: backends)
+        return objects.is_current(s3, version)
 
-    seen = table.get(upload.id) if read_first else None
-    decision = table.resolve(seen, upload, half, work.settings, is_current)
+    seen = table.get(version.id) if read_first else None
+    decision = resolve(seen, version, half, work.settings, is_current)
     if decision is Decision.FINISH:
         # Both halves were recorded (by code that wrote READY separately) but not READY.
-        finished = table.finish(upload.id, upload.etag)
-        return Result(Outcome.READY if finished else Outcome.DUPLICATE, upload.id)
+        finished = table.finish(version.id, version.etag)
+        return Result(Outcome.READY if finished else Outcome.DUPLICATE, version.id)
     if not decision.works:
-        return Result(_SKIPPED[decision], upload.id)
+        return Result(_SKIPPED[decision], version.id)
     existing = None
     if decision is Decision.REFRESH:
         # READY, made with other settings (a reprocess): what is unchanged is kept as it is.
         existing = (seen or {}).get(half.attribute)
 
-    if upload.size > limits.max_bytes:
-        produced: Rendered | Rejected = Rejected(
-            "too_large", f"object is {upload.size} bytes, the limit is {limits.max_bytes} bytes"
+    if version.size > limits.max_bytes:
+        produced: Produced = Rejected(
+            "too_large", f"object is {version.size} bytes, the limit is {limits.max_bytes} bytes"
         )
     else:
         try:
             data = source.read(sha256=work.hash_while_reading)
         except objects.ObjectSuperseded as gone:
-            return Result(Outcome.SUPERSEDED, upload.id, {"message": str(gone)})
+            return Result(Outcome.SUPERSEDED, version.id, {"message": str(gone)})
         produced = work.produce(data)
 
     if isinstance(produced, Rejected):
         if decision is Decision.REFRESH:  # the same bytes rendered before: settings refused
-            raise RuntimeError(f"{upload.id}: the new settings refuse an image made before")
+            raise RuntimeError(f"{version.id}: the new settings refuse an image made before")
         failure = Failure(half.stage, produced.reason, produced.message)
-        table.fail(upload, failure, half=half, seen=seen, is_current=is_current)
+        table.fail(version, failure, half=half, seen=seen, is_current=is_current)
         return Result(
-            Outcome.REJECTED, upload.id, {"reason": produced.reason, "message": produced.message}
+            Outcome.REJECTED, version.id, {"reason": produced.reason, "message": produced.message}
         )
 
     return _record(
-        upload, produced, existing, work=work, table=table, is_current=is_current, seen=seen
+        version, produced, existing, work=work, table=table, is_current=is_current, seen=seen
     )
 
 
 def _record(
-    upload: Upload,
+    version: ObjectVersion,
     produced: Rendered,
     existing: Any,
     *,
@@ -213,9 +220,9 @@ def _record(
 ) -> Result:
     """Store what the half made and record it on the item; undo the store if it is not."""
     half = work.half
-    value = work.store(upload, produced, existing)
+    value = work.store(version, produced, existing)
     recorded = table.record(
-        upload,
+        version,
         half,
         value,
         seen=seen,
@@ -225,17 +232,17 @@ def _record(
     )
     if recorded.completion is Completion.SKIPPED:
         # Taken over meanwhile: a newer upload, a delete, or a duplicate that got there first.
-        work.discard(upload, value, (recorded.item or {}).get(half.attribute))
+        work.discard(version, value, (recorded.item or {}).get(half.attribute))
         if recorded.decision is Decision.FINISH:
-            finished = table.finish(upload.id, upload.etag)
-            return Result(Outcome.READY if finished else Outcome.DUPLICATE, upload.id)
+            finished = table.finish(version.id, version.etag)
+            return Result(Outcome.READY if finished else Outcome.DUPLICATE, version.id)
         outcome = _SKIPPED.get(recorded.decision, Outcome.SUPERSEDED)
         if outcome in (Outcome.STALE, Outcome.DELETED):
             outcome = Outcome.SUPERSEDED
-        return Result(outcome, upload.id)
+        return Result(outcome, version.id)
     if recorded.previous:
         work.retire(recorded.previous, value)
     if recorded.completion is Completion.REFRESHED:
-        return Result(Outcome.REFRESHED, upload.id)
+        return Result(Outcome.REFRESHED, version.id)
     ready = recorded.completion is Completion.READY
-    return Result(Outcome.READY if ready else Outcome.PARTIAL, upload.id)
+    return Result(Outcome.READY if ready else Outcome.PARTIAL, version.id)

@@ -1,25 +1,25 @@
-"""The two halves of the work done for every upload, as plugged into ``flow.process_object``."""
+"""The two halves of the work done for every upload, as plugged into ``flow.process_object``.
+
+Storage comes in from outside: the renditions half is given the bucket it writes to
+(``objects.RenditionsBucket``) by its handler, so this module imports no S3 code, and
+``scripts/render.py`` runs the same halves with none.
+"""
 
 from __future__ import annotations
 
 import functools
-import importlib
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from media_pipeline import fingerprint, imaging
-from media_pipeline.model import PREVIEW_ATTRIBUTE, PREVIEW_FIELDS, Half, Upload
+from media_pipeline.model import PREVIEW_ATTRIBUTE, PREVIEW_FIELDS, Half, ObjectVersion
 
-
-def _objects() -> ModuleType:
-    """``media_pipeline.objects``: S3 access (botocore, the event parsers). The workers import it
-    anyway; scripts/render.py makes renditions without S3 and skips ~20-60 ms of imports."""
-    return importlib.import_module("media_pipeline.objects")
+if TYPE_CHECKING:
+    from media_pipeline.objects import RenditionsBucket
 
 
 class RenditionsWork:
-    """Renditions half (the thumbnail function's): renditions rendered from the image, written to
-    the renditions bucket."""
+    """Renditions half (the renditions worker's): renditions rendered from the image, written to
+    the renditions bucket (``bucket``; None where nothing is stored, as in scripts/render.py)."""
 
     half = Half.RENDITIONS
     hash_while_reading = False
@@ -28,13 +28,11 @@ class RenditionsWork:
 
     def __init__(
         self,
-        s3: Any,
-        bucket: str,
+        bucket: RenditionsBucket | None,
         specs: tuple[imaging.RenditionSpec, ...],
         limits: imaging.Limits,
         options: imaging.EncodeOptions,
     ) -> None:
-        self._s3 = s3
         self._bucket = bucket
         self._specs = specs
         self._limits = limits
@@ -50,22 +48,20 @@ class RenditionsWork:
         decision): hashing them (json, hashlib) is none of scripts/render.py's start-up."""
         return fingerprint.settings_fingerprint(self._specs, self._options)
 
-    def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
+    def produce(self, data: bytes) -> imaging.Produced:
         return imaging.render(
             data, self._specs, limits=self._limits, options=self._options, sha256=False
         )
 
     def store(
         self,
-        upload: Upload,
+        version: ObjectVersion,
         result: imaging.Rendered,
         existing: dict[str, dict[str, Any]] | None = None,
     ) -> dict[str, dict[str, Any]]:
         """Write the renditions, except those ``existing`` already holds under the same key."""
-        return _objects().put_renditions(
-            self._s3,
-            self._bucket,
-            upload,
+        return self._stored_in().put(
+            version,
             result.renditions,
             fingerprints=self._fingerprints,
             alternates=result.alternates,
@@ -78,19 +74,19 @@ class RenditionsWork:
         return {PREVIEW_ATTRIBUTE: {name: getattr(info, name) for name in PREVIEW_FIELDS}}
 
     def discard(
-        self, upload: Upload, value: dict[str, dict[str, Any]], recorded: Any = None
+        self, version: ObjectVersion, value: dict[str, dict[str, Any]], recorded: Any = None
     ) -> None:
-        objects = _objects()
-        objects.delete_renditions(
-            self._s3, self._bucket, value, keep=objects.rendition_keys(recorded)
-        )
+        self._stored_in().delete(value, keep=recorded)
 
     def retire(
         self, previous: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]]
     ) -> None:
-        objects = _objects()
-        keep = objects.rendition_keys(current)
-        objects.delete_renditions(self._s3, self._bucket, previous, keep=keep)
+        self._stored_in().delete(previous, keep=current)
+
+    def _stored_in(self) -> RenditionsBucket:
+        if self._bucket is None:
+            raise RuntimeError("this RenditionsWork was made without a bucket: it stores nothing")
+        return self._bucket
 
 
 class MetadataWork:
@@ -107,7 +103,7 @@ class MetadataWork:
         self._limits = limits
         self._include_gps = include_gps
 
-    def produce(self, data: bytes) -> imaging.Rendered | imaging.Rejected:
+    def produce(self, data: bytes) -> imaging.Produced:
         return imaging.describe(
             data,
             limits=self._limits,
@@ -116,7 +112,7 @@ class MetadataWork:
         )
 
     def store(
-        self, upload: Upload, result: imaging.Rendered, existing: Any = None
+        self, version: ObjectVersion, result: imaging.Rendered, existing: Any = None
     ) -> dict[str, Any]:
         record = result.info.to_dict()
         for name in PREVIEW_FIELDS:  # the renditions half's (PREVIEW_ATTRIBUTE)
@@ -126,7 +122,7 @@ class MetadataWork:
     def attributes(self, result: imaging.Rendered) -> dict[str, Any]:
         return {}
 
-    def discard(self, upload: Upload, value: dict[str, Any], recorded: Any = None) -> None:
+    def discard(self, version: ObjectVersion, value: dict[str, Any], recorded: Any = None) -> None:
         """Nothing lives outside the media item."""
 
     def retire(self, previous: dict[str, Any], current: dict[str, Any]) -> None:

@@ -1,10 +1,10 @@
 """One SQS record of an S3 upload event -> one call of ``flow.process_object``.
 
-Shared by the thumbnail and metadata handlers. Idempotency is keyed on the object version, not on
+Shared by the renditions and metadata handlers. Idempotency is keyed on the object version, not on
 the SQS message: S3 and EventBridge may deliver the same event twice as two different messages,
 and the flow recognises the second from the media item, which records per half the ETag and the
 settings it was made for (the same version made with other settings, ``scripts/reprocess.py``,
-is new work). The thumbnail worker also receives S3 "Object Deleted" events
+is new work). The renditions worker also receives S3 "Object Deleted" events
 (``lifecycle.object_deleted``), idempotent by their conditional writes too.
 
 Each record's :class:`~media_pipeline.pipeline.flow.Result` is logged and counted.
@@ -31,6 +31,7 @@ from media_pipeline import lifecycle
 from media_pipeline.config.workers import WorkerSettings
 from media_pipeline.events import ObjectDeleted, parse_job
 from media_pipeline.media_store import MediaTable
+from media_pipeline.model import DELETED_RETENTION_SECONDS
 from media_pipeline.pipeline.flow import HalfWork, Outcome, process_object
 
 # One count per outcome, every outcome its own (tests/unit/test_outcomes.py).
@@ -90,7 +91,7 @@ class SqsWorker:
         tracer: Tracer,
         sqs: Any = None,
         renditions_bucket: str | None = None,
-        deleted_ttl_seconds: int = lifecycle.DELETED_RETENTION_SECONDS,
+        deleted_ttl_seconds: int = DELETED_RETENTION_SECONDS,
         forget: lifecycle.Forget | None = None,
     ) -> None:
         self._work = work

@@ -2,6 +2,12 @@
 # variable of the module passes through unchanged (variables.tf is the module's own file); what
 # only an emulator needs (endpoints, skipped checks, a disposable stack) is in terraform/envs/local
 # and cannot be set here. make plan / make deploy ENV=<env> run this root (docs/deploy.md).
+#
+# What stays written out, because Terraform cannot pass a root's variables or outputs on to a
+# module wholesale: each argument below, and each output in outputs.tf (variables.tf links the
+# module's own file, so each variable is declared once). tests/unit/test_terraform_roots.py
+# checks that none is missed. The emulators' root repeats none of it: it is this root plus the
+# override files of terraform/envs/local.
 
 module "pipeline" {
   source = "../../modules/pipeline"

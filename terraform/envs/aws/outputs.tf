@@ -1,5 +1,6 @@
 # The deployment's outputs: the module's, under the same names (terraform output, the state's
-# outputs and .local/outputs.json read them; envs/local/outputs.tf is this file).
+# outputs and .local/outputs.json read them; the emulators' root has these very outputs, being
+# this root plus terraform/envs/local).
 
 output "region" {
   description = "AWS region of the stack."

@@ -1,7 +1,7 @@
-# The whole pipeline: one module, applied by two thin roots that differ only in where it runs.
-# terraform/envs/aws deploys it to AWS (make plan / make deploy); terraform/envs/local applies it
-# to an emulator (the embedded stack, LocalStack) with the endpoints and throwaway settings that
-# must never reach production.
+# The whole pipeline: one module, applied by one thin root, terraform/envs/aws (make plan / make
+# deploy). The emulators (the embedded stack, LocalStack) apply that same root with the override
+# files of terraform/envs/local: the endpoints and throwaway settings that must never reach
+# production.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -201,6 +201,8 @@ module "undelivered_events" {
 # Workers
 # ---------------------------------------------------------------------------------------------
 
+# The renditions worker. Its deployed name stays "thumbnail" (the function, its queues, the
+# failure stage): lambdas/media_pipeline/handlers/thumbnail.py says why.
 module "thumbnail" {
   source = "../sqs-worker"
 
@@ -308,11 +310,36 @@ resource "aws_dynamodb_table" "media" {
   deletion_protection_enabled = !var.disposable
 
   # Every attribute that keys the table or an index (docs/operations.md, "The data design").
+  # Written out, not generated: the integration tests create their table from these blocks
+  # (scripts/tooling/terraform_config.py reads what is stated literally).
+  attribute {
+    name = "id"
+    type = "S"
+  }
+
+  attribute {
+    name = "waiting_shard"
+    type = "S"
+  }
+
+  attribute {
+    name = "waiting_since"
+    type = "S"
+  }
+
+  attribute {
+    name = "listing_key"
+    type = "S"
+  }
+
+  attribute {
+    name = "created_at"
+    type = "S"
+  }
+
+  # The keys of the legacy indexes below (created_at is one of them too).
   dynamic "attribute" {
-    for_each = concat(
-      ["id", "waiting_shard", "waiting_since", "listing_key", "created_at"],
-      var.legacy_indexes ? ["pending", "updated_at", "owner"] : [],
-    )
+    for_each = var.legacy_indexes ? ["pending", "updated_at", "owner"] : []
     content {
       name = attribute.value
       type = "S"
@@ -521,9 +548,11 @@ module "notifier" {
       resources = [aws_dynamodb_table.media.stream_arn]
     },
     {
+      # The stream mapping needs ListStreams (Lambda's documentation), an action that accepts
+      # no resource but "*": scoped to the table's streams, the statement granted nothing.
       sid       = "ListMediaStreams"
       actions   = ["dynamodb:ListStreams"]
-      resources = ["${aws_dynamodb_table.media.arn}/stream/*"]
+      resources = ["*"]
     },
     {
       sid       = "PublishMediaEvents"

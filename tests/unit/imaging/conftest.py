@@ -42,13 +42,13 @@ def corpus_bytes(corpus_dir: Path) -> Callable[[str], bytes]:
 
 
 @pytest.fixture(scope="session")
-def rendered(corpus_bytes: Callable[[str], bytes]) -> Callable[[str], imaging.Outcome]:
+def rendered(corpus_bytes: Callable[[str], bytes]) -> Callable[[str], imaging.Produced]:
     """``render()`` of a corpus file with the default specs, computed once per session."""
     return functools.cache(lambda name: imaging.render(corpus_bytes(name)))
 
 
 @pytest.fixture(scope="session")
-def rendered_ok(rendered: Callable[[str], imaging.Outcome]) -> Callable[[str], imaging.Rendered]:
+def rendered_ok(rendered: Callable[[str], imaging.Produced]) -> Callable[[str], imaging.Rendered]:
     """Like ``rendered``, for a file that must render."""
 
     def get(name: str) -> imaging.Rendered:

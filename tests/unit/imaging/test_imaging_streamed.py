@@ -39,7 +39,7 @@ def rotated_with_profile(image: Image.Image, icc: bytes) -> bytes:
     return encoded(image, "JPEG", quality=90, exif=exif.tobytes(), icc_profile=icc)
 
 
-def both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[imaging.Outcome, ...]:
+def both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[imaging.Produced, ...]:
     streamed_way = imaging.render(data)
     with monkeypatch.context() as patch:
         patch.setattr(streamed, "eligible", lambda *args: False)
@@ -47,7 +47,7 @@ def both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[imaging.Out
     return streamed_way, pillow_way
 
 
-def same_record(ours: imaging.Outcome, pillows: imaging.Outcome) -> bool:
+def same_record(ours: imaging.Produced, pillows: imaging.Produced) -> bool:
     """The same metadata record but for the placeholder's bytes and the dominant colour, which
     a level of difference in a pixel may change."""
     assert isinstance(ours, imaging.Rendered)
@@ -57,7 +57,7 @@ def same_record(ours: imaging.Outcome, pillows: imaging.Outcome) -> bool:
     )
 
 
-def kinds(outcome: imaging.Outcome) -> list[tuple[str, int, int, str]]:
+def kinds(outcome: imaging.Produced) -> list[tuple[str, int, int, str]]:
     assert isinstance(outcome, imaging.Rendered), outcome
     return [(r.format, r.width, r.height, decoded(r).mode) for r in outcome.renditions]
 

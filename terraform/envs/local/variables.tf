@@ -1,1 +1,0 @@
-../../modules/pipeline/variables.tf
