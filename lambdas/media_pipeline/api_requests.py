@@ -9,6 +9,7 @@ page starts.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,9 @@ REQUEST_FIELDS = ("filename", "content_type", "size")
 LIST_LIMIT_DEFAULT = 20
 LIST_LIMIT_MAX = 100
 LIST_PARAMETERS = ("status", "limit", "cursor")
+FRAMING_FIELDS = ("focus", "crop_box")
+_POINT_FIELDS = ("x", "y")
+_BOX_FIELDS = ("left", "top", "right", "bottom")
 
 
 class ApiError(Exception):
@@ -75,6 +79,44 @@ class UploadRequest:
 
 def _invalid(field: str, message: str) -> ApiError:
     return ApiError(400, "invalid_field", f"{field}: {message}", field)
+
+
+def parse_framing(body: Any) -> dict[str, Any]:
+    """Check a ``PATCH /images/{id}`` body: ``focus`` (``{x, y}``) and ``crop_box`` (``{left,
+    top, right, bottom}``), each in 0-1 of the picture as displayed, null or left out for
+    automatic. The framing as the item keeps it (only what was given), held to what the
+    renditions worker's ``imaging.Focus`` and ``imaging.CropBox`` accept, so it never fails there
+    (tests/unit/test_api_requests.py checks both agree; the API's zip has no Pillow to import
+    them from)."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "malformed_body", "the body must be a JSON object")
+    for name in body:
+        if name not in FRAMING_FIELDS:
+            raise _invalid(_shown(name), f"unknown field (expected {', '.join(FRAMING_FIELDS)})")
+    if not any(name in body for name in FRAMING_FIELDS):
+        raise ApiError(400, "missing_field", "focus or crop_box: one is required", "focus")
+    framing: dict[str, Any] = {}
+    for name, fields in (("focus", _POINT_FIELDS), ("crop_box", _BOX_FIELDS)):
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or set(value) != set(fields):
+            raise _invalid(name, f"must be an object with exactly {', '.join(fields)}, or null")
+        for field in fields:
+            number = value[field]
+            if not _is_fraction(number):
+                raise _invalid(f"{name}.{field}", f"must be a number from 0 to 1, not {number!r}")
+        framing[name] = {field: float(value[field]) for field in fields}
+    box = framing.get("crop_box")
+    if box and not (box["left"] < box["right"] and box["top"] < box["bottom"]):
+        raise _invalid("crop_box", "must have left < right and top < bottom")
+    return framing
+
+
+def _is_fraction(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and 0.0 <= value <= 1.0
 
 
 def parse_upload_request(body: Any, max_bytes: int) -> UploadRequest:

@@ -8,7 +8,13 @@ import time
 from typing import Any
 
 from media_pipeline.delivery import Delivery, picture
-from media_pipeline.model import PREVIEW_ATTRIBUTE, Status, public_metadata, rendition_keys
+from media_pipeline.model import (
+    FRAMING_ATTRIBUTE,
+    PREVIEW_ATTRIBUTE,
+    Status,
+    public_metadata,
+    rendition_keys,
+)
 from media_pipeline.values import iso
 
 
@@ -28,7 +34,8 @@ def summary(item: dict[str, Any]) -> dict[str, Any]:
 def image(item: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     """An image that is not DELETED, as ``GET /images/{id}`` shows it: its summary, the times
     it moved, its metadata once READY, its failure once FAILED, and its renditions with their
-    URLs (from ``delivery``) and ``picture`` once READY."""
+    URLs (from ``delivery``) and ``picture`` once READY; ``framing``, what the app asked of its
+    cropped renditions (``PATCH /images/{id}``), or None."""
     status = item["status"]
     view = summary(item)
     if status == Status.AWAITING_UPLOAD:
@@ -42,6 +49,7 @@ def image(item: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     ready = status == Status.READY
     view["metadata"] = public_metadata(item) if ready else None
     view["failure"] = _failure(item.get("failure")) if status == Status.FAILED else None
+    view["framing"] = framing(item)
     view["renditions"], view["picture"] = {}, None
     if ready:
         view["renditions"], view["picture"] = _delivered(
@@ -81,6 +89,19 @@ def _delivered(
         for name, record in sorted(renditions.items())
     }
     return view, picture(renditions, links, preview)
+
+
+def framing(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The app's framing of the image's cropped renditions (``focus``, ``crop_box``: None where
+    automatic) and its ``revision``; None if the app never set one."""
+    asked = item.get(FRAMING_ATTRIBUTE)
+    if not isinstance(asked, dict):
+        return None
+    return {
+        "focus": asked.get("focus"),
+        "crop_box": asked.get("crop_box"),
+        "revision": asked.get("revision"),
+    }
 
 
 def _failure(failure: Any) -> dict[str, Any] | None:

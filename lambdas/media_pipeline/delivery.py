@@ -168,9 +168,17 @@ def picture(
     """What a ``<picture>`` element needs, from a READY image's renditions record and the URLs
     of its objects: ``sources`` (one per extra format, AVIF first: ``type`` and ``srcset``),
     ``img`` (``src``: the largest rendition, ``srcset``, ``width``, ``height``, ``sizes``) in the
-    format every browser takes, the ``placeholder`` and ``dominant_color`` to show until it loads,
-    and ``expires_at`` (signed URLs). None when there is no rendition."""
-    records = sorted(renditions.values(), key=lambda r: r["width"], reverse=True)
+    format every browser takes, the ``placeholder``, ``dominant_color`` and ``thumbhash`` to show
+    until it loads,
+    and ``expires_at`` (signed URLs). None when there is no rendition. Cropped renditions
+    (``preview["crops"]``) are left out: they show another part of the picture, at another
+    aspect ratio, so they are no candidates of the same ``srcset``."""
+    cropped = (preview or {}).get("crops") or {}
+    records = sorted(
+        (record for name, record in renditions.items() if name not in cropped),
+        key=lambda r: r["width"],
+        reverse=True,
+    )
     if not records:
         return None
     largest = records[0]
@@ -211,6 +219,7 @@ def picture(
         },
         "placeholder": (preview or {}).get("placeholder"),
         "dominant_color": (preview or {}).get("dominant_color"),
+        "thumbhash": (preview or {}).get("thumbhash"),
         "expires_at": links.expires_at,
     }
 

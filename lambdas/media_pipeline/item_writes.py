@@ -10,13 +10,14 @@ since (the other half, a newer upload, a delete) never lands.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, ConditionBase
 
 from media_pipeline.model import (
+    FRAMING_ATTRIBUTE,
     LEGACY_PENDING_ATTRIBUTE,
     WAITING_ATTRIBUTES,
     Decision,
@@ -24,6 +25,8 @@ from media_pipeline.model import (
     Half,
     ObjectVersion,
     Status,
+    framing_revision,
+    settings_revision,
     waiting_attributes,
 )
 from media_pipeline.values import iso, now_iso
@@ -69,7 +72,36 @@ def half_write(
 ) -> tuple[Write, Completion]:
     """Record ``half``'s ``value`` (and its further ``attributes``) for ``version``, as
     ``decision`` (one that works: ``Decision.works``) says, from the item as ``seen``: the
-    version installed if it is new, READY set if the other half is in."""
+    version installed if it is new, READY set if the other half is in.
+
+    Renditions are recorded only while the item still asks for the framing they were made with
+    (``settings``: ``model.framed_settings``): a ``PATCH`` that lands meanwhile sends a job of its
+    own, and the renditions of the framing it replaced must not overwrite that job's."""
+    write, completion = _half_write(
+        seen, version, half, decision, value=value, settings=settings, attributes=attributes
+    )
+    if half is Half.RENDITIONS and settings is not None:
+        write = replace(write, when=write.when & framing_is(settings_revision(settings)))
+    return write, completion
+
+
+def framing_is(revision: int | None) -> ConditionBase:
+    """The item asks for framing ``revision`` (None: the app never set one)."""
+    if revision is None:
+        return Attr(FRAMING_ATTRIBUTE).not_exists()
+    return Attr(f"{FRAMING_ATTRIBUTE}.revision").eq(revision)
+
+
+def _half_write(
+    seen: dict[str, Any] | None,
+    version: ObjectVersion,
+    half: Half,
+    decision: Decision,
+    *,
+    value: Any,
+    settings: str | None,
+    attributes: dict[str, Any] | None,
+) -> tuple[Write, Completion]:
     now = now_iso()
     other = half.other
     recorded = {
@@ -313,4 +345,20 @@ def _failed_retryably(half: Half) -> ConditionBase:
         Attr("status").eq(Status.FAILED.value)
         & Attr("failure.retryable").eq(True)
         & Attr("failure.stage").eq(half.stage)
+    )
+
+
+def framing_write(seen: dict[str, Any], framing: dict[str, Any]) -> Write:
+    """The app's ``framing`` of a READY image's cropped renditions (``focus`` and ``crop_box``,
+    either absent for automatic) as the item's next revision: only while the item is the
+    version ``seen`` was, READY, at the revision ``seen`` had (two PATCHes never share one)."""
+    revision = framing_revision(seen)
+    return Write(
+        set_={
+            FRAMING_ATTRIBUTE: {**framing, "revision": (revision or 0) + 1},
+            "updated_at": now_iso(),
+        },
+        when=Attr("etag").eq(seen.get("etag"))
+        & Attr("status").eq(Status.READY.value)
+        & framing_is(revision),
     )

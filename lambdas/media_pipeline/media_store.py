@@ -35,7 +35,9 @@ from media_pipeline.model import (
     Half,
     ObjectVersion,
     Status,
+    framing_revision,
     resolve,
+    settings_revision,
 )
 
 _ATTEMPTS = 5  # a write that keeps losing to concurrent writes raises (SQS retries the job)
@@ -163,6 +165,9 @@ class MediaTable:
         stored, unless the item records the same.
         """
         for _ in range(_ATTEMPTS):
+            if half is Half.RENDITIONS and settings_revision(settings) != framing_revision(seen):
+                # The app asked for other framing since these were made: its job makes them.
+                return Recorded(Completion.SKIPPED, Decision.STALE, item=seen)
             decision = resolve(seen, version, half, settings, is_current)
             if not decision.works:
                 return Recorded(Completion.SKIPPED, decision, item=seen)
@@ -176,6 +181,16 @@ class MediaTable:
                 continue
             return Recorded(completion, decision, previous=old.get(half.attribute))
         raise Contended(f"{version.id}: the item kept changing under {_ATTEMPTS} writes")
+
+    def reframe(self, seen: dict[str, Any], framing: dict[str, Any]) -> dict[str, Any] | None:
+        """Ask for ``framing`` (``item_writes.framing_write``) of the READY image ``seen``: the
+        item as it is now, or None when it changed since ``seen`` was read (read it again)."""
+        try:
+            return self._update(
+                seen["id"], item_writes.framing_write(seen, framing), return_values="ALL_NEW"
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return None
 
     def finish(self, image_id: str, etag: str) -> bool:
         """Mark the version READY if both halves are in and it is still PROCESSING.

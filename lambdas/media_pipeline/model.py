@@ -116,6 +116,40 @@ PREVIEW_ATTRIBUTE = "preview"
 smallest renditions, beside ``renditions`` and under the same ``renditions_etag``. Apps see them
 in the metadata record (:func:`public_metadata`), as before they moved to the renditions half."""
 PREVIEW_FIELDS = ("placeholder", "dominant_color")
+FEATURE_FIELDS = ("thumbhash", "focus", "crops")
+"""What the renditions half also finds in the picture (``imaging.Features``) and keeps in
+``preview`` for apps: a ThumbHash placeholder, the focal point its cropped renditions are placed
+around, and each cropped rendition's window. In the metadata record beside the placeholder."""
+
+FRAMING_ATTRIBUTE = "framing"
+"""What the app asked of an image's cropped renditions (``PATCH /images/{id}``): ``focus``
+(``{x, y}``) and ``crop_box`` (``{left, top, right, bottom}``), either absent for automatic, and
+``revision``, one more at every request. The renditions half renders with them, and records
+:func:`framed_settings` as its settings, so that a request makes the cropped renditions again
+(``Decision.REFRESH``) once, and the notifier announces it once (``image.updated``)."""
+
+
+def framing_revision(item: dict[str, Any] | None) -> int | None:
+    """The revision of the framing an item asks for; None when the app never set one."""
+    framing = (item or {}).get(FRAMING_ATTRIBUTE)
+    if not isinstance(framing, dict) or framing.get("revision") is None:
+        return None
+    return int(framing["revision"])
+
+
+def framed_settings(settings: str, item: dict[str, Any] | None) -> str:
+    """The renditions settings of one image: the deployment's fingerprint, and after it the
+    revision of the framing the app asked for, if it asked (``<fingerprint>~<revision>``). A
+    reprocess finds images made with other settings by the prefix alone."""
+    revision = framing_revision(item)
+    return settings if revision is None else f"{settings}~{revision}"
+
+
+def settings_revision(settings: str | None) -> int | None:
+    """The framing revision :func:`framed_settings` wrote into ``settings``, if any."""
+    if not settings or "~" not in settings:
+        return None
+    return int(settings.rpartition("~")[2])
 
 
 def rendition_keys(renditions: Any) -> list[str]:
@@ -137,15 +171,16 @@ def rendition_keys(renditions: Any) -> list[str]:
 
 def public_metadata(item: dict[str, Any]) -> dict[str, Any] | None:
     """The metadata record of the item's current version as the API and notifications show it:
-    the metadata half's record with the renditions half's ``placeholder`` and ``dominant_color``
-    (None while that half is not in). None while the metadata half is not in."""
+    the metadata half's record with the renditions half's ``placeholder``, ``dominant_color``,
+    ``thumbhash``, ``focus`` and ``crops`` (None while that half is not in). None while the
+    metadata half is not in."""
     etag = item.get("etag")
     record = item.get("metadata")
     if item.get("metadata_etag") != etag or not isinstance(record, dict):
         return None
     current = item.get("renditions_etag") == etag
     preview = (item.get(PREVIEW_ATTRIBUTE) if current else None) or {}
-    return {**record, **{name: preview.get(name) for name in PREVIEW_FIELDS}}
+    return {**record, **{name: preview.get(name) for name in (*PREVIEW_FIELDS, *FEATURE_FIELDS)}}
 
 
 ID_LENGTH = 26  # lowercase base32 characters (130 bits)

@@ -15,7 +15,7 @@ from media_pipeline.delivery import Delivery, picture
 from media_pipeline.model import PREVIEW_ATTRIBUTE, Half, Status, public_metadata, rendition_keys
 from media_pipeline.values import to_plain
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 EVENT_TYPES = {
     Status.READY: "image.ready",
     Status.FAILED: "image.failed",

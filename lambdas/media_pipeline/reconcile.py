@@ -120,19 +120,22 @@ def job_event(
     sequencer: str,
     version_id: str | None,
     reprocess_run: str | None = None,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """An S3 "Object Created" event as EventBridge delivers it to a job queue; a reprocess job
-    also names its run (``detail.reprocess.run``, docs/operations.md)."""
+    also names its run (``detail.reprocess.run``, docs/operations.md). ``reason``: why else it
+    was sent (``Reframe``: the app set an image's framing)."""
     obj: dict[str, Any] = {"key": key, "size": size, "etag": etag, "sequencer": sequencer}
     if version_id:
         obj["version-id"] = version_id
+    reason = reason or ("Reprocess" if reprocess_run else "Reconcile")
     detail: dict[str, Any] = {
         "version": "0",
         "bucket": {"name": bucket},
         "object": obj,
-        "request-id": "reprocess" if reprocess_run else "reconciler",
+        "request-id": "reconciler" if reason == "Reconcile" else reason.lower(),
         "requester": REQUESTER,
-        "reason": "Reprocess" if reprocess_run else "Reconcile",
+        "reason": reason,
     }
     if reprocess_run:
         detail["reprocess"] = {"run": reprocess_run}

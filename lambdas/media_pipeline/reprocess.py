@@ -40,13 +40,17 @@ def outdated(
 ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """Page by page, the READY images made with settings other than ``settings``, with how
     many items were read so far (for progress). One paginated Scan of the table: an operator's
-    batch command, not a request path."""
+    batch command, not a request path. An image whose app set its framing records the
+    deployment's settings with the framing's revision after them (``model.framed_settings``):
+    it is up to date when they begin with ``settings``."""
     scanned = 0
     paginator = dynamodb.get_paginator("scan")
     for page in paginator.paginate(
         TableName=table,
         ConsistentRead=True,
-        FilterExpression="#status = :ready AND (attribute_not_exists(#s) OR #s <> :settings)",
+        FilterExpression=(
+            "#status = :ready AND (attribute_not_exists(#s) OR NOT begins_with(#s, :settings))"
+        ),
         ProjectionExpression=", ".join(f"#f{i}" for i in range(len(_FIELDS))),
         ExpressionAttributeNames={
             "#status": "status",

@@ -27,7 +27,7 @@ from urllib.parse import unquote
 ROUTES: dict[str, tuple[str, ...]] = {
     "/uploads": ("POST",),
     "/images": ("GET",),
-    "/images/{id}": ("GET", "DELETE"),
+    "/images/{id}": ("GET", "PATCH", "DELETE"),
 }
 
 _PARAMETER = re.compile(r"\\\{(\w+)\\\}")  # a {name} segment, once re.escape'd

@@ -1,5 +1,5 @@
 """The upload API's operations: request an upload (the item AWAITING_UPLOAD and a presigned POST
-for it), describe, list and delete images.
+for it), describe, list, reframe and delete images.
 
 Plain Python with its clients passed in; ``handlers/api.py`` maps it onto HTTP,
 ``api_requests`` checks what comes in (and holds the API's errors), ``api_views`` shapes what
@@ -8,6 +8,7 @@ goes out.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import unicodedata
@@ -17,6 +18,7 @@ from media_pipeline import api_views, lifecycle
 from media_pipeline.api_requests import (
     ALLOWED_TYPES,
     ApiError,
+    parse_framing,
     parse_list_query,
     parse_upload_request,
 )
@@ -35,6 +37,7 @@ from media_pipeline.model import (
     new_media_id,
     waiting_attributes,
 )
+from media_pipeline.reconcile import job_event
 from media_pipeline.values import iso, now_iso
 
 # An upload's key is <prefix><id>/<file name>, the name made safe (sanitise_filename) and short,
@@ -68,10 +71,13 @@ class UploadApi:
         dynamodb: Any,
         links: Delivery | None = None,
         forget: lifecycle.Forget | None = None,
+        *,
+        sqs: Any = None,
     ) -> None:
         """``links``: where rendition URLs point (``media_pipeline.delivery``: the CDN's; by
         default S3 presigned GETs signed by ``s3``'s credentials). ``forget``: what else must
-        let go of a deleted image's renditions (the CDN's caches)."""
+        let go of a deleted image's renditions (the CDN's caches). ``sqs``: sends a reframed
+        image's renditions job (``settings.renditions_queue_url``)."""
         # Keys are <prefix><id>/<sanitised name>: the prefix must leave room for the longest.
         longest_key = len(settings.upload_prefix.encode()) + ID_LENGTH + 1 + _KEPT_NAME_CHARS
         if longest_key > S3_MAX_KEY_BYTES:
@@ -82,6 +88,7 @@ class UploadApi:
         self._settings = settings
         self._s3 = s3
         self._forget = forget
+        self._sqs = sqs
         self._delivery = links or PresignedS3(
             s3, settings.renditions_bucket, settings.download_expiry_seconds
         )
@@ -154,6 +161,51 @@ class UploadApi:
                 deleted_at=item.get("deleted_at"),
             )
         return api_views.image(item, self._delivery)
+
+    def reframe(self, image_id: str, body: Any) -> dict[str, Any]:
+        """``PATCH /images/{id}``: where the image's cropped renditions are cut (``focus``,
+        ``crop_box``; null or left out: automatic). Recorded as the image's next framing
+        revision, then its renditions job is sent: the worker makes the cropped renditions again
+        (only those) and the notifier announces one ``image.updated``. The image's view, as it
+        is until then (``framing`` already the new one). 409 unless the image is READY."""
+        framing = parse_framing(body)
+        if not self._settings.renditions_queue_url or self._sqs is None:
+            raise ApiError(501, "not_implemented", "this deployment cannot make renditions again")
+        for _ in range(3):  # another PATCH of the same image in between: apply on top of it
+            item = self._existing(image_id)
+            if item["status"] != Status.READY:
+                raise ApiError(
+                    409,
+                    "not_ready",
+                    f"image {image_id} is {item['status']}: its framing can be set once READY",
+                )
+            reframed = self._table.reframe(item, framing)
+            if reframed is not None:
+                break
+        else:
+            raise ApiError(409, "conflict", f"image {image_id} kept changing: try again")
+        job = job_event(
+            bucket=reframed["bucket"],
+            key=reframed["key"],
+            etag=reframed["etag"],
+            size=int(reframed.get("size") or 0),
+            sequencer=reframed["sequencer"],
+            version_id=reframed.get("version_id"),
+            reason="Reframe",
+        )
+        # Sent after the write: a job that ran before it would find nothing to do. If sending
+        # fails the request fails (5xx) and the client's retry sends the next revision's job.
+        self._sqs.send_message(
+            QueueUrl=self._settings.renditions_queue_url, MessageBody=json.dumps(job)
+        )
+        return api_views.image(reframed, self._delivery)
+
+    def _existing(self, image_id: str) -> dict[str, Any]:
+        """The item of an image that exists and is not deleted; 404 otherwise."""
+        item = self._table.get(image_id) if is_media_id(image_id) else None
+        if item is None or item["status"] == Status.DELETED:
+            raise ApiError(404, "not_found", f"no image with id {image_id[:64]!r}")
+        return item
 
     def delete(self, image_id: str) -> str:
         """Delete an image: its original, its renditions, and (after a while) its item.

@@ -29,3 +29,9 @@ log_retention_days = 1
 # Renditions in WebP too, so that the browser test sees a <picture> choose a modern format.
 # AVIF as well costs ~0.2 s of encoding per large rendition: the production example has it.
 extra_formats = ["WEBP"]
+
+# One cropped rendition, so that the demo, the browser page and the e2e tests see a crop placed
+# around the point of interest and moved by PATCH /images/{id} (docs/events.md, "Crops").
+cropped_renditions = {
+  square = { edge = 256, aspect = "1x1" }
+}

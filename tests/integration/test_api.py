@@ -310,8 +310,8 @@ def test_a_base64_encoded_body_is_decoded(api, lambda_context):
     [
         ("GET", "/uploads", "POST"),
         ("PUT", "/uploads", "POST"),
-        ("PUT", "/images/abc", "GET, DELETE"),
-        ("POST", "/images/abc", "GET, DELETE"),
+        ("PUT", "/images/abc", "GET, PATCH, DELETE"),
+        ("POST", "/images/abc", "GET, PATCH, DELETE"),
         ("POST", "/images", "GET"),
     ],
 )

@@ -24,6 +24,9 @@ class ApiSettings:
     pending_ttl_seconds: int = 24 * 3600  # an unused upload request is deleted this long after
     deleted_ttl_seconds: int = DELETED_RETENTION_SECONDS  # a deleted image's item answers 404
     cors_origins: tuple[str, ...] = ()
+    # Where PATCH /images/{id} sends the image's renditions job (the thumbnail queue); empty:
+    # PATCH answers 501 (a deployment without the renditions worker's queue).
+    renditions_queue_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ApiSettings:
@@ -46,4 +49,5 @@ class ApiSettings:
             pending_ttl_seconds=integer(env, "PENDING_TTL_SECONDS", cls.pending_ttl_seconds),
             deleted_ttl_seconds=integer(env, "DELETED_TTL_SECONDS", cls.deleted_ttl_seconds),
             cors_origins=origins,
+            renditions_queue_url=env.get("THUMBNAIL_QUEUE_URL", ""),
         )

@@ -3,9 +3,10 @@
     POST   /uploads       {filename, content_type, size} -> 201 {image_id, upload, expires_at, ...}
     GET    /images        the app's images, newest first, a page at a time
     GET    /images/{id}   status, metadata, failure, renditions with their URLs (CDN or presigned)
+    PATCH  /images/{id}   {focus, crop_box}: where its cropped renditions are cut (made again)
     DELETE /images/{id}   the image, its original and its renditions
 
-Errors are JSON ``{code, message, field?}`` with a precise status (400, 404, 405, 413, 415);
+Errors are JSON ``{code, message, field?}`` with a precise status (400, 404, 405, 409, 413, 415);
 bad input never produces a 5xx. The contract is docs/openapi.yaml; the routes are
 ``media_pipeline.routes``, matched exactly (see there).
 """
@@ -42,7 +43,15 @@ s3 = client("s3", Config(signature_version="s3v4"))
 links = delivery.from_env(os.environ, s3=s3, ssm=lambda: client("ssm"))
 # A deleted image's renditions are dropped from the CDN's caches too.
 forget = delivery.invalidator_from_env(os.environ, cloudfront=lambda: client("cloudfront"))
-api = UploadApi(settings, s3=s3, dynamodb=client("dynamodb"), links=links, forget=forget)
+# PATCH /images/{id} sends the image's renditions job.
+api = UploadApi(
+    settings,
+    s3=s3,
+    dynamodb=client("dynamodb"),
+    links=links,
+    forget=forget,
+    sqs=client("sqs") if settings.renditions_queue_url else None,
+)
 cors = (
     CORSConfig(
         allow_origin=settings.cors_origins[0],
@@ -136,6 +145,21 @@ def list_images() -> dict:
     page = api.list_images(_owner(), app.current_event.query_string_parameters)
     metrics.add_metric(name="ImagesListed", unit=MetricUnit.Count, value=1)
     return page
+
+
+@app.patch("/images/{id}")
+@tracer.capture_method
+def reframe_image(id: str) -> Response:
+    image_id = _path_parameter("id", id)
+    logger.append_keys(image_id=image_id)
+    try:
+        body = json.loads(app.current_event.decoded_body or "")
+    except (ValueError, RecursionError) as error:
+        raise ApiError(400, "malformed_body", f"the body is not valid JSON: {error}") from None
+    view = api.reframe(image_id, body)
+    logger.info("image reframed", revision=view["framing"]["revision"])
+    metrics.add_metric(name="ImagesReframed", unit=MetricUnit.Count, value=1)
+    return Response(status_code=HTTPStatus.ACCEPTED, content_type="application/json", body=view)
 
 
 @app.delete("/images/{id}")

@@ -56,6 +56,9 @@ class HalfWork(Protocol):
     def attributes(self, result: Rendered) -> dict[str, Any]:
         """Further item attributes this half records, in the same write as its value."""
 
+    def for_item(self, item: dict[str, Any] | None) -> HalfWork:
+        """This half for one image, as its item (None: not read, or none yet) asks it made."""
+
     def discard(self, version: ObjectVersion, value: Any, recorded: Any) -> None:
         """Undo ``store`` when its value was not recorded (a newer upload or a delete took the
         item over while this one worked, or a duplicate delivery got there first), keeping
@@ -171,6 +174,7 @@ def _process(
         return objects.is_current(s3, version)
 
     seen = table.get(version.id) if read_first else None
+    work = work.for_item(seen)  # an image's own framing of its cropped renditions
     decision = resolve(seen, version, half, work.settings, is_current)
     if decision is Decision.FINISH:
         # Both halves were recorded (by code that wrote READY separately) but not READY.

@@ -23,6 +23,7 @@ module "pipeline" {
   max_upload_bytes           = var.max_upload_bytes
   max_pixels                 = var.max_pixels
   renditions                 = var.renditions
+  cropped_renditions         = var.cropped_renditions
   jpeg_quality               = var.jpeg_quality
   webp_quality               = var.webp_quality
   rendition_formats          = var.rendition_formats

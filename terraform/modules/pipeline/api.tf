@@ -4,6 +4,7 @@
 #   POST   /uploads        presigned POST + media item AWAITING_UPLOAD
 #   GET    /images         the app's images, newest first, a page at a time
 #   GET    /images/{id}    status, metadata, renditions (presigned GETs)
+#   PATCH  /images/{id}    the app's framing of its cropped renditions; their job sent again
 #   DELETE /images/{id}    original, renditions and (after a while) the item deleted
 #
 # Every route goes to the function with ANY, so that a wrong method gets the function's JSON
@@ -47,6 +48,7 @@ module "api" {
     UPLOAD_EXPIRY_SECONDS   = tostring(var.api.upload_expiry_seconds)
     DOWNLOAD_EXPIRY_SECONDS = tostring(var.api.download_expiry_seconds)
     CORS_ORIGINS            = join(",", var.cors_allowed_origins)
+    THUMBNAIL_QUEUE_URL     = module.thumbnail.queue_url
   }, local.cdn_env, local.cdn_invalidation_env)
   log_retention_days = var.log_retention_days
   tracing_mode       = var.tracing_mode
@@ -77,6 +79,12 @@ module "api" {
       sid       = "FindRenditionsOfDeletedImages"
       actions   = ["s3:ListBucket"]
       resources = [module.renditions_bucket.arn]
+    },
+    {
+      # PATCH /images/{id}: the image's renditions job, so that its crops are cut again.
+      sid       = "RequeueReframedImages"
+      actions   = ["sqs:SendMessage"]
+      resources = [module.thumbnail.queue_arn]
     },
     ], local.cdn_enabled ? [] : [{
       # Without a CDN, rendition URLs are presigned GETs of this role.

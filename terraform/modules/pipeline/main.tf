@@ -221,13 +221,16 @@ module "thumbnail" {
       POWERTOOLS_SERVICE_NAME = "thumbnail"
       RENDITIONS_BUCKET       = module.renditions_bucket.name
       DELETED_TTL_SECONDS     = tostring(var.deleted_retention_days * 86400)
-      RENDITIONS              = join(",", [for name, px in var.renditions : "${name}:${px}"])
-      JPEG_QUALITY            = tostring(var.jpeg_quality)
-      WEBP_QUALITY            = tostring(var.webp_quality)
-      AVIF_QUALITY            = tostring(var.avif_quality)
-      OPAQUE_FORMAT           = var.rendition_formats.opaque
-      ALPHA_FORMAT            = var.rendition_formats.alpha
-      EXTRA_FORMATS           = join(",", var.extra_formats)
+      RENDITIONS = join(",", concat(
+        [for name, px in var.renditions : "${name}:${px}"],
+        [for name, c in var.cropped_renditions : join(":", compact([name, c.edge, c.aspect, c.upscale ? "upscale" : ""]))],
+      ))
+      JPEG_QUALITY  = tostring(var.jpeg_quality)
+      WEBP_QUALITY  = tostring(var.webp_quality)
+      AVIF_QUALITY  = tostring(var.avif_quality)
+      OPAQUE_FORMAT = var.rendition_formats.opaque
+      ALPHA_FORMAT  = var.rendition_formats.alpha
+      EXTRA_FORMATS = join(",", var.extra_formats)
     }, local.cdn_invalidation_env)
     policy_statements = concat(local.worker_statements, local.cdn_invalidation_statements, [
       {
