@@ -14,7 +14,8 @@ For each tree measured (a ref: ``git worktree add --detach .local/capacity/<sha>
    for every ref), state in ``.local/capacity/<name>/stack``, on port --port (default the
    stack's port + 50), and applies the tree's own emulator root (``terraform/envs/local`` with
    ``terraform/envs/local.tfvars``, but ``extra_formats`` as --extra-formats says: none by
-   default, as the module's default) with the tree's packages.
+   default, as the module's default; and no ``cropped_renditions``, the module's default) with
+   the tree's packages.
 3. Reads what is deployed from the emulator's APIs and the Terraform outputs (tables, indexes,
    functions, mappings, the API key's id), then runs the workload: N uploads (--n) of a fixed
    mix of real photos (scripts/load.py's planner: JPEG, PNG, WebP and HEIF from
@@ -601,8 +602,8 @@ def measure(target: Target, args: argparse.Namespace) -> dict[str, Any]:
         watch_pid=None if args.keep else os.getpid(),
         quiet=False,
         source=source,
-        # the product's defaults, not the demo's: no extra formats unless asked
-        variables={"extra_formats": json.dumps(args.extra_formats)},
+        # the product's defaults, not the demo's: no extra formats unless asked, no crops
+        variables={"extra_formats": json.dumps(args.extra_formats), "cropped_renditions": "{}"},
         iam="off" if args.ref or args.base else None,
     )
     started = time.monotonic()

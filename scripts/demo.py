@@ -5,7 +5,8 @@ Brings the stack up (or reuses a running one), uploads every file in samples/, w
 one's notification on the app events queue, prints what happened, copies the renditions to out/
 for a person to look at. Then the rest of an image's life: the small rendition is redefined and
 the images are reprocessed (only that rendition is rewritten, one image.updated each, a second
-run finds nothing), and two images are deleted, one through the API and one in S3 (one
+run finds nothing), an image's cropped rendition is moved with PATCH /images/{id} (only it is cut
+again, one image.updated), and two images are deleted, one through the API and one in S3 (one
 image.deleted each, nothing left). Stops the stack it started (unless --keep). Exits 0 only if
 every image ended as samples/manifest.csv says and the lifecycle did what it should.
 """
@@ -142,6 +143,7 @@ def run_demo(running: stack.Stack, timeout: float, started: float) -> int:
     problems = (
         demo_cdn(pipeline, running, ready)
         + demo_reprocess(pipeline, running, ready)
+        + demo_crops(pipeline, running, ready[-1])
         + demo_delete(pipeline, running, ready)
     )
     problems += iam_denials(running, since)
@@ -193,7 +195,12 @@ def demo_cdn(pipeline: Pipeline, running: stack.Stack, ready: list[str]) -> list
     return problems
 
 
-NEW_SMALL = "large:1024,medium:512,small:160"  # the small rendition redefined, the others kept
+def new_small(renditions: str) -> str:
+    """The deployment's renditions (RENDITIONS) with the small one redefined to 160 px."""
+    return ",".join(
+        "small:160" if entry.strip().split(":")[0] == "small" else entry.strip()
+        for entry in renditions.split(",")
+    )
 
 
 def demo_reprocess(pipeline: Pipeline, running: stack.Stack, ready: list[str]) -> list[str]:
@@ -201,12 +208,13 @@ def demo_reprocess(pipeline: Pipeline, running: stack.Stack, ready: list[str]) -
     function = pipeline.outputs["functions"]["thumbnail"]
     lambda_client = pipeline.client("lambda")
     original = lambda_client.get_function_configuration(FunctionName=function)["Environment"]
-    print(f"\n==> reprocess: the small rendition becomes 160 px ({NEW_SMALL}), then make reprocess")
+    changed = new_small(original["Variables"]["RENDITIONS"])
+    print(f"\n==> reprocess: the small rendition becomes 160 px ({changed}), then make reprocess")
     before = {i: pipeline.item(i)["renditions"] for i in ready}
-    configure(lambda_client, running, function, {**original["Variables"], "RENDITIONS": NEW_SMALL})
+    configure(lambda_client, running, function, {**original["Variables"], "RENDITIONS": changed})
     problems: list[str] = []
     try:
-        settings = current_settings({**original["Variables"], "RENDITIONS": NEW_SMALL})
+        settings = current_settings({**original["Variables"], "RENDITIONS": changed})
 
         def progress(run: Run) -> None:
             print(f"  scanned {run.scanned} item(s), enqueued {len(run.images)}")
@@ -263,6 +271,60 @@ def configure(lambda_client, running: stack.Stack, function: str, variables: dic
     deadline = time.monotonic() + 30
     while digest() == before and time.monotonic() < deadline:
         time.sleep(0.2)
+
+
+def demo_crops(pipeline: Pipeline, running: stack.Stack, image_id: str) -> list[str]:
+    """Show a cropped rendition and its placeholder, then move its focal point with
+    PATCH /images/{id}: only the crop is cut again, and one image.updated says so."""
+    client = UploadClient(
+        pipeline.outputs["api_url"], pipeline.outputs["api_key"], str(running.ca_bundle)
+    )
+    image = client.image(image_id)
+    metadata = image["metadata"] or {}
+    crops = metadata.get("crops") or {}
+    if not crops:
+        return []  # a deployment without cropped_renditions
+    name = sorted(crops)[0]
+    print(
+        f"\n==> crops: {image['filename']} has a {name} rendition cut around its point of interest"
+        f"\n  thumbhash (the placeholder a page draws): {metadata.get('thumbhash')}"
+    )
+    before = image["renditions"]
+    announced = len(pipeline.notifications.get(image_id, []))
+    focus = {"x": 0.02, "y": 0.5}
+    print(f"  PATCH /images/{image_id[:10]}... {{'focus': {focus}}}  (the left edge)")
+    response = client.call("PATCH", f"/images/{image_id}", {"focus": focus})
+    if response.status != 202:
+        return [f"PATCH answered {response.status}: {response.body}"]
+    pipeline.wait_for_count(image_id, announced + 1, timeout=120)
+    pipeline.drain(3)
+    after = client.image(image_id)
+    moved = after["metadata"]
+    rows = [
+        ("before", str(metadata["focus"]), str(crops[name])),
+        ("after", str(moved["focus"]), str(moved["crops"][name])),
+    ]
+    print_table(("", "focus", f"{name} window [left, top, right, bottom]"), rows)
+    changed = sorted(n for n in after["renditions"] if after["renditions"][n] != before.get(n))
+    updates = pipeline.notifications[image_id][announced:]
+    print(
+        f"  renditions cut again: {', '.join(changed)}; notifications: "
+        f"{', '.join(n.body['type'] for n in updates)}"
+    )
+    status, data, _ = client.fetch(after["renditions"][name]["url"])
+    if status == 200:
+        target = OUT / f"{image_id}-{name}-left.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        print(f"  the new {name}: {target.relative_to(ROOT)}")
+    problems = []
+    if changed != [name] or [n.body["type"] for n in updates] != ["image.updated"]:
+        problems.append(f"crops: rewrote {changed}, announced {[n.body['type'] for n in updates]}")
+    if moved["focus"]["source"] != "given" or moved["crops"][name][0] != 0:
+        problems.append(f"crops: the {name} was not cut at the left edge: {moved['crops']}")
+    if status != 200:
+        problems.append(f"crops: the new {name} answered {status}")
+    return problems
 
 
 def demo_delete(pipeline: Pipeline, running: stack.Stack, ready: list[str]) -> list[str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from media_pipeline.dynamo import from_item
-from media_pipeline.reprocess import SETTINGS, Run, current_settings, reprocess
+from media_pipeline.reprocess import SETTINGS, Run, current_settings, reprocess, up_to_date
 from recover import stack_session
 
 POLL_SECONDS = 1.0
@@ -48,7 +48,7 @@ def wait_until_current(
                 TableName=table, Key={"id": {"S": image_id}}, ConsistentRead=True
             ).get("Item")
             current = from_item(item) if item else {}
-            if not current or current.get(SETTINGS) == run.settings:
+            if not current or up_to_date(current.get(SETTINGS), run.settings):
                 pending.discard(image_id)  # brought up to date (or deleted meanwhile)
         print(f"  {len(run.images) - len(pending)}/{len(run.images)} up to date", file=sys.stderr)
         if pending:

@@ -1,7 +1,9 @@
 // The browser side of the upload API: request -> presigned POST to S3 -> poll -> the picture
 // and each rendition.
-// No build step, no dependencies. The configuration (api_url, api_key) comes from the server
+// No build step, no dependencies (thumbhash.js is this page's own). The configuration (api_url, api_key) comes from the server
 // that serves this page (make web: scripts/web.py), which reads the stack's outputs.
+
+import * as thumbhash from "./thumbhash.js";
 
 const POLL_MS = 500;
 const TIMEOUT_MS = 120000;
@@ -64,8 +66,9 @@ function card(file) {
 
 // The image as an app shows it, from the API's `picture`: a <picture> whose <source>s offer the
 // extra formats (AVIF, WebP) and whose <img> falls back to the format every browser takes, the
-// browser picking the width from srcset and sizes; the placeholder (a tiny blurred image) and
-// dominant colour fill the box, at the image's aspect ratio, until the rendition has loaded.
+// browser picking the width from srcset and sizes; the placeholder (the ThumbHash drawn, or a
+// tiny blurred image) and dominant colour fill the box, at the image's aspect ratio, until the
+// rendition has loaded.
 function showPicture(view, picture) {
   const box = view.item.querySelector(".picture");
   box.replaceChildren();
@@ -85,9 +88,17 @@ function showPicture(view, picture) {
   img.sizes = picture.img.sizes;
   img.srcset = picture.img.srcset;
   img.decoding = "async";
-  if (picture.placeholder) {
+  // The ThumbHash when there is one (sharper, keeps transparency), else the tiny WebP.
+  const placeholder = picture.thumbhash ? thumbhash.toDataURL(picture.thumbhash) : null;
+  if (placeholder) {
+    img.style.backgroundImage = `url("${placeholder.url}")`;
+    img.dataset.placeholder = "shown";
+    img.dataset.placeholderKind = "thumbhash";
+    img.dataset.placeholderSize = `${placeholder.width}x${placeholder.height}`;
+  } else if (picture.placeholder) {
     img.style.backgroundImage = `url("${picture.placeholder}")`;
     img.dataset.placeholder = "shown";
+    img.dataset.placeholderKind = "webp";
   }
   if (picture.dominant_color) img.style.backgroundColor = picture.dominant_color;
   img.addEventListener("load", () => {

@@ -35,6 +35,12 @@ def current_settings(environment: Mapping[str, str]) -> str:
     )
 
 
+def up_to_date(recorded: str | None, settings: str) -> bool:
+    """Whether an image whose renditions were made with ``recorded`` (its
+    ``renditions_settings``) is made with the deployment's ``settings``, its own framing aside."""
+    return bool(recorded) and (recorded == settings or recorded.startswith(f"{settings}~"))
+
+
 def outdated(
     dynamodb: Any, table: str, settings: str
 ) -> Iterator[tuple[int, list[dict[str, Any]]]]:

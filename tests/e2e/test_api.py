@@ -56,7 +56,7 @@ def test_an_app_uploads_through_the_api_and_gets_renditions_that_are_images(clie
     assert image["status"] == "READY", image
     assert image["size"] == len(PHOTO)
     assert image["metadata"]["format"] == "JPEG"
-    assert set(image["renditions"]) == {"large", "medium", "small"}
+    assert set(image["renditions"]) == {"large", "medium", "small", "square"}
     for rendition in image["renditions"].values():
         status, data, content_type = client.fetch(rendition["url"])
         assert status == 200

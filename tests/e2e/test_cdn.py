@@ -63,7 +63,8 @@ def test_every_url_loads_from_the_cdn_and_revalidates(ready, outputs, http):
     cdn = outputs["cdn"]
     assert cdn["signed"] is True
     urls = all_urls(image)
-    assert len(urls) == 6  # three JPEG renditions, each also in WebP (envs/local.tfvars)
+    # three JPEG renditions and a square crop, each also in WebP (envs/local.tfvars)
+    assert len(urls) == 8
     for url, described in urls:
         assert url.startswith(cdn["url"] + "/"), url
         response = http.request("GET", url)

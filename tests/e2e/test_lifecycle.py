@@ -23,7 +23,8 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 PHOTO = (ROOT / "samples" / "landscape-exif-rotated.jpg").read_bytes()
 SCHEMA = json.loads((ROOT / "docs" / "schemas" / "media-event.v1.json").read_text())
-NEW_RENDITIONS = "large:1024,medium:400,small:128"  # medium redefined, the others unchanged
+# medium redefined, the others (the square crop of envs/local.tfvars too) unchanged
+NEW_RENDITIONS = "large:1024,medium:400,small:128,square:256:1x1"
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +115,7 @@ def test_deleting_the_original_in_s3_deletes_the_image(pipeline, outputs):
     # GIVEN an image uploaded straight to S3 and READY
     uploaded, _ = upload_and_wait(pipeline, "landscape-exif-rotated.jpg")
     recorded = pipeline.item(uploaded.id)["renditions"]
-    assert len(recorded) == 3
+    assert len(recorded) == 4  # large, medium, small and the square crop
     assert renditions_in_bucket(pipeline, outputs, uploaded.id) == recorded_keys(recorded)
 
     # WHEN its original is deleted from the bucket

@@ -81,7 +81,7 @@ def test_the_page_uploads_picked_images_and_shows_their_renditions(web_page):
     for name in ("landscape-exif-rotated.jpg", "transparent.png"):
         card = shown[name]
         assert card["status"] == "READY", card
-        assert {r["name"] for r in card["renditions"]} == {"large", "medium", "small"}
+        assert {r["name"] for r in card["renditions"]} == {"large", "medium", "small", "square"}
         for rendition in card["renditions"]:
             # the browser fetched each presigned URL and decoded an image of the stated size
             assert rendition["natural_width"] > 0, rendition
@@ -104,6 +104,11 @@ def test_the_page_uploads_picked_images_and_shows_their_renditions(web_page):
         assert urlsplit(picture["current_src"]).path.endswith(".webp"), picture
         assert picture["natural_width"] > 0, picture
         assert picture["placeholder"] == "replaced", picture
+        # the ThumbHash, drawn by the page (web/thumbhash.js) at the picture's aspect ratio
+        assert picture["placeholder_kind"] == "thumbhash", picture
+    # 1800x1200 upright: landscape, at the hash's approximate 7:5
+    assert photo["picture"]["placeholder_size"] == "32x23"
+    assert transparent["picture"]["placeholder_size"] is not None
     assert shown["broken.jpg"]["status"] == "FAILED"
     assert shown["broken.jpg"]["picture"] is None
     assert shown["broken.jpg"]["detail"].startswith("corrupt:")

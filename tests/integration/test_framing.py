@@ -122,9 +122,7 @@ def test_a_patched_focus_remakes_that_images_crops_only_once_announced_once(
     assert messages[-1]["image"]["metadata"]["focus"]["source"] == "given"
 
 
-def test_a_crop_box_and_back_to_automatic_are_one_revision_each(
-    aws, stack, ready, lambda_context
-):
+def test_a_crop_box_and_back_to_automatic_are_one_revision_each(aws, stack, ready, lambda_context):
     box = {"left": 0.5, "top": 0.0, "right": 1.0, "bottom": 1.0}
     assert patch(stack, lambda_context, ready, {"crop_box": box})[0] == 202
     for job in jobs(aws):

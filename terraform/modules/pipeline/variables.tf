@@ -130,24 +130,6 @@ variable "cropped_renditions" {
   }
 }
 
-variable "cropped_renditions" {
-  description = "Cropped renditions: name => { edge = longest edge in px, aspect = \"WxH\" (e.g. \"1x1\", \"16x9\"), upscale = enlarge small pictures to the full size (default false) }. Cut around the image's point of interest (found, or set per image with PATCH /images/{id}); names shared with renditions are not allowed."
-  type = map(object({
-    edge    = number
-    aspect  = string
-    upscale = optional(bool, false)
-  }))
-  default = {}
-  validation {
-    condition     = alltrue([for n, c in var.cropped_renditions : can(regex("^[a-z][a-z0-9_-]*$", n)) && c.edge >= 16 && c.edge <= 8192 && can(regex("^[1-9][0-9]{0,3}x[1-9][0-9]{0,3}$", c.aspect))])
-    error_message = "cropped_renditions: names lowercase ([a-z][a-z0-9_-]*), edge 16-8192 px, aspect \"WxH\" with whole numbers from 1 to 9999."
-  }
-  validation {
-    condition     = length(setintersection(keys(var.cropped_renditions), keys(var.renditions))) == 0
-    error_message = "cropped_renditions and renditions must not share a name."
-  }
-}
-
 variable "jpeg_quality" {
   description = "JPEG quality of opaque renditions (1-95)."
   type        = number

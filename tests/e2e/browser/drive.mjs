@@ -60,6 +60,8 @@ try {
           natural_width: img.naturalWidth,
           natural_height: img.naturalHeight,
           placeholder: img.dataset.placeholder || null,
+          placeholder_kind: img.dataset.placeholderKind || null,
+          placeholder_size: img.dataset.placeholderSize || null,
           sources: [...c.querySelectorAll(".picture source")].map((s) => ({ type: s.type, srcset: s.srcset })),
         };
       })(),
