@@ -68,11 +68,14 @@ def test_a_ready_image_carries_its_thumbhash_focus_and_crops(aws, stack, ready, 
     status, _, view = request(stack["api"], lambda_context, "GET", f"/images/{ready}")
     assert status == 200
     metadata = view["metadata"]
-    assert metadata["thumbhash"] and metadata["placeholder"]
+    assert metadata["thumbhash"]
+    assert metadata["placeholder"]
     assert metadata["focus"]["source"] == "auto"
-    assert 0 <= metadata["focus"]["x"] <= 1 and 0 <= metadata["focus"]["y"] <= 1
+    assert 0 <= metadata["focus"]["x"] <= 1
+    assert 0 <= metadata["focus"]["y"] <= 1
     left, top, right, bottom = metadata["crops"]["square"]
-    assert 0 <= left < right <= 1 and 0 <= top < bottom <= 1
+    assert 0 <= left < right <= 1
+    assert 0 <= top < bottom <= 1
     assert view["framing"] is None
     square = view["renditions"]["square"]
     assert (square["width"], square["height"]) == (64, 64)
