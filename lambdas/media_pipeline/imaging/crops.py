@@ -113,8 +113,20 @@ def plan(
             max(1, min(target[1], math.floor(height + 1e-9))),
         )
     # The window takes the output's exact ratio (for tiny outputs, rounding moves it a little
-    # from the nominal one), so no pixel is stretched.
-    return out, _largest(right - left, bottom - top, out[0] / out[1])
+    # from the nominal one), so no pixel is stretched. That ratio may leave the window narrower
+    # or shorter than the output (a 9x6 output's 3:2 in a 9x5.6 box of a 13:8 spec): then the
+    # output shrinks to the window's whole pixels, until it fits (unless it may be enlarged).
+    extent = _largest(right - left, bottom - top, out[0] / out[1])
+    while not spec.upscale and (out[0] > extent[0] + 1e-9 or out[1] > extent[1] + 1e-9):
+        fitted = (
+            max(1, min(out[0], math.floor(extent[0] + 1e-9))),
+            max(1, min(out[1], math.floor(extent[1] + 1e-9))),
+        )
+        if fitted == out:  # under a pixel: nothing smaller to give
+            break
+        out = fitted
+        extent = _largest(right - left, bottom - top, out[0] / out[1])
+    return out, extent
 
 
 def source_edge(spec: RenditionSpec, size: tuple[int, int], box: CropBox | None = None) -> int:
