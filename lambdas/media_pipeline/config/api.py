@@ -24,6 +24,7 @@ class ApiSettings:
     pending_ttl_seconds: int = 24 * 3600  # an unused upload request is deleted this long after
     deleted_ttl_seconds: int = DELETED_RETENTION_SECONDS  # a deleted image's item answers 404
     cors_origins: tuple[str, ...] = ()
+    duplicates_table: str = ""  # GET /images?duplicate_of= and a delete's clean-up (unset: none)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ApiSettings:
@@ -46,4 +47,5 @@ class ApiSettings:
             pending_ttl_seconds=integer(env, "PENDING_TTL_SECONDS", cls.pending_ttl_seconds),
             deleted_ttl_seconds=integer(env, "DELETED_TTL_SECONDS", cls.deleted_ttl_seconds),
             cors_origins=origins,
+            duplicates_table=env.get("DUPLICATES_TABLE", "").strip(),
         )

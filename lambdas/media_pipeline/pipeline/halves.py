@@ -15,6 +15,8 @@ from media_pipeline.model import PREVIEW_ATTRIBUTE, PREVIEW_FIELDS, Half, Object
 
 if TYPE_CHECKING:
     from media_pipeline.objects import RenditionsBucket
+    from media_pipeline.pipeline.duplicates import DuplicateFinder
+    from media_pipeline.pipeline.flow import Related
 
 
 class RenditionsWork:
@@ -32,11 +34,16 @@ class RenditionsWork:
         specs: tuple[imaging.RenditionSpec, ...],
         limits: imaging.Limits,
         options: imaging.EncodeOptions,
+        *,
+        duplicates: DuplicateFinder | None = None,
     ) -> None:
+        """``duplicates``: finds and records the app's earlier images this one duplicates
+        (None: none are looked for)."""
         self._bucket = bucket
         self._specs = specs
         self._limits = limits
         self._options = options
+        self._duplicates = duplicates
 
     @functools.cached_property
     def _fingerprints(self) -> dict[str, str]:
@@ -83,6 +90,17 @@ class RenditionsWork:
     ) -> None:
         self._stored_in().delete(previous, keep=current)
 
+    def relate(
+        self,
+        version: ObjectVersion,
+        result: imaging.Rendered,
+        seen: dict[str, Any] | None,
+    ) -> Related | None:
+        """Whether the picture duplicates an earlier one of the app's (``duplicates``)."""
+        if self._duplicates is None:
+            return None
+        return self._duplicates.relate(version, result, seen)
+
     def _stored_in(self) -> RenditionsBucket:
         if self._bucket is None:
             raise RuntimeError("this RenditionsWork was made without a bucket: it stores nothing")
@@ -127,3 +145,6 @@ class MetadataWork:
 
     def retire(self, previous: dict[str, Any], current: dict[str, Any]) -> None:
         """Nothing lives outside the media item."""
+
+    def relate(self, version: ObjectVersion, result: imaging.Rendered, seen: Any) -> None:
+        """The picture's hash is the renditions half's: nothing to relate."""
