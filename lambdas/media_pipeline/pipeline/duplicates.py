@@ -9,7 +9,9 @@ not looked at):
 1. its band items are written (before the lookup: of two copies processed at once, one sees
    the other, and only the later-created one names the earlier);
 2. the 12 band keys are queried, and the closest earlier image within ``THRESHOLD`` is the
-   original (ties to the earliest created);
+   original (ties to the earliest created). An image that is no copy but finds later copies
+   that named nothing (they looked before it was indexed) names itself on them once it is
+   recorded (``DuplicatesIndex.claim``): the two agree whichever looked first;
 3. ``record``: a link ``of#<owner>#<original>`` is written, and the half records
    ``duplicate_of`` with ``perceptual_hash`` and ``hash_bands`` in its one write; once it is
    recorded the original is read again: deleted meanwhile, the image lets go of it (the
