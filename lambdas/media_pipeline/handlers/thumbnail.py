@@ -22,6 +22,7 @@ import os
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 
 from media_pipeline import delivery, objects
 from media_pipeline.aws import TRACED_MODULES, client
@@ -38,7 +39,9 @@ tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 s3 = client("s3")
 sqs = client("sqs")  # schedules each failed record's retry
-dynamodb = client("dynamodb")
+# Room for a lookup's 12 band Queries at once (duplicates_index) and the item's own calls: with
+# botocore's default pool of 10, every lookup would open (TLS) and drop connections again.
+dynamodb = client("dynamodb", Config(max_pool_connections=16))
 # The app's earlier pictures this one duplicates (the duplicates table), found as it is recorded.
 duplicates = (
     DuplicatesIndex(dynamodb, settings.duplicates_table) if settings.duplicates_table else None
