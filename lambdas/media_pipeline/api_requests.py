@@ -16,7 +16,7 @@ from typing import Any
 
 from media_pipeline import listing
 from media_pipeline.listing import Position
-from media_pipeline.model import Status
+from media_pipeline.model import Status, is_media_id
 
 # What the pipeline can decode (Pillow + pillow-heif), by the Content-Type an upload must carry.
 ALLOWED_TYPES: dict[str, str] = {
@@ -36,7 +36,7 @@ _SHOWN_NAME_CHARS = 64  # of an unknown field's name, in the error
 REQUEST_FIELDS = ("filename", "content_type", "size")
 LIST_LIMIT_DEFAULT = 20
 LIST_LIMIT_MAX = 100
-LIST_PARAMETERS = ("status", "limit", "cursor")
+LIST_PARAMETERS = ("status", "limit", "cursor", "duplicate_of")
 FRAMING_FIELDS = ("focus", "crop_box")
 _POINT_FIELDS = ("x", "y")
 _BOX_FIELDS = ("left", "top", "right", "bottom")
@@ -206,11 +206,13 @@ def _size(size: Any, max_bytes: int) -> int:
 @dataclass(frozen=True)
 class ListQuery:
     """A checked ``GET /images`` query: the status asked for (None: every one but DELETED), the
-    page size, and the position the page starts after (None: the first page)."""
+    page size, the position the page starts after (None: the first page), and the image whose
+    duplicates are asked for (None: all images)."""
 
     status: Status | None
     limit: int
     after: Position | None
+    duplicate_of: str | None = None
 
 
 def parse_list_query(query: dict[str, str] | None, owner: str) -> ListQuery:
@@ -243,4 +245,7 @@ def parse_list_query(query: dict[str, str] | None, owner: str) -> ListQuery:
         after = listing.decode_cursor(cursor, owner)
         if after is None:
             raise _invalid("cursor", "is not a cursor this API handed out for this key")
-    return ListQuery(status, limit, after)
+    duplicate_of = query.get("duplicate_of")
+    if duplicate_of is not None and not is_media_id(duplicate_of):
+        raise _invalid("duplicate_of", "must be an image id (26 characters a-z, 2-7)")
+    return ListQuery(status, limit, after, duplicate_of)

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from media_pipeline.delivery import Delivery, picture
+from media_pipeline.duplicates_index import DUPLICATE_OF
 from media_pipeline.model import (
     FRAMING_ATTRIBUTE,
     PREVIEW_ATTRIBUTE,
@@ -47,6 +48,7 @@ def image(item: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
         if item.get(stamp):
             view[stamp] = item[stamp]
     ready = status == Status.READY
+    view["duplicate_of"] = item.get(DUPLICATE_OF) if ready else None
     view["metadata"] = public_metadata(item) if ready else None
     view["failure"] = _failure(item.get("failure")) if status == Status.FAILED else None
     view["framing"] = framing(item)
@@ -108,4 +110,7 @@ def _failure(failure: Any) -> dict[str, Any] | None:
     """What the API tells of a failure: its stage, reason and message (not ``retryable``)."""
     if not isinstance(failure, dict):
         return None
-    return {k: failure.get(k) for k in ("stage", "reason", "message")}
+    view = {k: failure.get(k) for k in ("stage", "reason", "message")}
+    if failure.get(DUPLICATE_OF):  # a duplicate refused: its original
+        view[DUPLICATE_OF] = failure[DUPLICATE_OF]
+    return view

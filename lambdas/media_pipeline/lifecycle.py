@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from media_pipeline import objects
+from media_pipeline.duplicates_index import DuplicatesIndex
 from media_pipeline.events import ObjectDeleted
 from media_pipeline.media_store import Deletion, MediaTable, Removal
 from media_pipeline.model import DELETED_RETENTION_SECONDS, media_id
@@ -34,9 +35,11 @@ def delete_image(
     renditions_bucket: str,
     retention_seconds: int = DELETED_RETENTION_SECONDS,
     forget: Forget | None = None,
+    duplicates: DuplicatesIndex | None = None,
 ) -> Deletion:
     """The app deletes an image: mark it DELETED, delete its original, remove its renditions
-    (and ``forget`` them: the CDN drops its copies).
+    (and ``forget`` them: the CDN drops its copies), and take it out of the app's
+    ``duplicates`` index (its images that named it no longer do).
 
     Idempotent: deleting a DELETED image again repeats the clean-up (a crash between the steps
     is finished by the retry) and reports ``already_deleted``.
@@ -50,6 +53,8 @@ def delete_image(
         # item DELETED already. With versioning on, this leaves a delete marker; the version
         # itself expires with the bucket's noncurrent-version lifecycle rule.
         s3.delete_object(Bucket=item["bucket"], Key=item["key"])
+    if duplicates is not None:
+        duplicates.forget(item, table.name)
     removed = remove_renditions(s3, renditions_bucket, image_id)
     if forget is not None:
         forget(image_id, item.get("etag") or "")
@@ -64,9 +69,10 @@ def object_deleted(
     renditions_bucket: str,
     retention_seconds: int = DELETED_RETENTION_SECONDS,
     forget: Forget | None = None,
+    duplicates: DuplicatesIndex | None = None,
 ) -> Deletion:
     """S3 says an original was deleted: mark its item DELETED and remove its renditions (and
-    ``forget`` them: the CDN drops its copies).
+    ``forget`` them: the CDN drops its copies; ``duplicates``: as :func:`delete_image`).
 
     Nothing is done while the key still holds an object (a noncurrent version expired, or the
     key was written again since: that upload's own event takes the item over).
@@ -84,6 +90,8 @@ def object_deleted(
             break
     if deletion.outcome in (Removal.NOT_FOUND, Removal.STALE):
         return deletion
+    if duplicates is not None:
+        duplicates.forget(deletion.item, table.name)
     removed = remove_renditions(s3, renditions_bucket, image_id)
     if forget is not None:
         forget(image_id, deletion.item.get("etag") or "")

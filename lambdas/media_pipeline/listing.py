@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 from boto3.dynamodb.conditions import Key
 
 from media_pipeline import dynamo
+from media_pipeline.duplicates_index import DUPLICATE_OF, DuplicatesIndex
 from media_pipeline.model import (
     LISTING_INDEX,
     LISTING_KEY,
@@ -131,6 +132,43 @@ class Listing:
             else:
                 pending = _peek(merged)
         return found, (last if pending is not None else None)
+
+    def duplicates(
+        self,
+        index: DuplicatesIndex,
+        owner: str,
+        original_id: str,
+        *,
+        limit: int,
+        status: Status | None = None,
+        after: Position | None = None,
+    ) -> tuple[list[dict[str, Any]], Position | None]:
+        """:meth:`page`'s answer for the owner's images that duplicate ``original_id``
+        (``GET /images?duplicate_of=``), from the original's links (one Query a page, no
+        scan), in id order: those whose item still names it (a link outlives its item's
+        ``duplicate_of`` only for the moment a delete takes), in ``status`` or not DELETED."""
+        found: list[dict[str, Any]] = []
+        examined = 0
+        last = after
+        start = after.image_id if after else None
+        more: str | None = "first"
+        while more and len(found) < limit and examined < EXAMINED_PER_PAGE:
+            ids, more = index.linked(
+                owner,
+                original_id,
+                limit=min(limit - len(found), EXAMINED_PER_PAGE - examined),
+                after=start,
+            )
+            items = self._items(ids)
+            for image_id in ids:
+                examined += 1
+                item = items.get(image_id) or {}
+                last = Position(item.get("created_at") or "", image_id)
+                named = (item.get(DUPLICATE_OF) or {}).get("image_id") == original_id
+                if item and named and _matches(item, status):
+                    found.append(item)
+            start = more
+        return found, (last if more else None)
 
     def _positions(
         self, key: str, after: Position | None, first: dict[str, Any], batch: int

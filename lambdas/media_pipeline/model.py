@@ -235,14 +235,19 @@ class ObjectVersion(NamedTuple):
 
 class Failure(NamedTuple):
     stage: str
-    reason: str  # corrupt | unsupported | too_large | processing_error
+    reason: str  # corrupt | unsupported | too_large | processing_error | duplicate
     message: str
     retryable: bool = False
+    duplicate_of: dict[str, Any] | None = None
+    """A ``duplicate``'s original, ``{image_id, distance}`` (``duplicates_index``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """As stored on the media item and notified: ``stage``, ``reason``, ``message``,
-        ``retryable``."""
-        return self._asdict()
+        ``retryable`` (and a ``duplicate``'s ``duplicate_of``)."""
+        failure = self._asdict()
+        if self.duplicate_of is None:
+            del failure["duplicate_of"]
+        return failure
 
 
 class Decision(StrEnum):

@@ -82,6 +82,8 @@ def build(
     ready = status is Status.READY
     image["renditions"] = item.get("renditions", {}) if ready else {}
     image["metadata"] = public_metadata(item) if status is not Status.DELETED else None
+    # The app's earlier image this one duplicates (duplicates_index), while READY.
+    image["duplicate_of"] = item.get("duplicate_of") if ready else None
     if ready:
         image["renditions_settings"] = item.get(SETTINGS)
         if links is not None:
@@ -105,7 +107,7 @@ def build(
         "occurred_at": occurred_at,
         "image": image,
         "failure": (
-            {k: failure[k] for k in ("stage", "reason", "message") if k in failure}
+            {k: failure[k] for k in ("stage", "reason", "message", "duplicate_of") if k in failure}
             if failure and status is Status.FAILED
             else None
         ),

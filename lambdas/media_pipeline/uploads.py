@@ -25,6 +25,7 @@ from media_pipeline.api_requests import (
 from media_pipeline.config.api import ApiSettings
 from media_pipeline.config.env import ConfigError
 from media_pipeline.delivery import Delivery, PresignedS3
+from media_pipeline.duplicates_index import DuplicatesIndex
 from media_pipeline.listing import Listing, encode_cursor
 from media_pipeline.media_store import MediaTable, Removal
 from media_pipeline.model import (
@@ -94,6 +95,11 @@ class UploadApi:
         )
         self._table = MediaTable(dynamodb, settings.media_table)
         self._listing = Listing(dynamodb, settings.media_table)
+        self._duplicates = (
+            DuplicatesIndex(dynamodb, settings.duplicates_table)
+            if settings.duplicates_table
+            else None
+        )
 
     def create_upload(self, body: Any, owner: str | None = None) -> dict[str, Any]:
         """``owner``: who asks (the API key's id); their images are listed by ``list_images``."""
@@ -219,6 +225,7 @@ class UploadApi:
             renditions_bucket=self._settings.renditions_bucket,
             retention_seconds=self._settings.deleted_ttl_seconds,
             forget=self._forget,
+            duplicates=self._duplicates,
         )
         if deleted.outcome is Removal.NOT_FOUND:
             raise ApiError(404, "not_found", f"no image with id {image_id[:64]!r}")
@@ -227,9 +234,24 @@ class UploadApi:
     def list_images(self, owner: str, query: dict[str, str] | None) -> dict[str, Any]:
         """The owner's images, newest first, a page at a time (``next_cursor`` until the end)."""
         asked = parse_list_query(query, owner)
-        items, end = self._listing.page(
-            owner, limit=asked.limit, status=asked.status, after=asked.after
-        )
+        if asked.duplicate_of is not None:
+            # Its duplicates, in id order (without a duplicates table: none are recorded).
+            items, end = (
+                self._listing.duplicates(
+                    self._duplicates,
+                    owner,
+                    asked.duplicate_of,
+                    limit=asked.limit,
+                    status=asked.status,
+                    after=asked.after,
+                )
+                if self._duplicates is not None
+                else ([], None)
+            )
+        else:
+            items, end = self._listing.page(
+                owner, limit=asked.limit, status=asked.status, after=asked.after
+            )
         return {
             "images": [api_views.summary(item) for item in items],
             "next_cursor": encode_cursor(owner, end) if end else None,

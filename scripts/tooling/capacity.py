@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tooling.billing import KEY_SEPARATOR
-
 ROOT = Path(__file__).resolve().parents[2]
 PRICES = ROOT / "docs" / "aws-prices.toml"
 
@@ -593,9 +591,13 @@ def _dynamodb(usage: Mapping[str, Any], images: int) -> dict[str, Any]:
 
 
 def _images_of(items: Iterable[str]) -> int:
-    """Distinct table partition keys among item ids (``hash`` + KEY_SEPARATOR + ``range``): an
-    item collection (one partition key, several sort keys) is one image's."""
-    return len({item.split(KEY_SEPARATOR, 1)[0] for item in items})
+    """How many images wrote to a key value, told by the items they wrote (``hash`` +
+    KEY_SEPARATOR + ``range``): each distinct item is one image's. A sort key names the image
+    under a partition key that images share (the duplicates table's band keys: one item per
+    image under ``dup#<app>#<band>:<hex>``); an item collection that was one image's would
+    count as several, which makes its key look shared and spreads its load over them: the
+    table's own partition is then not called "one per image", never the other way round."""
+    return len(set(items))
 
 
 def _hot_keys(

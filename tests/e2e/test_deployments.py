@@ -137,7 +137,7 @@ def test_the_production_example_alarms_on_what_needs_a_person(plans):
     assert prod["aws_kms_key.alarms[0]"]["enable_key_rotation"] is True
     # nothing deletable by accident in production
     tables = [v for a, v in prod.items() if a.startswith("aws_dynamodb_table.")]
-    assert len(tables) == 2
+    assert len(tables) == 3  # media, idempotency, duplicates
     assert all(t["deletion_protection_enabled"] for t in tables)
 
 
@@ -154,8 +154,12 @@ def test_a_customer_managed_key_reaches_every_function_log_group_and_store(plans
     assert {a: v["kms_key_id"] for a, v in log_groups.items()} == dict.fromkeys(log_groups, KMS_KEY)
     queues = by_type("aws_sqs_queue.this") | by_type("aws_sqs_queue.dlq")
     assert {v["kms_master_key_id"] for v in queues.values()} == {KMS_KEY}
-    tables = by_type("aws_dynamodb_table.media") | by_type("aws_dynamodb_table.idempotency")
-    assert [t["server_side_encryption"][0]["kms_key_arn"] for t in tables.values()] == [KMS_KEY] * 2
+    tables = (
+        by_type("aws_dynamodb_table.media")
+        | by_type("aws_dynamodb_table.idempotency")
+        | by_type("aws_dynamodb_table.duplicates")
+    )
+    assert [t["server_side_encryption"][0]["kms_key_arn"] for t in tables.values()] == [KMS_KEY] * 3
 
 
 def test_only_the_local_stack_is_disposable(plans):
@@ -164,7 +168,7 @@ def test_only_the_local_stack_is_disposable(plans):
         planned = plans[name]
         tables = [v for a, v in planned.items() if a.startswith("aws_dynamodb_table.")]
         buckets = [v for a, v in planned.items() if a.endswith("aws_s3_bucket.this")]
-        assert len(tables) == 2
+        assert len(tables) == 3
         assert len(buckets) == 2
         assert {t["deletion_protection_enabled"] for t in tables} == {not disposable}, name
         assert {b["force_destroy"] for b in buckets} == {disposable}, name

@@ -22,6 +22,7 @@ UPLOADS = "uploads-bucket"
 RENDITIONS = "renditions-bucket"
 MEDIA_TABLE = "media"
 IDEMPOTENCY_TABLE = "idempotency"
+DUPLICATES_TABLE = "duplicates"
 ORIGIN = "http://127.0.0.1:4613"  # the upload API's CORS origin in the api fixture
 MAX_BYTES = 1_000_000  # and its MAX_UPLOAD_BYTES
 TABLES = terraform_config.load(terraform_config.MODULES_DIR / "pipeline").resources[
@@ -75,6 +76,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         "POWERTOOLS_SERVICE_NAME": "test",
         "MEDIA_TABLE": MEDIA_TABLE,
         "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+        "DUPLICATES_TABLE": DUPLICATES_TABLE,
         "RENDITIONS_BUCKET": RENDITIONS,
         "UPLOADS_BUCKET": UPLOADS,
         "MAX_RECEIVE_COUNT": "3",
@@ -86,7 +88,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         for bucket in (UPLOADS, RENDITIONS):
             s3.create_bucket(Bucket=bucket)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        for name, table in ((MEDIA_TABLE, "media"), (IDEMPOTENCY_TABLE, "idempotency")):
+        for name, table in (
+            (MEDIA_TABLE, "media"),
+            (IDEMPOTENCY_TABLE, "idempotency"),
+            (DUPLICATES_TABLE, "duplicates"),
+        ):
             dynamodb.create_table(**terraform_config.create_table_arguments(TABLES[table], name))
         sns = boto3.client("sns", region_name=REGION)
         topic_arn = sns.create_topic(Name="media-events")["TopicArn"]

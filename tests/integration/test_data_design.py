@@ -21,7 +21,7 @@ from media_pipeline.model import (
 )
 from media_pipeline.values import iso
 
-from tests.integration.conftest import MEDIA_TABLE, count_calls
+from tests.integration.conftest import DUPLICATES_TABLE, MEDIA_TABLE, count_calls
 from tests.integration.test_api import request, valid
 from tests.integration.test_workers import PHOTO, event_for, invoke
 
@@ -120,7 +120,7 @@ def test_deleted_images_are_left_out_unless_asked_for(aws):
     assert every_page(listing, 10, Status.DELETED) == [gone]
 
 
-def test_an_api_upload_costs_the_media_table_three_writes_and_no_idempotency_record(
+def test_an_api_upload_costs_three_item_writes_one_band_batch_and_no_idempotency_record(
     aws, api, load_handler, lambda_context
 ):
     # GIVEN the API and both workers, every write to DynamoDB counted
@@ -147,8 +147,12 @@ def test_an_api_upload_costs_the_media_table_three_writes_and_no_idempotency_rec
     assert aws.media_item(image_id)["status"] == "PROCESSING"
     invoke(thumbnail, lambda_context, event)
 
-    # THEN three writes in all, each to the media item, and it is READY and waits no more
-    assert [w["TableName"] for c in calls for w in c] == [MEDIA_TABLE] * 3
+    # THEN three writes to the media item, and one batch of its 12 band items to the app's
+    # duplicates index (a picture like no other: no link); it is READY and waits no more
+    writes = [w.get("TableName") or next(iter(w["RequestItems"])) for c in calls for w in c]
+    assert sorted(writes) == sorted([MEDIA_TABLE] * 3 + [DUPLICATES_TABLE])
+    (batch,) = [w for c in calls for w in c if "RequestItems" in w]
+    assert len(batch["RequestItems"][DUPLICATES_TABLE]) == 12
     item = aws.media_item(image_id)
     assert item["status"] == "READY"
     assert not set(WAITING_ATTRIBUTES) & set(item)

@@ -346,10 +346,19 @@ def test_hot_keys_tell_per_app_per_deployment_and_per_image_keys():
         *[key("media", "pending", v, 200.0, [f"i{n}" for n in range(100)]) for v in ("A", "B")],
         # the app's index: one value holding the API key's id
         key("media", "owner", "key-id-1", 500.0, [f"i{n}" for n in range(100)]),
-        # the table itself: one image per key value (an item collection counts as one image)
+        # the table itself: one image per key value
+        *[key("media", "", f"i{n}", 5.0, [f"i{n}"]) for n in range(100)],
+        # a table whose partition keys images share, one item each (the sort key is the
+        # image): the duplicates table's bands, each value holding the app's API key id
         *[
-            key("media", "", f"i{n}", 5.0, [f"i{n}", f"i{n}{billing.KEY_SEPARATOR}sk"])
-            for n in range(100)
+            key(
+                "dups",
+                "",
+                f"dup#key-id-1#{b}",
+                4.0,
+                [f"dup#{b}{billing.KEY_SEPARATOR}i{n}" for n in range(4)],
+            )
+            for b in range(25)
         ],
     ]
     found = {
@@ -365,6 +374,10 @@ def test_hot_keys_tell_per_app_per_deployment_and_per_image_keys():
     assert owner["uploads_per_s"] == pytest.approx(200)
     table = found[("media", "one per image")]
     assert (table["uploads_per_s"], table["wu_per_upload"]) == (None, 5.0)
+    bands = found[("dups", capacity.PER_APP)]
+    assert (bands["values"], bands["images_on_hottest"], bands["even"]) == (25, 4, True)
+    assert bands["wu_per_upload"] == pytest.approx(4.0 / 100)  # 1/25 of the 100 WU
+    assert ("dups", "one per image") not in found
 
 
 # -- the whole model on a small measurement ---------------------------------------------------

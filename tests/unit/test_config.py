@@ -7,6 +7,7 @@ from media_pipeline.config.api import ApiSettings
 from media_pipeline.config.env import ConfigError
 from media_pipeline.config.notifier import NotifierSettings
 from media_pipeline.config.workers import MetadataSettings, RenditionsSettings, parse_renditions
+from media_pipeline.duplicates_index import Policy
 from media_pipeline.imaging import DEFAULT_RENDITIONS, RenditionSpec
 from media_pipeline.model import DELETED_RETENTION_SECONDS
 from tooling import terraform_config
@@ -123,3 +124,17 @@ def test_a_deleted_image_is_kept_as_long_as_terraform_says_by_default():
     assert days * 24 * 3600 == DELETED_RETENTION_SECONDS
     assert ApiSettings.deleted_ttl_seconds == DELETED_RETENTION_SECONDS
     assert RenditionsSettings.deleted_ttl_seconds == DELETED_RETENTION_SECONDS
+
+
+def test_duplicates_are_recorded_by_default_as_terraform_says_and_the_policy_is_checked():
+    pipeline = terraform_config.load(terraform_config.MODULES_DIR / "pipeline")
+    assert pipeline.variable("duplicates").default == Policy.RECORD.value
+    base = {**WORKER_ENV, "RENDITIONS_BUCKET": "r"}
+    settings = RenditionsSettings.from_env(base)
+    assert (settings.duplicates_table, settings.duplicates_policy) == ("", Policy.RECORD)
+    settings = RenditionsSettings.from_env(
+        {**base, "DUPLICATES_TABLE": "d", "DUPLICATES_POLICY": "reject"}
+    )
+    assert (settings.duplicates_table, settings.duplicates_policy) == ("d", Policy.REJECT)
+    with pytest.raises(ConfigError, match="DUPLICATES_POLICY='drop' must be one of record"):
+        RenditionsSettings.from_env({**base, "DUPLICATES_POLICY": "drop"})

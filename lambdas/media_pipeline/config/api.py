@@ -27,6 +27,7 @@ class ApiSettings:
     # Where PATCH /images/{id} sends the image's renditions job (the thumbnail queue); empty:
     # PATCH answers 501 (a deployment without the renditions worker's queue).
     renditions_queue_url: str = ""
+    duplicates_table: str = ""  # GET /images?duplicate_of= and a delete's clean-up (unset: none)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ApiSettings:
@@ -50,4 +51,5 @@ class ApiSettings:
             deleted_ttl_seconds=integer(env, "DELETED_TTL_SECONDS", cls.deleted_ttl_seconds),
             cors_origins=origins,
             renditions_queue_url=env.get("THUMBNAIL_QUEUE_URL", ""),
+            duplicates_table=env.get("DUPLICATES_TABLE", "").strip(),
         )

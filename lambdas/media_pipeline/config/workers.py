@@ -19,6 +19,7 @@ from media_pipeline.config.rendering import (
     parse_renditions,
     renditions_from_env,
 )
+from media_pipeline.duplicates_index import Policy
 from media_pipeline.imaging import (
     DEFAULT_RENDITIONS,
     EncodeOptions,
@@ -79,6 +80,11 @@ class RenditionsSettings(WorkerSettings):
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     deleted_ttl_seconds: int = DELETED_RETENTION_SECONDS
     """How long the item of an image deleted in S3 is kept (DELETED) before its TTL."""
+    duplicates_table: str = ""
+    """DUPLICATES_TABLE: the app's band index and links (``duplicates_index``); unset: no
+    duplicates are looked for, nor cleaned up."""
+    duplicates_policy: Policy = Policy.RECORD
+    """DUPLICATES_POLICY: ``record`` (default), ``reject`` or ``off``."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> RenditionsSettings:
@@ -88,7 +94,19 @@ class RenditionsSettings(WorkerSettings):
             renditions=renditions_from_env(env),
             encode=encode_options_from_env(env),
             deleted_ttl_seconds=integer(env, "DELETED_TTL_SECONDS", cls.deleted_ttl_seconds),
+            duplicates_table=env.get("DUPLICATES_TABLE", "").strip(),
+            duplicates_policy=duplicates_policy_from_env(env),
         )
+
+
+def duplicates_policy_from_env(env: Mapping[str, str]) -> Policy:
+    raw = env.get("DUPLICATES_POLICY", "").strip() or Policy.RECORD.value
+    try:
+        return Policy(raw)
+    except ValueError:
+        raise ConfigError(
+            f"environment variable DUPLICATES_POLICY={raw!r} must be one of {', '.join(Policy)}"
+        ) from None
 
 
 @dataclass(frozen=True, kw_only=True)

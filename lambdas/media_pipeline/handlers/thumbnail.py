@@ -22,10 +22,14 @@ import os
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 
 from media_pipeline import delivery, objects
 from media_pipeline.aws import TRACED_MODULES, client
 from media_pipeline.config.workers import RenditionsSettings
+from media_pipeline.duplicates_index import DuplicatesIndex
+from media_pipeline.media_store import MediaTable
+from media_pipeline.pipeline.duplicates import DuplicateFinder
 from media_pipeline.pipeline.halves import RenditionsWork
 from media_pipeline.pipeline.sqs import SqsWorker
 
@@ -35,16 +39,33 @@ tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 s3 = client("s3")
 sqs = client("sqs")  # schedules each failed record's retry
+# Room for a lookup's 12 band Queries at once (duplicates_index) and the item's own calls: with
+# botocore's default pool of 10, every lookup would open (TLS) and drop connections again.
+dynamodb = client("dynamodb", Config(max_pool_connections=16))
+# The app's earlier pictures this one duplicates (the duplicates table), found as it is recorded.
+duplicates = (
+    DuplicatesIndex(dynamodb, settings.duplicates_table) if settings.duplicates_table else None
+)
 worker = SqsWorker(
     work=RenditionsWork(
         objects.RenditionsBucket(s3, settings.renditions_bucket),
         settings.renditions,
         settings.limits,
         settings.encode,
+        duplicates=(
+            DuplicateFinder(
+                duplicates,
+                MediaTable(dynamodb, settings.media_table),
+                settings.duplicates_policy,
+            )
+            if duplicates
+            else None
+        ),
     ),
     settings=settings,
     s3=s3,
-    dynamodb=client("dynamodb"),
+    dynamodb=dynamodb,
+    duplicates=duplicates,
     sqs=sqs,
     logger=logger,
     metrics=metrics,

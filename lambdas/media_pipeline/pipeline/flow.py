@@ -67,6 +67,32 @@ class HalfWork(Protocol):
     def retire(self, previous: Any, current: Any) -> None:
         """Clean up what an older version of the same key left behind."""
 
+    def relate(
+        self, version: ObjectVersion, result: Rendered, seen: dict[str, Any] | None
+    ) -> Related | None:
+        """What the image is to the app's other images (its duplicates: ``duplicates_index``),
+        before anything is stored (None: nothing); ``seen`` is the item as read."""
+
+
+def _nothing() -> None:
+    """Nothing to do."""
+
+
+@dataclass(frozen=True)
+class Related:
+    """What :meth:`HalfWork.relate` found: ``attributes`` recorded with the half, or a
+    ``failure`` that refuses the image for good (a duplicate, by the deployment's policy);
+    ``undo`` when the half is not recorded after all (a delete or a newer upload took the item
+    over), ``recorded`` once it is."""
+
+    attributes: dict[str, Any] = field(default_factory=dict)
+    failure: Failure | None = None
+    undo: Callable[[], None] = _nothing
+    recorded: Callable[[], None] = _nothing
+
+
+UNRELATED = Related()
+
 
 class Outcome(StrEnum):
     """What one event came to, for this half. The values are logged (queries and dashboards
@@ -207,8 +233,26 @@ def _process(
             Outcome.REJECTED, version.id, {"reason": produced.reason, "message": produced.message}
         )
 
+    # A reprocess keeps what the image was found to be (its picture has not changed).
+    related = None if decision is Decision.REFRESH else work.relate(version, produced, seen)
+    related = related or UNRELATED
+    if related.failure is not None:
+        table.fail(version, related.failure, half=half, seen=seen, is_current=is_current)
+        related.undo()
+        return Result(
+            Outcome.REJECTED,
+            version.id,
+            {"reason": related.failure.reason, "message": related.failure.message},
+        )
     return _record(
-        version, produced, existing, work=work, table=table, is_current=is_current, seen=seen
+        version,
+        produced,
+        existing,
+        work=work,
+        table=table,
+        is_current=is_current,
+        seen=seen,
+        related=related,
     )
 
 
@@ -221,6 +265,7 @@ def _record(
     table: MediaTable,
     is_current: Callable[[], bool],
     seen: dict[str, Any] | None,
+    related: Related = UNRELATED,
 ) -> Result:
     """Store what the half made and record it on the item; undo the store if it is not."""
     half = work.half
@@ -231,12 +276,14 @@ def _record(
         value,
         seen=seen,
         settings=work.settings,
-        attributes=work.attributes(produced),
+        attributes={**work.attributes(produced), **related.attributes},
         is_current=is_current,
     )
     if recorded.completion is Completion.SKIPPED:
         # Taken over meanwhile: a newer upload, a delete, or a duplicate that got there first.
         work.discard(version, value, (recorded.item or {}).get(half.attribute))
+        if recorded.decision not in (Decision.DUPLICATE, Decision.FINISH):
+            related.undo()  # a delivery that got there first wrote (and keeps) the same
         if recorded.decision is Decision.FINISH:
             finished = table.finish(version.id, version.etag)
             return Result(Outcome.READY if finished else Outcome.DUPLICATE, version.id)
@@ -244,6 +291,7 @@ def _record(
         if outcome in (Outcome.STALE, Outcome.DELETED):
             outcome = Outcome.SUPERSEDED
         return Result(outcome, version.id)
+    related.recorded()
     if recorded.previous:
         work.retire(recorded.previous, value)
     if recorded.completion is Completion.REFRESHED:

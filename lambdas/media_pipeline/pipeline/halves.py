@@ -22,6 +22,8 @@ from media_pipeline.model import (
 
 if TYPE_CHECKING:
     from media_pipeline.objects import RenditionsBucket
+    from media_pipeline.pipeline.duplicates import DuplicateFinder
+    from media_pipeline.pipeline.flow import Related
 
 
 class RenditionsWork:
@@ -41,11 +43,15 @@ class RenditionsWork:
         options: imaging.EncodeOptions,
         *,
         item: dict[str, Any] | None = None,
+        duplicates: DuplicateFinder | None = None,
     ) -> None:
+        """``duplicates``: finds and records the app's earlier images this one duplicates
+        (None: none are looked for)."""
         self._bucket = bucket
         self._specs = specs
         self._limits = limits
         self._options = options
+        self._duplicates = duplicates
         self._item = item
         framing = (item or {}).get(FRAMING_ATTRIBUTE) or {}
         focus, box = framing.get("focus"), framing.get("crop_box")
@@ -57,7 +63,14 @@ class RenditionsWork:
         (``model.FRAMING_ATTRIBUTE``, set by ``PATCH /images/{id}``), its settings framed."""
         if not (item or {}).get(FRAMING_ATTRIBUTE):
             return self
-        work = RenditionsWork(self._bucket, self._specs, self._limits, self._options, item=item)
+        work = RenditionsWork(
+            self._bucket,
+            self._specs,
+            self._limits,
+            self._options,
+            item=item,
+            duplicates=self._duplicates,
+        )
         work.__dict__["_base_settings"] = self._base_settings  # hashed once per worker
         return work
 
@@ -133,6 +146,17 @@ class RenditionsWork:
     ) -> None:
         self._stored_in().delete(previous, keep=current)
 
+    def relate(
+        self,
+        version: ObjectVersion,
+        result: imaging.Rendered,
+        seen: dict[str, Any] | None,
+    ) -> Related | None:
+        """Whether the picture duplicates an earlier one of the app's (``duplicates``)."""
+        if self._duplicates is None:
+            return None
+        return self._duplicates.relate(version, result, seen)
+
     def _stored_in(self) -> RenditionsBucket:
         if self._bucket is None:
             raise RuntimeError("this RenditionsWork was made without a bucket: it stores nothing")
@@ -181,6 +205,9 @@ class MetadataWork:
 
     def retire(self, previous: dict[str, Any], current: dict[str, Any]) -> None:
         """Nothing lives outside the media item."""
+
+    def relate(self, version: ObjectVersion, result: imaging.Rendered, seen: Any) -> None:
+        """The picture's hash is the renditions half's: nothing to relate."""
 
 
 def _fraction(value: float) -> float:

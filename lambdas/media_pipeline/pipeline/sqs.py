@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from media_pipeline import lifecycle
 from media_pipeline.config.workers import WorkerSettings
+from media_pipeline.duplicates_index import DuplicatesIndex
 from media_pipeline.events import ObjectDeleted, parse_job
 from media_pipeline.media_store import MediaTable
 from media_pipeline.model import DELETED_RETENTION_SECONDS
@@ -93,8 +94,10 @@ class SqsWorker:
         renditions_bucket: str | None = None,
         deleted_ttl_seconds: int = DELETED_RETENTION_SECONDS,
         forget: lifecycle.Forget | None = None,
+        duplicates: DuplicatesIndex | None = None,
     ) -> None:
         self._work = work
+        self._duplicates = duplicates  # a deleted image leaves the app's duplicates index
         self._renditions_bucket = renditions_bucket  # where deletions remove renditions
         self._forget = forget  # what else lets go of a deleted image (the CDN's caches)
         self._deleted_ttl_seconds = deleted_ttl_seconds
@@ -242,6 +245,7 @@ class SqsWorker:
                 renditions_bucket=self._renditions_bucket,
                 retention_seconds=self._deleted_ttl_seconds,
                 forget=self._forget,
+                duplicates=self._duplicates,
             ).to_dict()
             self._logger.info("object deleted", **result)
         if result["outcome"] == "deleted":

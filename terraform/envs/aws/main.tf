@@ -50,5 +50,6 @@ module "pipeline" {
   deleted_retention_days     = var.deleted_retention_days
   legacy_indexes             = var.legacy_indexes
   extra_formats              = var.extra_formats
+  duplicates                 = var.duplicates
   cdn                        = var.cdn
 }

@@ -27,6 +27,11 @@ output "media_table" {
   value       = module.pipeline.media_table
 }
 
+output "duplicates_table" {
+  description = "DynamoDB table of each app's duplicates index: band items (`dup#<app>#<band>:<hex>`) and an original's links (`of#<app>#<id>`)."
+  value       = module.pipeline.duplicates_table
+}
+
 output "idempotency_table" {
   description = "DynamoDB table of the notifier's records of what it published (the workers' idempotency record is the media item)."
   value       = module.pipeline.idempotency_table

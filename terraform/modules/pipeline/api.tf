@@ -49,6 +49,7 @@ module "api" {
     DOWNLOAD_EXPIRY_SECONDS = tostring(var.api.download_expiry_seconds)
     CORS_ORIGINS            = join(",", var.cors_allowed_origins)
     THUMBNAIL_QUEUE_URL     = module.thumbnail.queue_url
+    DUPLICATES_TABLE        = aws_dynamodb_table.duplicates.name
   }, local.cdn_env, local.cdn_invalidation_env)
   log_retention_days = var.log_retention_days
   tracing_mode       = var.tracing_mode
@@ -64,6 +65,13 @@ module "api" {
       sid       = "ListAnAppsImages"
       actions   = ["dynamodb:Query"]
       resources = ["${aws_dynamodb_table.media.arn}/index/listing"]
+    },
+    {
+      # GET /images?duplicate_of= queries an original's links; DELETE removes an image's band
+      # items and links (its duplicates' duplicate_of go by UpdateItem on the media table).
+      sid       = "ListAndForgetDuplicates"
+      actions   = ["dynamodb:Query", "dynamodb:BatchWriteItem"]
+      resources = [aws_dynamodb_table.duplicates.arn]
     },
     {
       sid       = "SignAndDeleteUploads"

@@ -225,14 +225,23 @@ module "thumbnail" {
         [for name, px in var.renditions : "${name}:${px}"],
         [for name, c in var.cropped_renditions : join(":", compact([name, c.edge, c.aspect, c.upscale ? "upscale" : ""]))],
       ))
-      JPEG_QUALITY  = tostring(var.jpeg_quality)
-      WEBP_QUALITY  = tostring(var.webp_quality)
-      AVIF_QUALITY  = tostring(var.avif_quality)
-      OPAQUE_FORMAT = var.rendition_formats.opaque
-      ALPHA_FORMAT  = var.rendition_formats.alpha
-      EXTRA_FORMATS = join(",", var.extra_formats)
+      JPEG_QUALITY      = tostring(var.jpeg_quality)
+      WEBP_QUALITY      = tostring(var.webp_quality)
+      AVIF_QUALITY      = tostring(var.avif_quality)
+      OPAQUE_FORMAT     = var.rendition_formats.opaque
+      ALPHA_FORMAT      = var.rendition_formats.alpha
+      EXTRA_FORMATS     = join(",", var.extra_formats)
+      DUPLICATES_TABLE  = aws_dynamodb_table.duplicates.name
+      DUPLICATES_POLICY = var.duplicates
     }, local.cdn_invalidation_env)
     policy_statements = concat(local.worker_statements, local.cdn_invalidation_statements, [
+      {
+        # Writes the image's band items and link, looks up its 12 bands; deletes them with
+        # an original deleted in S3 (and the links of its duplicates).
+        sid       = "IndexAndFindDuplicates"
+        actions   = ["dynamodb:BatchWriteItem", "dynamodb:Query"]
+        resources = [aws_dynamodb_table.duplicates.arn]
+      },
       {
         sid       = "WriteRenditions"
         actions   = ["s3:PutObject", "s3:DeleteObject"]
@@ -390,6 +399,40 @@ resource "aws_dynamodb_table" "media" {
   ttl {
     attribute_name = "expires_at"
     enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.kms_key_arn
+  }
+}
+
+# Each app's duplicates index (duplicates_index.py; docs/operations.md, "Duplicates"): band items
+# `dup#<owner>#<band>:<hex>` / image id (12 per image, the full hash and created_at projected:
+# a lookup queries the new image's 12 keys, ~N/1024 entries each) and links
+# `of#<owner>#<original id>` / duplicate's id (GET /images?duplicate_of=). A table of its own,
+# not a GSI of the media table: the lookup reads strongly consistent right after its own writes
+# (two copies at once must see each other), and its throttling never throttles the media table.
+# Nothing expires: every item goes with its image (lifecycle.py).
+resource "aws_dynamodb_table" "duplicates" {
+  name                        = "${var.name}-duplicates"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "key"
+  range_key                   = "image_id"
+  deletion_protection_enabled = !var.disposable
+
+  attribute {
+    name = "key"
+    type = "S"
+  }
+
+  attribute {
+    name = "image_id"
+    type = "S"
   }
 
   point_in_time_recovery {

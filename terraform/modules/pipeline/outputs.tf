@@ -23,6 +23,11 @@ output "media_table" {
   value       = aws_dynamodb_table.media.name
 }
 
+output "duplicates_table" {
+  description = "DynamoDB table of each app's duplicates index: band items (`dup#<app>#<band>:<hex>`) and an original's links (`of#<app>#<id>`)."
+  value       = aws_dynamodb_table.duplicates.name
+}
+
 output "idempotency_table" {
   description = "DynamoDB table of the notifier's records of what it published (the workers' idempotency record is the media item)."
   value       = aws_dynamodb_table.idempotency.name

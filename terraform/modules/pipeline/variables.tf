@@ -179,6 +179,17 @@ variable "extra_formats" {
   }
 }
 
+variable "duplicates" {
+  description = "What the pipeline does when an image's picture is the same as (or nearly the same as: re-encoded, resized, slightly cropped) an earlier image of the same app: \"record\" (the image names it, `duplicate_of`), \"reject\" (the image ends FAILED `duplicate`) or \"off\" (nothing is looked up). Found through the duplicates table, never a scan (docs/operations.md, \"Duplicates\")."
+  type        = string
+  default     = "record"
+  nullable    = false
+  validation {
+    condition     = contains(["record", "reject", "off"], var.duplicates)
+    error_message = "duplicates: one of record, reject, off."
+  }
+}
+
 variable "avif_quality" {
   description = "AVIF quality of renditions when a rendition format is AVIF (1-100)."
   type        = number
