@@ -6,9 +6,11 @@ one's notification on the app events queue, prints what happened, copies the ren
 for a person to look at. Then the rest of an image's life: the small rendition is redefined and
 the images are reprocessed (only that rendition is rewritten, one image.updated each, a second
 run finds nothing), an image's cropped rendition is moved with PATCH /images/{id} (only it is cut
-again, one image.updated), and two images are deleted, one through the API and one in S3 (one
-image.deleted each, nothing left). Stops the stack it started (unless --keep). Exits 0 only if
-every image ended as samples/manifest.csv says and the lifecycle did what it should.
+again, one image.updated), an app's photo and a recompressed copy are uploaded through the API
+(the copy's image.ready names the photo), and two images are deleted, one through the API and
+one in S3 (one image.deleted each, nothing left). Stops the stack it started (unless --keep).
+Exits 0 only if every image ended as samples/manifest.csv says and the lifecycle did what it
+should.
 """
 
 from __future__ import annotations
@@ -140,10 +142,14 @@ def run_demo(running: stack.Stack, timeout: float, started: float) -> int:
         return 1
     print("\nEvery image ended as expected.")
     ready = [u.id for u in uploads.values() if results[u.id].body["type"] == "image.ready"]
+    # the widest picture the delete step leaves alone shows its square crop moved best
+    cropped = max(ready[2:], key=lambda i: _aspect(results[i].body))
     problems = (
         demo_cdn(pipeline, running, ready)
-        + demo_reprocess(pipeline, running, ready)
-        + demo_crops(pipeline, running, ready[-1])
+        + demo_crops(pipeline, running, cropped)
+        # the image whose crop moved has its own image.updated: the others show the reprocess
+        + demo_reprocess(pipeline, running, [i for i in ready if i != cropped])
+        + demo_duplicates(pipeline, running)
         + demo_delete(pipeline, running, ready)
     )
     problems += iam_denials(running, since)
@@ -273,6 +279,14 @@ def configure(lambda_client, running: stack.Stack, function: str, variables: dic
         time.sleep(0.2)
 
 
+def _aspect(body: dict) -> float:
+    metadata = body["image"].get("metadata") or {}
+    width, height = metadata.get("width") or 1, metadata.get("height") or 1
+    if metadata.get("orientation") in (5, 6, 7, 8):
+        width, height = height, width
+    return width / height
+
+
 def demo_crops(pipeline: Pipeline, running: stack.Stack, image_id: str) -> list[str]:
     """Show a cropped rendition and its placeholder, then move its focal point with
     PATCH /images/{id}: only the crop is cut again, and one image.updated says so."""
@@ -286,7 +300,9 @@ def demo_crops(pipeline: Pipeline, running: stack.Stack, image_id: str) -> list[
         return []  # a deployment without cropped_renditions
     name = sorted(crops)[0]
     print(
-        f"\n==> crops: {image['filename']} has a {name} rendition cut around its point of interest"
+        f"\n==> crops: {image_id[:10]}... ({image['content_type']},"
+        f" {metadata['width']}x{metadata['height']}) has a {name} rendition cut around its"
+        " point of interest"
         f"\n  thumbhash (the placeholder a page draws): {metadata.get('thumbhash')}"
     )
     before = image["renditions"]
@@ -324,6 +340,66 @@ def demo_crops(pipeline: Pipeline, running: stack.Stack, image_id: str) -> list[
         problems.append(f"crops: the {name} was not cut at the left edge: {moved['crops']}")
     if status != 200:
         problems.append(f"crops: the new {name} answered {status}")
+    return problems
+
+
+DUPLICATED = "landscape-exif-rotated.jpg"
+
+
+def demo_duplicates(pipeline: Pipeline, running: stack.Stack) -> list[str]:
+    """An app uploads a photo through the API, then a smaller, recompressed copy of it: the
+    copy's image.ready names the photo (duplicate_of), and GET /images?duplicate_of= lists it."""
+    import io  # noqa: PLC0415 - this step only
+
+    from PIL import Image, ImageOps  # noqa: PLC0415 - this step only
+
+    client = UploadClient(
+        pipeline.outputs["api_url"], pipeline.outputs["api_key"], str(running.ca_bundle)
+    )
+    with Image.open(SAMPLES / DUPLICATED) as photo:
+        upright = ImageOps.exif_transpose(photo).convert("RGB")
+    copy = upright.resize((upright.width // 2, upright.height // 2), Image.Resampling.LANCZOS)
+    encoded = io.BytesIO()
+    copy.save(encoded, "JPEG", quality=70)
+    print(
+        f"\n==> duplicates: the app uploads {DUPLICATED} through the API, then a copy at half"
+        " its size, recompressed (quality 70)"
+    )
+    ids = {}
+    for name, data in (
+        (DUPLICATED, (SAMPLES / DUPLICATED).read_bytes()),
+        ("copy.jpg", encoded.getvalue()),
+    ):
+        created = client.request_upload(name, "image/jpeg", len(data))
+        status, text = client.post_file(created["upload"], data, name)
+        if status != 204:
+            return [f"duplicates: the upload of {name} answered {status}: {text[:200]}"]
+        ids[name] = created["image_id"]
+        pipeline.wait_for([created["image_id"]], timeout=120)
+    original, copy_id = ids[DUPLICATED], ids["copy.jpg"]
+    event = pipeline.notifications[copy_id][0].body
+    named = event["image"].get("duplicate_of")
+    listed = client.call("GET", f"/images?duplicate_of={original}").body
+    print_table(
+        ("image", "image.ready's duplicate_of", "GET /images?duplicate_of=<photo>"),
+        [
+            (
+                f"{DUPLICATED} {original[:10]}...",
+                str(pipeline.notifications[original][0].body["image"].get("duplicate_of")),
+                "-",
+            ),
+            (
+                f"copy.jpg {copy_id[:10]}...",
+                f"{named['image_id'][:10]}..., distance {named['distance']}" if named else "None",
+                ", ".join(i["image_id"][:10] + "..." for i in listed.get("images", [])),
+            ),
+        ],
+    )
+    problems = []
+    if not named or named["image_id"] != original:
+        problems.append(f"duplicates: the copy names {named}, not {original}")
+    if [i["image_id"] for i in listed.get("images", [])] != [copy_id]:
+        problems.append(f"duplicates: GET /images?duplicate_of= listed {listed}")
     return problems
 
 
