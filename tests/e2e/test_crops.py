@@ -18,8 +18,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def client(local_stack, outputs) -> UploadClient:
-    return UploadClient(outputs["api_url"], outputs["api_key"], str(local_stack.ca_bundle))
+def client(outputs, ca_bundle) -> UploadClient:
+    return UploadClient(outputs["api_url"], outputs["api_key"], ca_bundle)
 
 
 def test_a_ready_image_has_a_square_crop_and_a_thumbhash(pipeline, client):
