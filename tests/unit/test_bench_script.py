@@ -42,9 +42,11 @@ def test_quick_bench_prints_each_comparison_for_its_input() -> None:
         0
     ]
     (row,) = [line for line in features.splitlines() if line.strip().startswith("gen-4mp.webp")]
-    before, with_features, ratio, with_crops, crops_ratio = row.replace("x", "").split()[1:]
+    cells = row.replace("x", "").split()[1:]
+    before, with_features, ratio, with_crops, crops_ratio, plain, like_for_like = cells
     assert abs(float(ratio) - float(with_features) / float(before)) < 0.01
     assert abs(float(crops_ratio) - float(with_crops) / float(before)) < 0.01
+    assert abs(float(like_for_like) - float(with_crops) / float(plain)) < 0.01
     assert "all inputs (sum)" in features
 
     whole = done.stdout.split("Whole process")[1]
