@@ -10,7 +10,7 @@ since (the other half, a newer upload, a delete) never lands.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -77,31 +77,6 @@ def half_write(
     Renditions are recorded only while the item still asks for the framing they were made with
     (``settings``: ``model.framed_settings``): a ``PATCH`` that lands meanwhile sends a job of its
     own, and the renditions of the framing it replaced must not overwrite that job's."""
-    write, completion = _half_write(
-        seen, version, half, decision, value=value, settings=settings, attributes=attributes
-    )
-    if half is Half.RENDITIONS and settings is not None:
-        write = replace(write, when=write.when & framing_is(settings_revision(settings)))
-    return write, completion
-
-
-def framing_is(revision: int | None) -> ConditionBase:
-    """The item asks for framing ``revision`` (None: the app never set one)."""
-    if revision is None:
-        return Attr(FRAMING_ATTRIBUTE).not_exists()
-    return Attr(f"{FRAMING_ATTRIBUTE}.revision").eq(revision)
-
-
-def _half_write(
-    seen: dict[str, Any] | None,
-    version: ObjectVersion,
-    half: Half,
-    decision: Decision,
-    *,
-    value: Any,
-    settings: str | None,
-    attributes: dict[str, Any] | None,
-) -> tuple[Write, Completion]:
     now = now_iso()
     other = half.other
     recorded = {
@@ -113,6 +88,10 @@ def _half_write(
     if settings is not None:
         recorded[half.settings_attribute] = settings
     this_version = Attr("etag").eq(version.etag)
+    installable = _installable(seen, version)
+    if half is Half.RENDITIONS and settings is not None:
+        framing = framing_is(settings_revision(settings))
+        this_version, installable = this_version & framing, installable & framing
     if decision is Decision.NEW_VERSION:
         return (
             Write(
@@ -123,7 +102,7 @@ def _half_write(
                 },
                 set_if_absent={"created_at": now, **waiting_attributes(version.id, now)},
                 remove=(*_PAST, *_REQUEST_ONLY, *_absent(version), "deleted_sequencer"),
-                when=_installable(seen, version),
+                when=installable,
             ),
             Completion.PARTIAL,
         )
@@ -165,6 +144,13 @@ def _half_write(
         ),
         Completion.PARTIAL,
     )
+
+
+def framing_is(revision: int | None) -> ConditionBase:
+    """The item asks for framing ``revision`` (None: the app never set one)."""
+    if revision is None:
+        return Attr(FRAMING_ATTRIBUTE).not_exists()
+    return Attr(f"{FRAMING_ATTRIBUTE}.revision").eq(revision)
 
 
 def finish_write(etag: str) -> Write:
