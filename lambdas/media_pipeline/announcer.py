@@ -32,9 +32,6 @@ from media_pipeline.notifications import Notification, transition
 RECORD_TTL_SECONDS = 7 * 24 * 3600  # longer than a stream keeps records (24 h)
 PUBLISH_BATCH = 10  # entries per PublishBatch (SNS's limit)
 PUBLISH_BYTES = 256 * 1024  # their messages together (SNS's limit)
-_READ_BATCH = 100  # keys per BatchGetItem
-_WRITE_BATCH = 25  # items per BatchWriteItem
-_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -128,25 +125,14 @@ class Announcer:
 
     def _recorded(self, keys: list[str]) -> set[str]:
         """Which of these notifications an earlier try published (consistent reads)."""
-        found: set[str] = set()
-        for start in range(0, len(keys), _READ_BATCH):
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": [{"id": {"S": k}} for k in keys[start : start + _READ_BATCH]],
-                    "ConsistentRead": True,
-                    "ProjectionExpression": "id",
-                }
-            }
-            for attempt in _attempts():
-                response = self._dynamodb.batch_get_item(RequestItems=request)
-                found |= {i["id"]["S"] for i in response.get("Responses", {}).get(self._table, [])}
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                _back_off(attempt)
-            else:
-                raise RuntimeError(f"BatchGetItem left keys unprocessed: {request}")
-        return found
+        items = dynamo.batch_get(
+            self._dynamodb,
+            self._table,
+            [{"id": {"S": k}} for k in keys],
+            ConsistentRead=True,
+            ProjectionExpression="id",
+        )
+        return {item["id"]["S"] for item in items}
 
     def _publish(self, notifications: list[Notification]) -> dict[int, str]:
         """One PublishBatch; the failed entries by their index, with SNS's reason."""
@@ -182,16 +168,7 @@ class Announcer:
             }
             for n in notifications
         ]
-        for start in range(0, len(requests), _WRITE_BATCH):
-            pending: dict[str, Any] = {self._table: requests[start : start + _WRITE_BATCH]}
-            for attempt in _attempts():
-                response = self._dynamodb.batch_write_item(RequestItems=pending)
-                pending = response.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                _back_off(attempt)
-            else:
-                raise RuntimeError(f"BatchWriteItem left items unprocessed: {pending}")
+        dynamo.batch_write(self._dynamodb, self._table, requests)
 
 
 def record_key(notification: Notification) -> str:
@@ -220,12 +197,3 @@ def _chunks(
         size += length
     if chunk:
         yield chunk
-
-
-def _attempts() -> range:
-    return range(_ATTEMPTS)
-
-
-def _back_off(attempt: int) -> None:
-    """DynamoDB's advice for unprocessed batch items: wait, growing, then try them again."""
-    time.sleep(min(0.05 * 2**attempt, 1.0))

@@ -27,7 +27,6 @@ that deletes (the upload API carries no Pillow: ``imaging`` is not imported here
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
@@ -43,8 +42,6 @@ SORT_KEY = "image_id"
 HASH_ATTRIBUTE = "perceptual_hash"  # on the media item and on each band item
 BANDS_ATTRIBUTE = "hash_bands"  # the media item's band keys (``<band>:<hex>``), as indexed
 DUPLICATE_OF = "duplicate_of"  # the media item's ``{image_id, distance}`` of its original
-_BATCH_WRITE_MAX = 25
-_BATCH_ATTEMPTS = 8
 
 
 class Policy(StrEnum):
@@ -238,7 +235,7 @@ class DuplicatesIndex:
             self.unlink(owner, original, [image_id])
         released = 0
         while True:  # a page at a time: each page's links go, so the next query starts over
-            ids, more = self.linked(owner, image_id, limit=_BATCH_WRITE_MAX)
+            ids, more = self.linked(owner, image_id, limit=dynamo.BATCH_WRITE_MAX)
             for duplicate in ids:
                 released += self.release(media_table, duplicate, image_id)
             self.unlink(owner, image_id, ids)
@@ -308,18 +305,8 @@ class DuplicatesIndex:
         return {PARTITION_KEY: {"S": partition}, SORT_KEY: {"S": image_id}}
 
     def _write(self, requests: Iterable[dict[str, Any]]) -> None:
-        """BatchWriteItem, 25 at a time, retrying what comes back unprocessed."""
-        pending = list(requests)
-        for start in range(0, len(pending), _BATCH_WRITE_MAX):
-            request = {self._table: pending[start : start + _BATCH_WRITE_MAX]}
-            for attempt in range(_BATCH_ATTEMPTS):
-                response = self._client.batch_write_item(RequestItems=request)
-                request = response.get("UnprocessedItems") or {}
-                if not request:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))  # DynamoDB's advice: back off, retry
-            else:
-                raise RuntimeError(f"BatchWriteItem left items unprocessed: {request}")
+        """BatchWriteItem to this table (``dynamo.batch_write``)."""
+        dynamo.batch_write(self._client, self._table, requests)
 
 
 def _merged_names(arguments: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:

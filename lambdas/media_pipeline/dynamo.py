@@ -3,11 +3,13 @@
 Conditions are built with boto3's own ``boto3.dynamodb.conditions`` (``Attr("status").eq(...)``),
 which names every attribute through a placeholder (``key``, ``size`` and ``status`` are reserved
 words); :func:`update` turns SET / SET-if-absent / REMOVE plus such a condition into the
-arguments of one ``UpdateItem``.
+arguments of one ``UpdateItem``. :func:`batch_get` and :func:`batch_write` send any number of
+keys or requests in DynamoDB's batches, retrying what comes back unprocessed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -19,6 +21,10 @@ from media_pipeline.values import to_plain
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+
+BATCH_GET_MAX = 100  # keys per BatchGetItem
+BATCH_WRITE_MAX = 25  # requests per BatchWriteItem
+_BATCH_ATTEMPTS = 8  # tries of one batch's unprocessed keys or requests, backing off
 
 
 def to_attribute(value: Any) -> dict[str, Any]:
@@ -106,3 +112,45 @@ def update(
     if removed:
         expression += " REMOVE " + ", ".join(removed)
     return {"UpdateExpression": expression, **arguments}
+
+
+def batch_get(
+    client: Any, table: str, keys: list[dict[str, Any]], **options: Any
+) -> list[dict[str, Any]]:
+    """The items (wire format) of those ``keys`` that exist: BatchGetItem, BATCH_GET_MAX keys at
+    a time, unprocessed keys tried again after a growing wait; ``options`` go with every batch
+    (``ConsistentRead``, ``ProjectionExpression``...)."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET_MAX):
+        request = {table: {"Keys": keys[start : start + BATCH_GET_MAX], **options}}
+        for attempt in range(_BATCH_ATTEMPTS):
+            response = client.batch_get_item(RequestItems=request)
+            found += response.get("Responses", {}).get(table, [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            _back_off(attempt)
+        else:
+            raise RuntimeError(f"BatchGetItem left keys unprocessed: {request}")
+    return found
+
+
+def batch_write(client: Any, table: str, requests: Iterable[dict[str, Any]]) -> None:
+    """BatchWriteItem of ``requests`` (``PutRequest`` / ``DeleteRequest``), BATCH_WRITE_MAX at a
+    time, unprocessed ones tried again after a growing wait."""
+    pending = list(requests)
+    for start in range(0, len(pending), BATCH_WRITE_MAX):
+        request = {table: pending[start : start + BATCH_WRITE_MAX]}
+        for attempt in range(_BATCH_ATTEMPTS):
+            response = client.batch_write_item(RequestItems=request)
+            request = response.get("UnprocessedItems") or {}
+            if not request:
+                break
+            _back_off(attempt)
+        else:
+            raise RuntimeError(f"BatchWriteItem left items unprocessed: {request}")
+
+
+def _back_off(attempt: int) -> None:
+    """DynamoDB's advice for unprocessed batch items: wait, growing, then try them again."""
+    time.sleep(min(0.05 * 2**attempt, 1.0))

@@ -16,7 +16,6 @@ import base64
 import binascii
 import heapq
 import json
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -35,8 +34,6 @@ from media_pipeline.model import (
 )
 
 EXAMINED_PER_PAGE = 500  # images looked at for one page at most (a rare status filter)
-_BATCH_GET_MAX = 100  # keys per BatchGetItem
-_BATCH_GET_ATTEMPTS = 8
 
 
 class Position(NamedTuple):
@@ -209,24 +206,8 @@ class Listing:
 
     def _items(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         """The items with these ids that exist (eventually consistent, as the index is)."""
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), _BATCH_GET_MAX):
-            request = {
-                self._table: {
-                    "Keys": [{"id": {"S": i}} for i in ids[start : start + _BATCH_GET_MAX]]
-                }
-            }
-            for attempt in range(_BATCH_GET_ATTEMPTS):
-                response = self._client.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self._table, []):
-                    found[item["id"]["S"]] = dynamo.from_item(item)
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))  # DynamoDB's advice: back off, retry
-            else:
-                raise RuntimeError(f"BatchGetItem left keys unprocessed: {request}")
-        return found
+        items = dynamo.batch_get(self._client, self._table, [{"id": {"S": i}} for i in ids])
+        return {item["id"]["S"]: dynamo.from_item(item) for item in items}
 
 
 def _matches(item: dict[str, Any], status: Status | None) -> bool:
