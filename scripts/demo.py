@@ -165,15 +165,20 @@ def run_demo(running: stack.Stack, timeout: float, started: float) -> int:
     return 0
 
 
+def api_client(pipeline: Pipeline, running: stack.Stack) -> UploadClient:
+    """The upload API as an app reaches it: the stack's URL and key, its CA."""
+    return UploadClient(
+        pipeline.outputs["api_url"], pipeline.outputs["api_key"], str(running.ca_bundle)
+    )
+
+
 def demo_cdn(pipeline: Pipeline, running: stack.Stack, ready: list[str]) -> list[str]:
     """Show an image as a browser gets it: GET /images/{id}'s picture, every URL of it fetched
     from the CDN (the stack's edge), and the same URL refused once tampered with."""
     cdn = pipeline.outputs.get("cdn")
     if not cdn or "api_url" not in pipeline.outputs:
         return []
-    client = UploadClient(
-        pipeline.outputs["api_url"], pipeline.outputs["api_key"], str(running.ca_bundle)
-    )
+    client = api_client(pipeline, running)
     image = client.image(ready[0])
     picture = image.get("picture") or {}
     print(
@@ -290,9 +295,7 @@ def _aspect(body: dict) -> float:
 def demo_crops(pipeline: Pipeline, running: stack.Stack, image_id: str) -> list[str]:
     """Show a cropped rendition and its placeholder, then move its focal point with
     PATCH /images/{id}: only the crop is cut again, and one image.updated says so."""
-    client = UploadClient(
-        pipeline.outputs["api_url"], pipeline.outputs["api_key"], str(running.ca_bundle)
-    )
+    client = api_client(pipeline, running)
     image = client.image(image_id)
     metadata = image["metadata"] or {}
     crops = metadata.get("crops") or {}
@@ -353,9 +356,7 @@ def demo_duplicates(pipeline: Pipeline, running: stack.Stack) -> list[str]:
 
     from PIL import Image, ImageOps  # noqa: PLC0415 - this step only
 
-    client = UploadClient(
-        pipeline.outputs["api_url"], pipeline.outputs["api_key"], str(running.ca_bundle)
-    )
+    client = api_client(pipeline, running)
     with Image.open(SAMPLES / DUPLICATED) as photo:
         upright = ImageOps.exif_transpose(photo).convert("RGB")
     copy = upright.resize((upright.width // 2, upright.height // 2), Image.Resampling.LANCZOS)
@@ -410,9 +411,7 @@ def demo_delete(pipeline: Pipeline, running: stack.Stack, ready: list[str]) -> l
         f"\n==> delete: DELETE /images/{through_api[:10]}..., and the original of "
         f"{in_s3[:10]}... deleted in S3"
     )
-    client = UploadClient(
-        pipeline.outputs["api_url"], pipeline.outputs["api_key"], str(running.ca_bundle)
-    )
+    client = api_client(pipeline, running)
     status = client.call("DELETE", f"/images/{through_api}").status
     item = pipeline.item(in_s3)
     pipeline.s3.delete_object(Bucket=item["bucket"], Key=item["key"])

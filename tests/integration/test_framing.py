@@ -11,7 +11,7 @@ import pytest
 from media_pipeline import imaging
 from media_pipeline.model import media_id
 
-from tests.integration.conftest import UPLOADS
+from tests.integration.conftest import UPLOADS, count_calls
 from tests.integration.test_api import request
 from tests.integration.test_lifecycle import KEY, PHOTO, announced, invoke, renditions_of, types
 from tests.support import s3_event
@@ -226,8 +226,6 @@ def test_only_a_ready_image_can_be_reframed(stack, lambda_context):
 
 
 def _puts(thumbnail) -> list[dict]:
-    from tests.integration.conftest import count_calls  # noqa: PLC0415
-
     return count_calls(thumbnail.s3, "PutObject")
 
 
